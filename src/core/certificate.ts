@@ -1,0 +1,224 @@
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn from '@peculiar/asn1-x509';
+import { readChildren, readTlv, TAG, tlvBytes } from './der.js';
+import { CoreError } from './errors.js';
+
+/** One attribute of a distinguished name, e.g. `{ type: 'CN', oid: '2.5.4.3', value: 'x' }`. */
+export interface NameAttribute {
+  type: string;
+  oid: string;
+  value: string;
+}
+
+/** A distinguished name as an RFC 4514 string, its attributes, and its DER for comparison. */
+export interface DistinguishedName {
+  rfc4514: string;
+  attributes: NameAttribute[];
+  /** DER of the Name; two names are equal when these bytes are equal (RFC 5280 §7.1 simplified). */
+  der: Buffer;
+}
+
+/** An extension as found in the certificate, still encoded. */
+export interface RawExtension {
+  oid: string;
+  critical: boolean;
+  value: Buffer;
+}
+
+/**
+ * A parsed X.509 certificate.
+ *
+ * ```asn1
+ * Certificate ::= SEQUENCE {
+ *   tbsCertificate       TBSCertificate,
+ *   signatureAlgorithm   AlgorithmIdentifier,
+ *   signatureValue       BIT STRING }
+ * ```
+ *
+ * `tbsDer` is the exact byte range that was signed, so a signature verifies even when
+ * the encoding is not canonical DER.
+ */
+export interface Certificate {
+  der: Buffer;
+  tbsDer: Buffer;
+  asn: asn.Certificate;
+  subject: DistinguishedName;
+  issuer: DistinguishedName;
+  /** Serial number as upper-case hex, without leading zero bytes beyond the sign. */
+  serialHex: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** DER of the SubjectPublicKeyInfo. */
+  spkiDer: Buffer;
+  signatureAlgorithmOid: string;
+  /** DER of the signatureAlgorithm AlgorithmIdentifier (with its parameters). */
+  signatureAlgorithmDer: Buffer;
+  signature: Buffer;
+  extensions: RawExtension[];
+  /** SHA-256 of the DER, upper-case hex with colons. */
+  sha256: string;
+  sha1: string;
+  version: number;
+}
+
+const NAME_TYPES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.9': 'STREET',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.4': 'SN',
+  '2.5.4.42': 'GN',
+  '2.5.4.12': 'title',
+  '2.5.4.17': 'postalCode',
+  '2.5.4.97': 'organizationIdentifier',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '0.9.2342.19200300.100.1.1': 'UID',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+};
+
+/** Colon-separated upper-case hex, the way browsers and OpenSSL print fingerprints. */
+export function formatFingerprint(digest: Buffer): string {
+  return digest.toString('hex').toUpperCase().match(/../g)!.join(':');
+}
+
+/** SHA-256 fingerprint of DER bytes, colon-separated. */
+export function sha256Fingerprint(der: Uint8Array): string {
+  return formatFingerprint(createHash('sha256').update(der).digest());
+}
+
+/** Describes a DER-encoded Name. */
+export function describeName(nameDer: Buffer): DistinguishedName {
+  const name = AsnConvert.parse(nameDer, asn.Name);
+  const attributes: NameAttribute[] = [];
+  for (const rdn of name) {
+    for (const atv of rdn) {
+      attributes.push({
+        type: NAME_TYPES[atv.type] ?? atv.type,
+        oid: atv.type,
+        value: atv.value.toString(),
+      });
+    }
+  }
+  // RFC 4514 writes the RDNs last-to-first; multi-valued RDNs join with '+'.
+  const rfc4514 = [...name]
+    .reverse()
+    .map((rdn) =>
+      rdn
+        .map((atv) => `${NAME_TYPES[atv.type] ?? atv.type}=${escapeRfc4514(atv.value.toString())}`)
+        .join('+'),
+    )
+    .join(',');
+  return { rfc4514, attributes, der: nameDer };
+}
+
+/** Escapes an attribute value per RFC 4514 §2.4. */
+function escapeRfc4514(value: string): string {
+  return value
+    .replace(/[\\"+,;<>=]/g, (c) => `\\${c}`)
+    .replace(/^[ #]/, (c) => `\\${c}`)
+    .replace(/ $/, '\\ ')
+    .replace(/\0/g, '\\00');
+}
+
+/**
+ * Parses one DER certificate. Anything that is not a well-formed certificate is a
+ * `MalformedInput` (or `UnsupportedFormat` when it isn't a SEQUENCE at all).
+ */
+export function parseCertificate(der: Uint8Array): Certificate {
+  const bytes = Buffer.from(der);
+  const outer = readTlv(bytes);
+  if (outer.tag !== TAG.SEQUENCE) {
+    throw new CoreError('UnsupportedFormat', 'The data is not an X.509 certificate.');
+  }
+  let parsed: asn.Certificate;
+  try {
+    parsed = AsnConvert.parse(tlvBytes(bytes, outer), asn.Certificate);
+  } catch (cause) {
+    throw new CoreError('MalformedInput', 'The certificate is damaged and cannot be read.', {
+      cause,
+    });
+  }
+  const [tbs, sigAlg] = readChildren(bytes, outer);
+  if (!tbs || !sigAlg) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
+  const tbsChildren = readChildren(bytes, tbs);
+  // TBSCertificate: [0] version?, serial, signature, issuer, validity, subject, spki, ...
+  const hasVersion = tbsChildren[0]?.tag === TAG.CONTEXT_0;
+  const at = (i: number) => {
+    const child = tbsChildren[i + (hasVersion ? 1 : 0)];
+    if (!child) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
+    return tlvBytes(bytes, child);
+  };
+  const tbsAsn = parsed.tbsCertificate;
+  let subject: DistinguishedName;
+  let issuer: DistinguishedName;
+  try {
+    issuer = describeName(at(2));
+    subject = describeName(at(4));
+  } catch (cause) {
+    throw new CoreError('MalformedInput', 'The certificate has a damaged name.', { cause });
+  }
+  const certBytes = tlvBytes(bytes, outer);
+  return {
+    der: certBytes,
+    tbsDer: tlvBytes(bytes, tbs),
+    asn: parsed,
+    subject,
+    issuer,
+    serialHex: Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase(),
+    notBefore: tbsAsn.validity.notBefore.getTime(),
+    notAfter: tbsAsn.validity.notAfter.getTime(),
+    spkiDer: at(5),
+    signatureAlgorithmOid: parsed.signatureAlgorithm.algorithm,
+    signatureAlgorithmDer: tlvBytes(bytes, sigAlg),
+    signature: Buffer.from(parsed.signatureValue),
+    extensions: (tbsAsn.extensions ?? []).map((e) => ({
+      oid: e.extnID,
+      critical: e.critical,
+      value: Buffer.from(e.extnValue.buffer),
+    })),
+    sha256: formatFingerprint(createHash('sha256').update(certBytes).digest()),
+    sha1: formatFingerprint(createHash('sha1').update(certBytes).digest()),
+    version: tbsAsn.version + 1,
+  };
+}
+
+/** The certificate's public key as a Node KeyObject, or a typed error when Node can't load it. */
+export function certificatePublicKey(cert: Certificate): KeyObject {
+  try {
+    return createPublicKey({ key: cert.spkiDer, format: 'der', type: 'spki' });
+  } catch (cause) {
+    const oid = cert.asn.tbsCertificate.subjectPublicKeyInfo.algorithm.algorithm;
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      `The certificate's public key (algorithm ${oid}) cannot be loaded.`,
+      { cause },
+    );
+  }
+}
+
+/** The decoded value of the extension with this OID, or undefined when absent. */
+export function getExtension<T>(
+  cert: Pick<Certificate, 'extensions'>,
+  oid: string,
+  type: new () => T,
+): T | undefined {
+  const ext = cert.extensions.find((e) => e.oid === oid);
+  if (!ext) return undefined;
+  try {
+    return AsnConvert.parse(ext.value, type);
+  } catch (cause) {
+    throw new CoreError('MalformedInput', `The certificate's extension ${oid} is damaged.`, {
+      cause,
+    });
+  }
+}
+
+/** True when subject and issuer are the same name (self-issued, RFC 5280 §6.1). */
+export function isSelfIssued(cert: Certificate): boolean {
+  return cert.subject.der.equals(cert.issuer.der);
+}
