@@ -1,0 +1,187 @@
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { parseArgs } from 'node:util';
+import { type Certificate, parseCertificate } from '../core/certificate.js';
+import { isCoreError } from '../core/errors.js';
+import { type InspectReport, inspect } from '../core/inspect.js';
+import { parsePemBlocks } from '../core/pem.js';
+import { readMaterial } from '../core/read.js';
+import { type Io, UsageError } from './io.js';
+
+const HELP = `Usage: certkeeper inspect FILE... [options]
+
+Prints what the files hold (any of PEM, DER, PKCS#7, PKCS#12, keys, CSRs, in any
+order), which key belongs to which certificate, and the chain built from everything
+given, validated now against Node's bundled root CAs plus any --ca.
+
+Options:
+  --password P         password of encrypted keys and PKCS#12 files
+  --password-file F    read the password from the first line of F
+  --host NAME          also check that the leaf covers this DNS name or IP address
+  --ca FILE            trust the certificates in FILE (repeatable)
+  --at TIME            validate at this ISO-8601 instant instead of now
+  --json               print one JSON document instead of text
+
+Exit status: 0 everything understood and valid, 1 a typed error (its code and a
+sentence on stderr), 2 a usage error.`;
+
+/** `certkeeper inspect`: describe and validate files. */
+export async function runInspect(argv: string[], io: Io): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('inspect needs at least one FILE');
+  if (values.password !== undefined && values['password-file'] !== undefined) {
+    throw new UsageError('give --password or --password-file, not both');
+  }
+  const now = values.at ? new Date(values.at) : new Date();
+  if (Number.isNaN(now.getTime())) throw new UsageError(`--at "${values.at}" is not a date`);
+
+  let password = values.password;
+  const inputs: { name: string; bytes: Buffer }[] = [];
+  const trusted: Certificate[] = [];
+  try {
+    if (values['password-file'] !== undefined) {
+      password = (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
+    }
+    for (const name of positionals) inputs.push({ name, bytes: await readFile(name) });
+    for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
+    for (const file of values.ca ?? []) {
+      const material = await readMaterial(await readFile(file));
+      trusted.push(...material.certificates.map((c) => c.certificate));
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
+      io.stderr.write(`certkeeper: cannot read ${e.path}: ${e.code}\n`);
+      return 1;
+    }
+    if (isCoreError(err)) {
+      io.stderr.write(`${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+
+  const report = await inspect(inputs, {
+    password,
+    host: values.host,
+    now,
+    trusted,
+  });
+  io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  const problems = [...report.problems, ...(report.validation?.problems ?? [])];
+  for (const p of problems) {
+    io.stderr.write(`${p.code}: ${p.origin ? `${p.origin}: ` : ''}${p.message}\n`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      password: { type: 'string' },
+      'password-file': { type: 'string' },
+      host: { type: 'string' },
+      ca: { type: 'string', multiple: true },
+      at: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** The report as text for a person, one certificate or key per paragraph. */
+export function formatReport(report: InspectReport): string {
+  const out: string[] = [];
+  const line = (label: string, value: string) => out.push(`    ${label.padEnd(10)}${value}`);
+  for (const file of report.files) {
+    out.push(`${file.name}: ${file.format ?? 'not understood'}`);
+    for (const ignored of file.ignored) out.push(`  (ignored ${ignored})`);
+  }
+  for (const c of report.certificates) {
+    out.push('', `  ${c.id}  ${c.subject.rfc4514 || '(empty subject)'}   [${c.origin}]`);
+    line('issuer', c.issuer.rfc4514 || '(empty)');
+    line('serial', c.serialNumber);
+    line('valid', `${c.notBefore} to ${c.notAfter}`);
+    const sans = [
+      ...c.subjectAltNames.dns.map((n) => `DNS:${n}`),
+      ...c.subjectAltNames.ip.map((n) => `IP:${n}`),
+      ...c.subjectAltNames.email.map((n) => `email:${n}`),
+      ...c.subjectAltNames.uri.map((n) => `URI:${n}`),
+    ];
+    if (sans.length > 0) line('SANs', sans.join(', '));
+    line('key', keyText(c.publicKey));
+    line('signature', c.signatureAlgorithm);
+    line('sha256', c.fingerprints.sha256);
+    line('sha1', c.fingerprints.sha1);
+    if (c.keyUsage) line('usage', c.keyUsage.join(', '));
+    if (c.extendedKeyUsage) line('ext usage', c.extendedKeyUsage.join(', '));
+    const bc = c.basicConstraints;
+    line(
+      'CA',
+      bc?.ca ? `yes${bc.pathLength === null ? '' : `, path length ${bc.pathLength}`}` : 'no',
+    );
+    if (c.subjectKeyIdentifier) line('SKI', c.subjectKeyIdentifier);
+    if (c.authorityKeyIdentifier) line('AKI', c.authorityKeyIdentifier);
+    if (c.selfSigned) line('', 'self-signed');
+  }
+  for (const k of report.keys) {
+    out.push('', `  ${k.id}  private key ${keyText(k)}   [${k.origin}]`);
+    line('stored as', `${k.format}${k.encrypted ? ', encrypted' : ''}`);
+    line('public', `sha256 ${k.publicKeySha256}`);
+    line('matches', k.matches.length > 0 ? k.matches.join(', ') : 'no certificate given');
+  }
+  for (const r of report.csrs) {
+    out.push('', `  ${r.id}  CSR ${r.subject.rfc4514 || '(empty subject)'}   [${r.origin}]`);
+    const sans = [...r.sans.dns.map((n) => `DNS:${n}`), ...r.sans.ip.map((n) => `IP:${n}`)];
+    if (sans.length > 0) line('SANs', sans.join(', '));
+    line('key', keyText(r.key));
+    line('signature', `${r.signatureAlgorithm}, ${csrSignatureText(r.signatureValid)}`);
+  }
+  if (report.chain) {
+    const ch = report.chain;
+    out.push('', `Chain: ${ch.order.join(' -> ')}`);
+    if (ch.complete) {
+      out.push(
+        `  complete${ch.anchoredBy ? `, anchored by ${ch.anchoredBy}` : ', ends at a self-signed root'}`,
+      );
+    } else {
+      out.push(`  incomplete: the issuer "${ch.missingIssuer}" was not given`);
+    }
+    if (ch.leftovers.length > 0) out.push(`  not part of the chain: ${ch.leftovers.join(', ')}`);
+    if (ch.duplicatesDropped > 0) out.push(`  duplicates dropped: ${ch.duplicatesDropped}`);
+  }
+  if (report.validation) {
+    const v = report.validation;
+    const forHost = v.host ? ` for ${v.host}` : '';
+    out.push('', `Validation at ${v.at}${forHost}: ${v.valid ? 'valid' : 'NOT valid'}`);
+    for (const p of v.problems) out.push(`  ${p.code}: ${p.message}`);
+  }
+  for (const p of report.problems) {
+    out.push(`${p.code}: ${p.origin ? `${p.origin}: ` : ''}${p.message}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function keyText(key: { type: string; bits?: number; curve?: string; algorithm?: string }): string {
+  if (key.type === 'unsupported') return `unsupported (${key.algorithm})`;
+  const size = key.curve ?? (key.bits ? `${key.bits} bits` : '');
+  return `${key.type.toUpperCase()}${size ? ` ${size}` : ''}`;
+}
+
+function csrSignatureText(valid: boolean | null): string {
+  if (valid === null) return 'signature algorithm not available to verify';
+  return valid ? 'signature verifies' : 'signature does NOT verify';
+}

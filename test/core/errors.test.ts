@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CORE_ERROR_CODES, CoreError, isCoreError } from '../../src/core/errors.js';
+import { REPO_ROOT } from '../support/tools.js';
+
+describe('core error catalogue', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs/errors.md'), 'utf8');
+
+  it('documents every code with what happened and how to fix it', () => {
+    for (const code of Object.keys(CORE_ERROR_CODES)) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+      assert.ok(row, `docs/errors.md has no row for ${code}`);
+      const cells = row
+        .split('|')
+        .map((c) => c.trim())
+        .filter(Boolean);
+      assert.equal(cells.length, 3, `${code}: expected code, what happened, how to fix`);
+      assert.ok(cells[2]!.length > 10, `${code}: the "how to fix" cell is empty`);
+    }
+  });
+
+  it('documents no code that does not exist', () => {
+    const documented = [...doc.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]);
+    for (const code of documented) assert.ok(code! in CORE_ERROR_CODES, `${code} is not a code`);
+  });
+
+  it('carries the code, the cause and details', () => {
+    const cause = new Error('inner');
+    const err = new CoreError('ChainIncomplete', 'x', { cause, details: { issuer: 'CN=a' } });
+    assert.equal(err.code, 'ChainIncomplete');
+    assert.equal(err.cause, cause);
+    assert.deepEqual(err.details, { issuer: 'CN=a' });
+    assert.ok(isCoreError(err, 'ChainIncomplete'));
+    assert.ok(!isCoreError(err, 'KeyMismatch'));
+    assert.ok(!isCoreError(new Error('x')));
+  });
+});
