@@ -214,6 +214,11 @@ async function readDer(
       material.format = 'der-csr';
       material.csrs.push(parseCsr(der));
       return;
+    case 'crl':
+      throw new CoreError(
+        'UnsupportedFormat',
+        'The DER data is a certificate revocation list (CRL), not a certificate, key or CSR.',
+      );
     default:
       throw new CoreError(
         'UnsupportedFormat',
@@ -253,18 +258,21 @@ async function readPkcs12Into(
 }
 
 /**
- * Certificates and CSRs share the shape SEQUENCE { SEQUENCE info, AlgorithmIdentifier,
- * BIT STRING }. A TBSCertificate starts with [0] version or an INTEGER serial followed
+ * Certificates, CSRs and CRLs share the shape SEQUENCE { SEQUENCE info,
+ * AlgorithmIdentifier, BIT STRING }. A TBSCertificate starts with [0] version or an INTEGER serial followed
  * by an AlgorithmIdentifier; a CertificationRequestInfo starts with INTEGER 0 followed
  * by a Name (a SEQUENCE of SETs).
  */
-function sniffSignedStructure(der: Buffer): 'certificate' | 'csr' | undefined {
+function sniffSignedStructure(der: Buffer): 'certificate' | 'csr' | 'crl' | undefined {
   try {
     const children = readChildren(der, readTlv(der));
     if (children.length !== 3 || children[0]!.tag !== TAG.SEQUENCE) return undefined;
     if (children[2]!.tag !== TAG.BIT_STRING) return undefined;
     const info = readChildren(der, children[0]!);
     if (info[0]?.tag === TAG.CONTEXT_0) return 'certificate';
+    // TBSCertList: version? AlgorithmIdentifier, Name, thisUpdate (UTCTime/GeneralizedTime).
+    const afterName = info.findIndex((t, i) => i > 0 && (t.tag === 0x17 || t.tag === 0x18));
+    if (afterName === 2 || afterName === 3) return 'crl';
     if (info[0]?.tag !== TAG.INTEGER || !info[1]) return undefined;
     if (info[1].tag === TAG.SEQUENCE) {
       const inner = readChildren(der, info[1]);

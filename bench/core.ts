@@ -1,0 +1,170 @@
+/**
+ * bench/core: throughput of the core library, as operations per second and as a ratio
+ * against Node's bare `new X509Certificate()` on the same certificate, measured in
+ * the same process and interleaved with it. Medians of several runs (the machine is
+ * noisy). Run: `npm run bench:core` (add `-- --write` to update BENCHMARKS.md).
+ */
+import { execFileSync } from 'node:child_process';
+import { generateKeyPair as nodeGenerateKeyPair, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseCertificate } from '../src/core/certificate.js';
+import { describeCertificate } from '../src/core/describe.js';
+import { generateKeyPair, type KeySpec } from '../src/core/generate.js';
+import { parsePemBlocks } from '../src/core/pem.js';
+import { readPkcs12 } from '../src/core/pkcs12.js';
+import { readMaterial } from '../src/core/read.js';
+import { validateServerChain } from '../src/core/validate.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 600);
+
+/** Ops/s of one timed run: calls `fn` until `ms` have passed. */
+async function opsPerSecond(fn: () => unknown, ms: number): Promise<number> {
+  let n = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    await fn();
+    n++;
+    now = performance.now();
+  }
+  return (n * 1000) / (now - start);
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface Row {
+  name: string;
+  ops: number;
+  baseline: number;
+  ratio: number;
+}
+
+/** Interleaves runs of `fn` and of the baseline, so both see the same machine state. */
+async function compare(name: string, fn: () => unknown, baseline: () => unknown, ms = RUN_MS): Promise<Row> {
+  const ours: number[] = [];
+  const base: number[] = [];
+  await opsPerSecond(fn, 100); // warm-up
+  await opsPerSecond(baseline, 100);
+  for (let i = 0; i < RUNS; i++) {
+    base.push(await opsPerSecond(baseline, ms));
+    ours.push(await opsPerSecond(fn, ms));
+  }
+  const row = { name, ops: median(ours), baseline: median(base), ratio: median(ours) / median(base) };
+  console.error(`${name.padEnd(48)} ${row.ops.toFixed(1).padStart(10)} ops/s  ratio ${row.ratio.toFixed(4)}`);
+  return row;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'ignore' });
+}
+
+function makeFixtures(dir: string): void {
+  const ext = (name: string, text: string) => writeFileSync(join(dir, name), text);
+  ext('ca.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  ext('leaf.ext', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'root.key', '-subj', '/CN=Bench Root', '-days', '3650', '-out', 'root.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
+  openssl(['req', ...ec, '-keyout', 'int.key', '-subj', '/CN=Bench Intermediate', '-out', 'int.csr'], dir);
+  openssl(['x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '3650', '-extfile', 'ca.ext', '-out', 'int.pem'], dir);
+  openssl(['req', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=bench.example', '-out', 'leaf.csr'], dir);
+  openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-days', '3650', '-extfile', 'leaf.ext', '-out', 'leaf.pem'], dir);
+  const p12 = (out: string, extra: string[]) =>
+    openssl(['pkcs12', '-export', '-in', 'leaf.pem', '-inkey', 'leaf.key', '-certfile', 'int.pem', '-passout', 'pass:bench', '-out', out, ...extra], dir);
+  p12('modern.p12', []);
+  p12('legacy.p12', ['-legacy']);
+  p12('none.p12', ['-certpbe', 'NONE', '-keypbe', 'NONE']);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'certkeeper-bench-'));
+  const rows: Row[] = [];
+  try {
+    makeFixtures(dir);
+    const leafPem = readFileSync(join(dir, 'leaf.pem'), 'utf8');
+    const leafDer = parsePemBlocks(leafPem)[0]!.der;
+    const bare = () => new X509Certificate(leafPem);
+
+    rows.push(await compare('parse PEM certificate', () => parseCertificate(parsePemBlocks(leafPem)[0]!.der), bare));
+    rows.push(await compare('parse + describe PEM certificate', () => describeCertificate(parseCertificate(parsePemBlocks(leafPem)[0]!.der)), bare));
+    rows.push(await compare('parse DER certificate', () => parseCertificate(leafDer), bare));
+
+    const root = parseCertificate(parsePemBlocks(readFileSync(join(dir, 'root.pem')))[0]!.der);
+    const int = parseCertificate(parsePemBlocks(readFileSync(join(dir, 'int.pem')))[0]!.der);
+    const leaf = parseCertificate(leafDer);
+    const time = new Date();
+    rows.push(await compare('validate 3-certificate chain (parsed)', () => {
+      const r = validateServerChain(leaf, { trusted: [root], intermediates: [int], time, host: 'bench.example' });
+      if (!r.valid) throw new Error(JSON.stringify(r.problems));
+    }, bare));
+    const bundle = Buffer.from(readFileSync(join(dir, 'leaf.pem'), 'utf8') + readFileSync(join(dir, 'int.pem'), 'utf8'));
+    rows.push(await compare('read PEM bundle + validate 3-certificate chain', async () => {
+      const m = await readMaterial(bundle);
+      const [l, i] = m.certificates.map((c) => c.certificate);
+      const r = validateServerChain(l!, { trusted: [root], intermediates: [i!], time, host: 'bench.example' });
+      if (!r.valid) throw new Error('invalid');
+    }, bare));
+
+    for (const [file, label] of [['modern.p12', 'PBES2 AES-256-CBC, SHA-256 MAC'], ['legacy.p12', 'legacy RC2-40 + 3DES, SHA-1 MAC'], ['none.p12', 'no encryption, SHA-256 MAC']] as const) {
+      const der = readFileSync(join(dir, file));
+      rows.push(await compare(`open PKCS#12 (${label})`, () => readPkcs12(der, 'bench'), bare));
+    }
+
+    const specs: [string, KeySpec, Parameters<typeof nodeGenerateKeyPair>][] = [
+      ['ECDSA P-256', { type: 'ec', curve: 'P-256' }, ['ec', { namedCurve: 'P-256' }] as never],
+      ['ECDSA P-384', { type: 'ec', curve: 'P-384' }, ['ec', { namedCurve: 'P-384' }] as never],
+      ['Ed25519', { type: 'ed25519' }, ['ed25519', {}] as never],
+      ['RSA 2048', { type: 'rsa', bits: 2048 }, ['rsa', { modulusLength: 2048 }] as never],
+      ['RSA 3072', { type: 'rsa', bits: 3072 }, ['rsa', { modulusLength: 3072 }] as never],
+      ['RSA 4096', { type: 'rsa', bits: 4096 }, ['rsa', { modulusLength: 4096 }] as never],
+    ];
+    const gen = promisify(nodeGenerateKeyPair) as (type: string, opts: object) => Promise<unknown>;
+    for (const [label, spec, nodeArgs] of specs) {
+      // Key generation is compared with Node's own generateKeyPair (its floor), since
+      // X509Certificate parsing is no meaningful baseline for it.
+      const ms = label.startsWith('RSA') ? 3000 : RUN_MS;
+      rows.push(await compare(`generate ${label} (vs Node generateKeyPair)`, () => generateKeyPair(spec), () => gen(nodeArgs[0] as string, nodeArgs[1] as object), ms));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const table = [
+    '| operation | ops/s | baseline ops/s | ratio |',
+    '| --- | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.name} | ${r.ops.toFixed(1)} | ${r.baseline.toFixed(1)} | ${r.ratio.toFixed(3)} |`),
+  ].join('\n');
+  console.log(table);
+  if (process.argv.includes('--write')) {
+    const path = join(process.cwd(), 'BENCHMARKS.md');
+    let doc = '';
+    try {
+      doc = readFileSync(path, 'utf8');
+    } catch {
+      doc = '# Benchmarks\n';
+    }
+    const section = [
+      '<!-- bench-core:start -->',
+      '## bench/core',
+      '',
+      `Command: \`BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS} npm run bench:core -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores).`,
+      `Each figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process.`,
+      'The baseline is Node\'s bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node\'s own `crypto.generateKeyPair` for the same key type.',
+      '',
+      table,
+      '<!-- bench-core:end -->',
+    ].join('\n');
+    const re = /<!-- bench-core:start -->[\s\S]*<!-- bench-core:end -->/;
+    doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+    writeFileSync(path, doc);
+  }
+}
+
+await main();
