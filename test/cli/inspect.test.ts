@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { main } from '../../src/cli/main.js';
+import { needs, PYCA, REPO_ROOT, tempDir, tool } from '../support/tools.js';
+
+/** Runs the CLI in-process and captures what it prints. */
+async function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { write: (t: string) => (stderr += t) },
+  });
+  return { code, stdout, stderr };
+}
+
+const skip = needs('openssl');
+
+describe('certkeeper inspect', { skip }, () => {
+  const { dir, cleanup } = tempDir();
+  const f = (name: string) => join(dir, name);
+  after(cleanup);
+
+  before(async () => {
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    writeFileSync(
+      f('ca.ext'),
+      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+    );
+    writeFileSync(
+      f('leaf.ext'),
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:app.example.test,IP:10.0.0.7\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+    );
+    await tool('openssl', [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      f('root.key'),
+      '-subj',
+      '/CN=Inspect Root',
+      '-days',
+      '30',
+      '-out',
+      f('root.pem'),
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ]);
+    await tool('openssl', [
+      'req',
+      ...ec,
+      '-keyout',
+      f('int.key'),
+      '-subj',
+      '/O=Inspect/CN=Inspect Intermediate',
+      '-out',
+      f('int.csr'),
+    ]);
+    await tool('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f('int.csr'),
+      '-CA',
+      f('root.pem'),
+      '-CAkey',
+      f('root.key'),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      f('ca.ext'),
+      '-out',
+      f('int.pem'),
+    ]);
+    await tool('openssl', [
+      'req',
+      ...ec,
+      '-keyout',
+      f('leaf.key'),
+      '-subj',
+      '/CN=app.example.test',
+      '-out',
+      f('leaf.csr'),
+    ]);
+    await tool('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f('leaf.csr'),
+      '-CA',
+      f('int.pem'),
+      '-CAkey',
+      f('int.key'),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      f('leaf.ext'),
+      '-out',
+      f('leaf.pem'),
+    ]);
+    // Deliberately out of order: root, leaf, intermediate.
+    writeFileSync(
+      f('bundle.pem'),
+      [f('root.pem'), f('leaf.pem'), f('int.pem')].map((p) => readFileSync(p, 'utf8')).join(''),
+    );
+    await tool('openssl', [
+      'pkcs12',
+      '-export',
+      '-in',
+      f('leaf.pem'),
+      '-inkey',
+      f('leaf.key'),
+      '-certfile',
+      f('int.pem'),
+      '-passout',
+      'pass:s3cret',
+      '-out',
+      f('leaf.p12'),
+    ]);
+    writeFileSync(f('p12.pass'), 's3cret\n');
+  });
+
+  it('orders a shuffled bundle, pairs the key and validates for the host', async () => {
+    const r = await cli(
+      'inspect',
+      f('leaf.key'),
+      f('bundle.pem'),
+      '--host',
+      'app.example.test',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.certificates.length, 3);
+    const leaf = report.certificates.find(
+      (c: { subject: { rfc4514: string } }) => c.subject.rfc4514 === 'CN=app.example.test',
+    );
+    assert.deepEqual(report.keys[0].matches, [leaf.id]);
+    assert.equal(report.chain.leaf, leaf.id);
+    assert.equal(report.chain.order.length, 3);
+    assert.equal(report.chain.complete, true);
+    assert.equal(report.validation.valid, true);
+    assert.equal(report.keys[0].curve, 'P-256');
+    assert.ok(!JSON.stringify(report).includes('PRIVATE KEY'), 'no key material in the report');
+  });
+
+  it('prints a readable text report', async () => {
+    const r = await cli('inspect', f('bundle.pem'), '--host', '10.0.0.7');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Chain: cert-\d -> cert-\d -> cert-\d/);
+    assert.match(r.stdout, /Validation at .* for 10\.0\.0\.7: valid/);
+    assert.match(r.stdout, /DNS:app\.example\.test, IP:10\.0\.0\.7/);
+  });
+
+  it('names the missing intermediate and exits 1', async () => {
+    const r = await cli('inspect', f('leaf.pem'), f('root.pem'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^ChainIncomplete: .*Inspect Intermediate/m);
+  });
+
+  it('reports a host the certificate does not cover', async () => {
+    const r = await cli('inspect', f('bundle.pem'), '--host', 'other.example.test');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^HostnameMismatch: /m);
+  });
+
+  it('reports a key that belongs to no certificate', async () => {
+    await tool('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', f('stray.key')]);
+    const r = await cli('inspect', f('bundle.pem'), f('stray.key'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^KeyMismatch: /m);
+  });
+
+  it('opens a PKCS#12 with --password-file and says WrongPassword for a wrong one', async () => {
+    const ok = await cli(
+      'inspect',
+      f('leaf.p12'),
+      f('root.pem'),
+      '--password-file',
+      f('p12.pass'),
+      '--json',
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).files[0].format, 'der-pkcs12');
+    const bad = await cli('inspect', f('leaf.p12'), '--password', 'wrong');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^WrongPassword: /m);
+    const none = await cli('inspect', f('leaf.p12'));
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^PasswordRequired: /m);
+  });
+
+  it('validates at a given instant with --at', async () => {
+    const r = await cli('inspect', f('bundle.pem'), '--at', '2099-01-01T00:00:00Z');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^CertificateExpired: /m);
+  });
+
+  it('exits 1 with the code for garbage and a missing file', async () => {
+    writeFileSync(f('garbage.bin'), Buffer.from('this is not a certificate'));
+    const garbage = await cli('inspect', f('garbage.bin'));
+    assert.equal(garbage.code, 1);
+    assert.match(garbage.stderr, /^UnsupportedFormat: /m);
+    const missing = await cli('inspect', f('nope.pem'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read .*nope\.pem/);
+  });
+
+  it('exits 2 for usage errors', async () => {
+    assert.equal((await cli('inspect')).code, 2);
+    assert.equal((await cli('inspect', '--bogus', 'x')).code, 2);
+    assert.equal((await cli('inspect', 'a', '--password', 'x', '--password-file', 'y')).code, 2);
+    assert.equal((await cli('frobnicate')).code, 2);
+  });
+
+  it('runs as the built executable', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, [
+      join(REPO_ROOT, 'bin/certkeeper.js'),
+      'inspect',
+      join(PYCA, 'x509/cryptography.io.pem'),
+      '--at',
+      '2018-01-01T00:00:00Z',
+      '--json',
+    ]).catch((e) => e);
+    const report = JSON.parse(stdout);
+    assert.equal(
+      report.certificates[0].subject.attributes.find((a: { type: string }) => a.type === 'CN')
+        .value,
+      'www.cryptography.io',
+    );
+  });
+});
