@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
+import { buildChain, requireCompleteChain } from '../../src/core/chain.js';
+import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
+import { parsePrivateKeyPem } from '../../src/core/keys.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
+import { needs, PYCA, REQUIRE_ALL, tempDir, tool } from '../support/tools.js';
+
+function assertCode(fn: () => unknown, code: CoreErrorCode): Error {
+  let caught: unknown;
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    caught = err;
+    return true;
+  });
+  return caught as Error;
+}
+
+function certsIn(path: string): Certificate[] {
+  return parsePemBlocks(readFileSync(path))
+    .filter((b) => b.label === 'CERTIFICATE')
+    .map((b) => parseCertificate(b.der));
+}
+
+const cn = (c: Certificate) => c.subject.attributes.find((a) => a.type === 'CN')?.value;
+
+describe('chains made with openssl', { skip: needs('openssl') }, () => {
+  let dir = '';
+  let cleanup = () => {};
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => tool('openssl', args);
+  const certs: Record<string, Certificate> = {};
+  const key = (name: string) => parsePrivateKeyPem(parsePemBlocks(readFileSync(at(name)))[0]!).key;
+  const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
+  /** A CA-signed certificate for a fresh key, with extensions from a section of ext.cnf. */
+  async function issue(name: string, subject: string, ca: string, section: string) {
+    await openssl(
+      'req',
+      '-new',
+      ...EC,
+      '-keyout',
+      at(`${name}.key`),
+      '-subj',
+      subject,
+      '-out',
+      at(`${name}.csr`),
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      at(`${name}.csr`),
+      '-CA',
+      at(`${ca}.pem`),
+      '-CAkey',
+      at(`${ca}.key`),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      at('ext.cnf'),
+      '-extensions',
+      section,
+      '-out',
+      at(`${name}.pem`),
+    );
+  }
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir());
+    writeFileSync(
+      at('ext.cnf'),
+      [
+        '[ca]',
+        'basicConstraints = critical, CA:TRUE',
+        'keyUsage = critical, keyCertSign, cRLSign',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid:always',
+        '[leaf]',
+        'basicConstraints = critical, CA:FALSE',
+        'subjectAltName = DNS:www.example.test',
+        'extendedKeyUsage = serverAuth',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid:always',
+        '[decoy]',
+        'basicConstraints = critical, CA:TRUE',
+        'subjectKeyIdentifier = none',
+        '',
+      ].join('\n'),
+    );
+    await openssl(
+      'req',
+      '-x509',
+      '-new',
+      ...EC,
+      '-keyout',
+      at('root.key'),
+      '-subj',
+      '/CN=Test Root CA',
+      '-days',
+      '30',
+      '-out',
+      at('root.pem'),
+    );
+    await issue('inter', '/CN=Test Intermediate CA', 'root', 'ca');
+    await issue('leaf', '/CN=www.example.test', 'inter', 'leaf');
+    await issue('leaf2', '/CN=api.example.test', 'inter', 'leaf');
+    // Same name as the root, another key, no SKI: only the signature tells them apart.
+    await openssl(
+      'req',
+      '-x509',
+      '-new',
+      ...EC,
+      '-keyout',
+      at('decoy.key'),
+      '-subj',
+      '/CN=Test Root CA',
+      '-days',
+      '30',
+      '-config',
+      at('ext.cnf'),
+      '-extensions',
+      'decoy',
+      '-out',
+      at('decoy.pem'),
+    );
+    await openssl(
+      'req',
+      '-x509',
+      '-new',
+      ...EC,
+      '-keyout',
+      at('unrelated.key'),
+      '-subj',
+      '/CN=Unrelated',
+      '-days',
+      '30',
+      '-out',
+      at('unrelated.pem'),
+    );
+    for (const name of ['root', 'inter', 'leaf', 'leaf2', 'decoy', 'unrelated']) {
+      certs[name] = certsIn(at(`${name}.pem`))[0]!;
+    }
+  });
+  after(() => cleanup());
+
+  it('orders a shuffled bag, drops duplicates and leaves the unrelated certificate over', () => {
+    const { root, inter, leaf, unrelated } = certs as Record<string, Certificate>;
+    const bag = [root!, unrelated!, inter!, leaf!, root!, inter!];
+    const assembly = buildChain(bag);
+    assert.deepEqual(assembly.chain.map(cn), [
+      'www.example.test',
+      'Test Intermediate CA',
+      'Test Root CA',
+    ]);
+    assert.equal(assembly.leaf.sha256, leaf!.sha256);
+    assert.equal(assembly.complete, true);
+    assert.equal(assembly.anchoredBy, undefined);
+    assert.equal(assembly.missingIssuer, undefined);
+    assert.deepEqual(assembly.leftovers.map(cn), ['Unrelated']);
+    assert.equal(assembly.duplicatesDropped, 2);
+    requireCompleteChain(assembly);
+  });
+
+  it('confirms issuers by signature, not by name alone', () => {
+    const { root, inter, leaf, decoy } = certs as Record<string, Certificate>;
+    const assembly = buildChain([decoy!, leaf!, inter!, root!]);
+    assert.equal(assembly.chain[2]!.sha256, root!.sha256);
+    assert.deepEqual(
+      assembly.leftovers.map((c) => c.sha256),
+      [decoy!.sha256],
+    );
+    const decoyOnly = buildChain([leaf!, inter!, decoy!]);
+    assert.equal(decoyOnly.complete, false);
+    assert.equal(decoyOnly.missingIssuer?.rfc4514, 'CN=Test Root CA');
+  });
+
+  it('picks the leaf that matches the key among several', () => {
+    const { root, inter, leaf, leaf2 } = certs as Record<string, Certificate>;
+    const assembly = buildChain([leaf!, leaf2!, inter!, root!], { key: key('leaf2.key') });
+    assert.equal(cn(assembly.leaf), 'api.example.test');
+    assert.equal(assembly.chain.length, 3);
+    assert.deepEqual(assembly.leftovers.map(cn), ['www.example.test']);
+  });
+
+  it('refuses two possible leaves without a key as AmbiguousLeaf', () => {
+    const { root, inter, leaf, leaf2 } = certs as Record<string, Certificate>;
+    const err = assertCode(() => buildChain([leaf!, leaf2!, inter!, root!]), 'AmbiguousLeaf');
+    assert.deepEqual(
+      [...((err as { details?: { candidates?: string[] } }).details?.candidates ?? [])].sort(),
+      ['CN=api.example.test', 'CN=www.example.test'],
+    );
+  });
+
+  it('refuses a key that matches no certificate as KeyMismatch', () => {
+    const { inter, leaf } = certs as Record<string, Certificate>;
+    assertCode(() => buildChain([leaf!, inter!], { key: key('unrelated.key') }), 'KeyMismatch');
+  });
+
+  it('refuses an empty bag as NoCertificate', () => {
+    assertCode(() => buildChain([]), 'NoCertificate');
+  });
+
+  it('names the missing intermediate', () => {
+    const { root, leaf } = certs as Record<string, Certificate>;
+    const assembly = buildChain([root!, leaf!]);
+    assert.equal(assembly.complete, false);
+    assert.deepEqual(assembly.chain.map(cn), ['www.example.test']);
+    assert.equal(assembly.missingIssuer?.rfc4514, 'CN=Test Intermediate CA');
+    assert.deepEqual(assembly.leftovers.map(cn), ['Test Root CA']);
+    const err = assertCode(() => requireCompleteChain(assembly), 'ChainIncomplete');
+    assert.equal(
+      (err as { details?: { missingIssuer?: string } }).details?.missingIssuer,
+      'CN=Test Intermediate CA',
+    );
+  });
+
+  it('completes the chain from the trusted set when the bag stops short', () => {
+    const { root, inter, leaf, unrelated } = certs as Record<string, Certificate>;
+    const assembly = buildChain([leaf!, inter!], { trusted: [unrelated!, root!] });
+    assert.equal(assembly.complete, true);
+    assert.equal(assembly.anchoredBy?.sha256, root!.sha256);
+    assert.deepEqual(assembly.chain.map(cn), [
+      'www.example.test',
+      'Test Intermediate CA',
+      'Test Root CA',
+    ]);
+    assert.deepEqual(assembly.leftovers, []);
+  });
+
+  it('stops at a trusted intermediate', () => {
+    const { root, inter, leaf } = certs as Record<string, Certificate>;
+    const assembly = buildChain([leaf!], { trusted: [inter!, root!] });
+    assert.equal(assembly.complete, true);
+    assert.equal(assembly.anchoredBy?.sha256, inter!.sha256);
+    assert.deepEqual(assembly.chain.map(cn), ['www.example.test', 'Test Intermediate CA']);
+  });
+
+  it('anchors on a supplied certificate that is also trusted', () => {
+    const { root, inter, leaf } = certs as Record<string, Certificate>;
+    const assembly = buildChain([leaf!, inter!, root!], { trusted: [root!] });
+    assert.equal(assembly.complete, true);
+    assert.equal(assembly.anchoredBy?.sha256, root!.sha256);
+    assert.equal(assembly.chain.length, 3);
+  });
+
+  it('treats a lone self-signed certificate as a complete chain of one', () => {
+    const assembly = buildChain([certs.unrelated!]);
+    assert.equal(assembly.complete, true);
+    assert.equal(assembly.chain.length, 1);
+    assert.equal(assembly.leaf.sha256, certs.unrelated!.sha256);
+  });
+
+  it('takes a lone intermediate as the leaf and asks for its root', () => {
+    const assembly = buildChain([certs.inter!]);
+    assert.equal(assembly.complete, false);
+    assert.equal(assembly.missingIssuer?.rfc4514, 'CN=Test Root CA');
+  });
+});
+
+const CHAIN_PEM = join(PYCA, 'x509', 'cryptography.io.chain.pem');
+function corpusSkip(path: string): false | string {
+  if (existsSync(path)) return false;
+  const reason = `SKIPPED: the corpus file ${path} is missing`;
+  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
+  console.warn(reason);
+  return reason;
+}
+
+describe('pyca cryptography.io.chain.pem', { skip: corpusSkip(CHAIN_PEM) }, () => {
+  it('orders the real chain and names its missing root', () => {
+    const bag = certsIn(CHAIN_PEM).reverse();
+    const assembly = buildChain(bag);
+    assert.deepEqual(assembly.chain.map(cn), ['www.cryptography.io', 'RapidSSL SHA256 CA - G3']);
+    assert.equal(assembly.complete, false);
+    assert.equal(assembly.missingIssuer?.rfc4514, 'CN=GeoTrust Global CA,O=GeoTrust Inc.,C=US');
+    assert.deepEqual(assembly.leftovers, []);
+    assertCode(() => requireCompleteChain(assembly), 'ChainIncomplete');
+  });
+
+  it('drops the intermediate supplied twice from two files', () => {
+    const bag = [
+      ...certsIn(CHAIN_PEM),
+      ...certsIn(join(PYCA, 'x509', 'rapidssl_sha256_ca_g3.pem')),
+    ];
+    const assembly = buildChain(bag);
+    assert.equal(assembly.duplicatesDropped, 1);
+    assert.equal(assembly.chain.length, 2);
+  });
+
+  it('keeps an unrelated real certificate as a leftover', () => {
+    const bag = [...certsIn(CHAIN_PEM), ...certsIn(join(PYCA, 'x509', 'ecdsa_root.pem'))];
+    const assembly = buildChain(bag);
+    assert.equal(cn(assembly.leaf), 'www.cryptography.io');
+    assert.deepEqual(assembly.leftovers.map(cn), ['DigiCert Global Root G3']);
+  });
+});
