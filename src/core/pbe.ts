@@ -1,0 +1,758 @@
+import * as nodeCrypto from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+import { decodeOid, readChildren, TAG, type Tlv, tlvContent } from './der.js';
+import { CoreError } from './errors.js';
+
+/**
+ * Password-based encryption as PKCS#12 and PKCS#8 use it:
+ *
+ * - PKCS#12 PBE (RFC 7292 App. B and C): the SHA-1 key derivation over the password's
+ *   BMPString, with RC2-40/128, 2- and 3-key triple DES, RC4-40/128;
+ * - PBES2 (RFC 8018 §6.2) with PBKDF2 over the password's UTF-8 bytes and AES-CBC,
+ *   triple DES, DES or RC2-CBC;
+ * - PBES1 (RFC 8018 §6.1): PBKDF1 with MD5 or SHA-1 and DES or RC2.
+ *
+ * Key derivation never blocks the event loop for long: PBKDF2 runs in Node's thread
+ * pool and the iterated hashes of PKCS#12 and PBKDF1 yield every few thousand rounds.
+ * Iteration counts above {@link MAX_ITERATIONS} are refused, and a {@link WorkBudget}
+ * bounds the total work one input can ask for. RC2, RC4 and single DES come from
+ * node-forge (RC4 is a few lines here) because OpenSSL 3 offers them only with its
+ * legacy provider.
+ */
+
+/** The largest iteration count certkeeper accepts in a PBE scheme or a MAC. */
+export const MAX_ITERATIONS = 10_000_000;
+
+/** A password in the two encodings password-based schemes use. */
+export interface PbePassword {
+  /** PBES1, PBES2 and PBMAC1: the UTF-8 bytes of the password (OpenSSL's convention). */
+  utf8: Buffer;
+  /**
+   * PKCS#12 PBE and MAC (RFC 7292 App. B.1): the BMPString, UTF-16BE followed by two
+   * zero bytes. An absent password is zero bytes long; the empty password is `00 00`.
+   */
+  bmp: Buffer;
+}
+
+/** The password in both encodings; `null` is the absent password (not the empty one). */
+export function pbePassword(password: string | null): PbePassword {
+  if (password === null) return { utf8: Buffer.alloc(0), bmp: Buffer.alloc(0) };
+  const utf16 = Buffer.from(password, 'utf16le').swap16();
+  return { utf8: Buffer.from(password, 'utf8'), bmp: Buffer.concat([utf16, Buffer.alloc(2)]) };
+}
+
+/**
+ * The key-derivation work one input may ask for, in hash or PRF iterations summed over
+ * every derivation (each try of each password counts). Spending past it is an
+ * `UnsupportedAlgorithm` error, so any input is answered in bounded time.
+ */
+export class WorkBudget {
+  #remaining: number;
+  readonly limit: number;
+
+  constructor(limit = 4 * MAX_ITERATIONS) {
+    this.limit = limit;
+    this.#remaining = limit;
+  }
+
+  spend(iterations: number): void {
+    if (iterations > this.#remaining) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        `The input asks for more key-derivation work than certkeeper spends on one input (${this.limit.toLocaleString('en-US')} iterations in all).`,
+      );
+    }
+    this.#remaining -= iterations;
+  }
+}
+
+/** A password-based encryption scheme read from an AlgorithmIdentifier. */
+export interface PbeScheme {
+  /** e.g. `PBES2 (PBKDF2 hmacWithSHA256, aes-256-cbc, 2048 iterations)`, `pbeWithSHAAnd3-KeyTripleDES-CBC`. */
+  description: string;
+  iterations: number;
+  /**
+   * Decrypts `ciphertext`. Resolves undefined when the padding is wrong, which is what a
+   * wrong password looks like (a stream cipher has no padding, so it can't tell).
+   */
+  decrypt(
+    password: PbePassword,
+    ciphertext: Buffer,
+    budget: WorkBudget,
+  ): Promise<Buffer | undefined>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small ASN.1 readers shared with pkcs12.ts
+
+/** Throws `MalformedInput` unless the element has the tag. */
+export function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!tlv || tlv.tag !== tag) {
+    throw new CoreError(
+      'MalformedInput',
+      `The ${what} is damaged: an element is missing or of the wrong type.`,
+    );
+  }
+  return tlv;
+}
+
+/** The dotted OID of an OBJECT IDENTIFIER element. */
+export function readOid(buf: Uint8Array, tlv: Tlv | undefined, what: string): string {
+  return decodeOid(tlvContent(buf, expectTag(tlv, TAG.OID, what)));
+}
+
+/**
+ * The value of an OCTET STRING, primitive or BER-constructed (chunks, possibly nested),
+ * or of an IMPLICIT-tagged one when `tags` names the primitive and constructed tags.
+ */
+export function readOctets(
+  buf: Uint8Array,
+  tlv: Tlv | undefined,
+  what: string,
+  tags: readonly [number, number] = [TAG.OCTET_STRING, 0x24],
+  depth = 0,
+): Buffer {
+  if (tlv && tlv.tag === tags[0]) return tlvContent(buf, tlv);
+  if (tlv && tlv.tag === tags[1] && depth < 8) {
+    return Buffer.concat(
+      readChildren(buf, tlv).map((c) =>
+        readOctets(buf, c, what, [TAG.OCTET_STRING, 0x24], depth + 1),
+      ),
+    );
+  }
+  throw new CoreError('MalformedInput', `The ${what} is damaged: an octet string is missing.`);
+}
+
+/** A non-negative INTEGER that fits a JavaScript number safely. */
+export function readSmallInteger(buf: Uint8Array, tlv: Tlv | undefined, what: string): number {
+  const content = tlvContent(buf, expectTag(tlv, TAG.INTEGER, what));
+  if (content.length === 0 || (content[0]! & 0x80) !== 0) {
+    throw new CoreError('MalformedInput', `The ${what} has an empty or negative number.`);
+  }
+  let value = 0;
+  for (const byte of content) {
+    value = value * 256 + byte;
+    if (value > Number.MAX_SAFE_INTEGER) {
+      throw new CoreError('MalformedInput', `The ${what} has a number that is too large.`);
+    }
+  }
+  return value;
+}
+
+/** The OID and the parameters element (if any) of an AlgorithmIdentifier. */
+export function readAlgorithm(
+  buf: Uint8Array,
+  tlv: Tlv | undefined,
+  what: string,
+): { oid: string; params: Tlv | undefined } {
+  const children = readChildren(buf, expectTag(tlv, TAG.SEQUENCE, what));
+  const params = children[1]?.tag === TAG.NULL ? undefined : children[1];
+  return { oid: readOid(buf, children[0], what), params };
+}
+
+function checkIterations(iterations: number, what: string): number {
+  if (iterations < 1) {
+    throw new CoreError('MalformedInput', `The ${what} has an iteration count of zero.`);
+  }
+  if (iterations > MAX_ITERATIONS) {
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      `The ${what} uses ${iterations.toLocaleString('en-US')} iterations; certkeeper accepts at most ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
+    );
+  }
+  return iterations;
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashes and key derivation
+
+/** Output length u and block length v (RFC 7292 App. B.2) of the hashes we derive keys with. */
+const HASHES: Record<string, { u: number; v: number }> = {
+  md5: { u: 16, v: 64 },
+  sha1: { u: 20, v: 64 },
+  sha224: { u: 28, v: 64 },
+  sha256: { u: 32, v: 64 },
+  sha384: { u: 48, v: 128 },
+  sha512: { u: 64, v: 128 },
+  'sha512-224': { u: 28, v: 128 },
+  'sha512-256': { u: 32, v: 128 },
+};
+
+/** Digest OIDs (as in a MAC's DigestInfo) and the Node hash names. */
+export const DIGEST_OIDS: Record<string, string> = {
+  '1.2.840.113549.2.5': 'md5',
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+  '2.16.840.1.101.3.4.2.5': 'sha512-224',
+  '2.16.840.1.101.3.4.2.6': 'sha512-256',
+};
+
+/** PBKDF2 pseudo-random functions (RFC 8018 App. B.1) and the Node hash names. */
+export const PRF_OIDS: Record<string, { name: string; hash: string }> = {
+  '1.2.840.113549.2.7': { name: 'hmacWithSHA1', hash: 'sha1' },
+  '1.2.840.113549.2.8': { name: 'hmacWithSHA224', hash: 'sha224' },
+  '1.2.840.113549.2.9': { name: 'hmacWithSHA256', hash: 'sha256' },
+  '1.2.840.113549.2.10': { name: 'hmacWithSHA384', hash: 'sha384' },
+  '1.2.840.113549.2.11': { name: 'hmacWithSHA512', hash: 'sha512' },
+  '1.2.840.113549.2.12': { name: 'hmacWithSHA512-224', hash: 'sha512-224' },
+  '1.2.840.113549.2.13': { name: 'hmacWithSHA512-256', hash: 'sha512-256' },
+};
+
+export const OID = {
+  pbes2: '1.2.840.113549.1.5.13',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  pbmac1: '1.2.840.113549.1.5.14',
+  hmacWithSHA256: '1.2.840.113549.2.9',
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+  sha256: '2.16.840.1.101.3.4.2.1',
+} as const;
+
+// crypto.hash (Node ≥ 20.12) is a one-shot digest, about twice as fast as createHash.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer })
+  .hash;
+const digest = (alg: string, data: Buffer): Buffer =>
+  oneShot ? oneShot(alg, data, 'buffer') : createHash(alg).update(data).digest();
+
+/** Rounds of an iterated hash between two yields to the event loop. */
+const ROUNDS_PER_SLICE = 8192;
+
+const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** `count` applications of the hash to `input`, yielding to the event loop regularly. */
+async function iterateHash(alg: string, input: Buffer, count: number): Promise<Buffer> {
+  if (count < 1) return input;
+  let value = digest(alg, input);
+  if (alg === 'sha1') return sha1Rounds(value, count - 1);
+  for (let i = 1; i < count; i++) {
+    value = digest(alg, value);
+    if (i % ROUNDS_PER_SLICE === 0) await nextTick();
+  }
+  return value;
+}
+
+/**
+ * `rounds` more SHA-1 applications to a SHA-1 digest. Every input here is one 20-byte
+ * message, so a single padded block: hashing it in plain JavaScript avoids a native call
+ * per round and is several times faster, which matters for legacy files (SHA-1 PKCS#12
+ * PBE, often 2,048 to 100,000 rounds per derived block).
+ */
+async function sha1Rounds(start: Buffer, rounds: number): Promise<Buffer> {
+  const w = new Int32Array(80);
+  let h0 = start.readInt32BE(0);
+  let h1 = start.readInt32BE(4);
+  let h2 = start.readInt32BE(8);
+  let h3 = start.readInt32BE(12);
+  let h4 = start.readInt32BE(16);
+  // Words 5 to 15 of the block never change: the padding bit, zeros, the length in bits.
+  w[5] = 0x80000000 | 0;
+  w[15] = 160;
+  for (let round = 1; round <= rounds; round++) {
+    w[0] = h0;
+    w[1] = h1;
+    w[2] = h2;
+    w[3] = h3;
+    w[4] = h4;
+    for (let t = 16; t < 80; t++) {
+      const x = w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!;
+      w[t] = (x << 1) | (x >>> 31);
+    }
+    let a = 0x67452301;
+    let b = 0xefcdab89 | 0;
+    let c = 0x98badcfe | 0;
+    let d = 0x10325476;
+    let e = 0xc3d2e1f0 | 0;
+    // Four loops of 20 rounds, one per SHA-1 round function, to keep the loop bodies branch-free.
+    for (let t = 0; t < 20; t++) {
+      const temp = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[t]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = temp;
+    }
+    for (let t = 20; t < 40; t++) {
+      const temp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[t]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = temp;
+    }
+    for (let t = 40; t < 60; t++) {
+      const temp =
+        (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + (0x8f1bbcdc | 0) + w[t]!) |
+        0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = temp;
+    }
+    for (let t = 60; t < 80; t++) {
+      const temp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + (0xca62c1d6 | 0) + w[t]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = temp;
+    }
+    h0 = (a + 0x67452301) | 0;
+    h1 = (b + (0xefcdab89 | 0)) | 0;
+    h2 = (c + (0x98badcfe | 0)) | 0;
+    h3 = (d + 0x10325476) | 0;
+    h4 = (e + (0xc3d2e1f0 | 0)) | 0;
+    if (round % ROUNDS_PER_SLICE === 0) await nextTick();
+  }
+  const out = Buffer.alloc(20);
+  out.writeInt32BE(h0, 0);
+  out.writeInt32BE(h1, 4);
+  out.writeInt32BE(h2, 8);
+  out.writeInt32BE(h3, 12);
+  out.writeInt32BE(h4, 16);
+  return out;
+}
+
+/** Which PKCS#12 key material to derive (RFC 7292 App. B.3). */
+export const KDF_ID = { key: 1, iv: 2, mac: 3 } as const;
+
+/** The blocks a PKCS#12 derivation of `length` bytes computes (for the work budget). */
+export function pkcs12KdfBlocks(hashName: string, length: number): number {
+  return Math.ceil(length / (HASHES[hashName]?.u ?? 20));
+}
+
+/**
+ * The PKCS#12 key derivation (RFC 7292 App. B.2): `length` bytes from the password's
+ * BMPString, the salt, a purpose ID (1 key, 2 IV, 3 MAC) and an iteration count.
+ */
+export async function pkcs12Kdf(
+  hashName: string,
+  password: Buffer,
+  salt: Buffer,
+  id: number,
+  iterations: number,
+  length: number,
+): Promise<Buffer> {
+  const h = HASHES[hashName];
+  if (!h) {
+    throw new CoreError('UnsupportedAlgorithm', `The hash ${hashName} is not supported here.`);
+  }
+  const { u, v } = h;
+  const fill = (src: Buffer) => {
+    if (src.length === 0) return Buffer.alloc(0);
+    const out = Buffer.alloc(v * Math.ceil(src.length / v));
+    for (let i = 0; i < out.length; i++) out[i] = src[i % src.length]!;
+    return out;
+  };
+  const D = Buffer.alloc(v, id);
+  const I = Buffer.concat([fill(salt), fill(password)]);
+  const blocks: Buffer[] = [];
+  for (let produced = 0; produced < length; produced += u) {
+    const A = await iterateHash(hashName, Buffer.concat([D, I]), iterations);
+    blocks.push(A);
+    if (produced + u >= length) break;
+    // I_j = (I_j + B + 1) mod 2^(8v), B being A repeated to v bytes.
+    const B = Buffer.alloc(v);
+    for (let i = 0; i < v; i++) B[i] = A[i % u]!;
+    for (let j = 0; j < I.length; j += v) {
+      let carry = 1;
+      for (let k = v - 1; k >= 0; k--) {
+        const sum = I[j + k]! + B[k]! + carry;
+        I[j + k] = sum & 0xff;
+        carry = sum >> 8;
+      }
+    }
+  }
+  return Buffer.concat(blocks).subarray(0, length);
+}
+
+/** PBKDF2 in Node's thread pool. */
+export function pbkdf2Async(
+  password: Buffer,
+  salt: Buffer,
+  iterations: number,
+  length: number,
+  hash: string,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    pbkdf2(password, salt, iterations, length, hash, (err, key) => {
+      if (err) {
+        reject(
+          new CoreError('UnsupportedAlgorithm', `PBKDF2 with ${hash} is not available.`, {
+            cause: err,
+          }),
+        );
+      } else resolve(key);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Ciphers
+
+type CipherName =
+  | 'aes-128-cbc'
+  | 'aes-192-cbc'
+  | 'aes-256-cbc'
+  | 'des-ede3-cbc'
+  | 'des-cbc'
+  | 'rc2-cbc'
+  | 'rc4';
+
+const BLOCK: Record<CipherName, number> = {
+  'aes-128-cbc': 16,
+  'aes-192-cbc': 16,
+  'aes-256-cbc': 16,
+  'des-ede3-cbc': 8,
+  'des-cbc': 8,
+  'rc2-cbc': 8,
+  rc4: 1,
+};
+
+const forgeBytes = (b: Buffer) => forge.util.createBuffer(b.toString('binary'));
+
+/** Raw CBC (or RC4) decryption, no padding removed. */
+function rawDecrypt(
+  cipher: CipherName,
+  key: Buffer,
+  iv: Buffer,
+  data: Buffer,
+  rc2Bits: number,
+): Buffer {
+  switch (cipher) {
+    case 'rc4':
+      return rc4(key, data);
+    case 'rc2-cbc': {
+      const c = forge.rc2.createDecryptionCipher(forgeBytes(key), rc2Bits);
+      c.start(forgeBytes(iv));
+      c.update(forgeBytes(data));
+      c.finish(() => true);
+      return Buffer.from(c.output.getBytes(), 'binary');
+    }
+    case 'des-cbc': {
+      const c = forge.cipher.createDecipher('DES-CBC', forgeBytes(key));
+      c.start({ iv: forgeBytes(iv) });
+      c.update(forgeBytes(data));
+      (c as unknown as { finish(pad: () => boolean): boolean }).finish(() => true);
+      return Buffer.from(c.output.getBytes(), 'binary');
+    }
+    default: {
+      const d = createDecipheriv(cipher, key, iv);
+      d.setAutoPadding(false);
+      return Buffer.concat([d.update(data), d.final()]);
+    }
+  }
+}
+
+/** RC4 (only the PKCS#12 RC4 PBE schemes use it). */
+function rc4(key: Buffer, data: Buffer): Buffer {
+  const s = new Uint8Array(256);
+  for (let i = 0; i < 256; i++) s[i] = i;
+  for (let i = 0, j = 0; i < 256; i++) {
+    j = (j + s[i]! + key[i % key.length]!) & 0xff;
+    [s[i], s[j]] = [s[j]!, s[i]!];
+  }
+  const out = Buffer.alloc(data.length);
+  for (let n = 0, i = 0, j = 0; n < data.length; n++) {
+    i = (i + 1) & 0xff;
+    j = (j + s[i]!) & 0xff;
+    [s[i], s[j]] = [s[j]!, s[i]!];
+    out[n] = data[n]! ^ s[(s[i]! + s[j]!) & 0xff]!;
+  }
+  return out;
+}
+
+/** Decrypts and removes PKCS#7 padding; undefined when the padding is wrong. */
+function decryptAndUnpad(
+  cipher: CipherName,
+  key: Buffer,
+  iv: Buffer,
+  data: Buffer,
+  rc2Bits = 0,
+): Buffer | undefined {
+  const block = BLOCK[cipher];
+  if (block === 1) return rawDecrypt(cipher, key, iv, data, rc2Bits);
+  if (data.length === 0 || data.length % block !== 0) {
+    throw new CoreError(
+      'MalformedInput',
+      'The encrypted data is damaged: it is not a whole number of cipher blocks.',
+    );
+  }
+  const plain = rawDecrypt(cipher, key, iv, data, rc2Bits);
+  const pad = plain[plain.length - 1]!;
+  if (pad < 1 || pad > block) return undefined;
+  for (let i = plain.length - pad; i < plain.length; i++) {
+    if (plain[i] !== pad) return undefined;
+  }
+  return plain.subarray(0, plain.length - pad);
+}
+
+// ---------------------------------------------------------------------------------------
+// Schemes
+
+/** PKCS#12 PBE schemes (RFC 7292 App. C). */
+const PKCS12_PBE: Record<
+  string,
+  { name: string; cipher: CipherName; keyLength: number; rc2Bits?: number }
+> = {
+  '1.2.840.113549.1.12.1.1': { name: 'pbeWithSHAAnd128BitRC4', cipher: 'rc4', keyLength: 16 },
+  '1.2.840.113549.1.12.1.2': { name: 'pbeWithSHAAnd40BitRC4', cipher: 'rc4', keyLength: 5 },
+  '1.2.840.113549.1.12.1.3': {
+    name: 'pbeWithSHAAnd3-KeyTripleDES-CBC',
+    cipher: 'des-ede3-cbc',
+    keyLength: 24,
+  },
+  '1.2.840.113549.1.12.1.4': {
+    name: 'pbeWithSHAAnd2-KeyTripleDES-CBC',
+    cipher: 'des-ede3-cbc',
+    keyLength: 16,
+  },
+  '1.2.840.113549.1.12.1.5': {
+    name: 'pbeWithSHAAnd128BitRC2-CBC',
+    cipher: 'rc2-cbc',
+    keyLength: 16,
+    rc2Bits: 128,
+  },
+  '1.2.840.113549.1.12.1.6': {
+    name: 'pbeWithSHAAnd40BitRC2-CBC',
+    cipher: 'rc2-cbc',
+    keyLength: 5,
+    rc2Bits: 40,
+  },
+};
+
+/** PBES1 schemes (RFC 8018 §6.1, App. A.3). MD2 is not offered by Node. */
+const PBES1: Record<string, { name: string; hash: string; cipher: 'des-cbc' | 'rc2-cbc' }> = {
+  '1.2.840.113549.1.5.3': { name: 'pbeWithMD5AndDES-CBC', hash: 'md5', cipher: 'des-cbc' },
+  '1.2.840.113549.1.5.6': { name: 'pbeWithMD5AndRC2-CBC', hash: 'md5', cipher: 'rc2-cbc' },
+  '1.2.840.113549.1.5.10': { name: 'pbeWithSHA1AndDES-CBC', hash: 'sha1', cipher: 'des-cbc' },
+  '1.2.840.113549.1.5.11': { name: 'pbeWithSHA1AndRC2-CBC', hash: 'sha1', cipher: 'rc2-cbc' },
+};
+
+/** PBES2 encryption schemes (RFC 8018 App. B.2) and their key lengths. */
+const PBES2_CIPHERS: Record<string, { cipher: CipherName; keyLength: number }> = {
+  '2.16.840.1.101.3.4.1.2': { cipher: 'aes-128-cbc', keyLength: 16 },
+  '2.16.840.1.101.3.4.1.22': { cipher: 'aes-192-cbc', keyLength: 24 },
+  '2.16.840.1.101.3.4.1.42': { cipher: 'aes-256-cbc', keyLength: 32 },
+  '1.2.840.113549.3.7': { cipher: 'des-ede3-cbc', keyLength: 24 },
+  '1.3.14.3.2.7': { cipher: 'des-cbc', keyLength: 8 },
+  '1.2.840.113549.3.2': { cipher: 'rc2-cbc', keyLength: 16 },
+};
+
+/** Names of schemes we recognise but don't implement, for a clear error. */
+const KNOWN_UNSUPPORTED: Record<string, string> = {
+  '1.2.840.113549.1.5.1': 'pbeWithMD2AndDES-CBC (MD2 is not available)',
+  '1.2.840.113549.1.5.4': 'pbeWithMD2AndRC2-CBC (MD2 is not available)',
+  '1.3.6.1.4.1.11591.4.11': 'scrypt key derivation',
+  '2.16.840.1.101.3.4.1.6': 'aes-128-gcm',
+  '2.16.840.1.101.3.4.1.26': 'aes-192-gcm',
+  '2.16.840.1.101.3.4.1.46': 'aes-256-gcm',
+  '1.2.840.113549.1.9.16.3.18': 'chacha20-poly1305',
+};
+
+function unsupported(what: string, oid: string): CoreError {
+  const known = KNOWN_UNSUPPORTED[oid];
+  return new CoreError(
+    'UnsupportedAlgorithm',
+    known
+      ? `The ${what} uses ${known}, which certkeeper does not support.`
+      : `The ${what} uses an encryption algorithm certkeeper does not know (OID ${oid}).`,
+  );
+}
+
+/** PBEParameter / pkcs-12PbeParams: SEQUENCE { salt OCTET STRING, iterations INTEGER }. */
+function readSaltAndIterations(buf: Uint8Array, params: Tlv | undefined, what: string) {
+  const [salt, iter] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
+  return {
+    salt: readOctets(buf, salt, what),
+    iterations: checkIterations(readSmallInteger(buf, iter, what), what),
+  };
+}
+
+/**
+ * The encryption scheme named by an AlgorithmIdentifier (the `encryptionAlgorithm` of an
+ * EncryptedPrivateKeyInfo, or the `contentEncryptionAlgorithm` of PKCS#7 EncryptedData).
+ * `what` names the part for error messages, e.g. "encrypted private key".
+ */
+export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string): PbeScheme {
+  const { oid, params } = readAlgorithm(buf, algorithm, what);
+  const p12 = PKCS12_PBE[oid];
+  if (p12) {
+    const { salt, iterations } = readSaltAndIterations(buf, params, what);
+    const ivLength = p12.cipher === 'rc4' ? 0 : 8;
+    return {
+      description: p12.name,
+      iterations,
+      async decrypt(password, ciphertext, budget) {
+        budget.spend(iterations * (pkcs12KdfBlocks('sha1', p12.keyLength) + (ivLength ? 1 : 0)));
+        let key = await pkcs12Kdf(
+          'sha1',
+          password.bmp,
+          salt,
+          KDF_ID.key,
+          iterations,
+          p12.keyLength,
+        );
+        const iv = ivLength
+          ? await pkcs12Kdf('sha1', password.bmp, salt, KDF_ID.iv, iterations, ivLength)
+          : Buffer.alloc(0);
+        // Two-key triple DES is K1 K2 K1.
+        if (p12.keyLength === 16 && p12.cipher === 'des-ede3-cbc') {
+          key = Buffer.concat([key, key.subarray(0, 8)]);
+        }
+        return decryptAndUnpad(p12.cipher, key, iv, ciphertext, p12.rc2Bits);
+      },
+    };
+  }
+  const pbes1 = PBES1[oid];
+  if (pbes1) {
+    const { salt, iterations } = readSaltAndIterations(buf, params, what);
+    return {
+      description: pbes1.name,
+      iterations,
+      async decrypt(password, ciphertext, budget) {
+        budget.spend(iterations);
+        // PBKDF1: T_1 = H(P || S), T_i = H(T_{i-1}); key = DK[0..8], IV = DK[8..16].
+        const first = digest(pbes1.hash, Buffer.concat([password.utf8, salt]));
+        const dk = await iterateHash(pbes1.hash, first, iterations - 1);
+        return decryptAndUnpad(pbes1.cipher, dk.subarray(0, 8), dk.subarray(8, 16), ciphertext, 64);
+      },
+    };
+  }
+  if (oid === OID.pbes2) return parsePbes2(buf, params, what);
+  throw unsupported(what, oid);
+}
+
+/**
+ * ```asn1
+ * PBES2-params ::= SEQUENCE {
+ *   keyDerivationFunc AlgorithmIdentifier {{PBES2-KDFs}},     -- PBKDF2
+ *   encryptionScheme  AlgorithmIdentifier {{PBES2-Encs}} }    -- e.g. aes256-CBC, IV as parameters
+ * PBKDF2-params ::= SEQUENCE {
+ *   salt CHOICE { specified OCTET STRING, otherSource AlgorithmIdentifier },
+ *   iterationCount INTEGER (1..MAX),
+ *   keyLength INTEGER (1..MAX) OPTIONAL,
+ *   prf AlgorithmIdentifier {{PBKDF2-PRFs}} DEFAULT algid-hmacWithSHA1 }
+ * RC2-CBC-Parameter ::= SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }
+ * ```
+ */
+function parsePbes2(buf: Uint8Array, params: Tlv | undefined, what: string): PbeScheme {
+  const [kdfTlv, encTlv] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
+  const kdf = readPbkdf2(buf, kdfTlv, what);
+  const enc = readAlgorithm(buf, encTlv, what);
+  const spec = PBES2_CIPHERS[enc.oid];
+  if (!spec) throw unsupported(what, enc.oid);
+  let iv: Buffer;
+  let rc2Bits = 32;
+  if (spec.cipher === 'rc2-cbc') {
+    // RC2-CBC-Parameter: the version encodes the effective key bits (RFC 8018 App. B.2.3).
+    if (enc.params?.tag === TAG.SEQUENCE) {
+      const parts = readChildren(buf, enc.params);
+      if (parts[0]?.tag === TAG.INTEGER) {
+        const version = readSmallInteger(buf, parts[0], what);
+        rc2Bits = ({ 160: 40, 120: 64, 58: 128 } as Record<number, number>)[version] ?? version;
+        iv = readOctets(buf, parts[1], what);
+      } else {
+        iv = readOctets(buf, parts[0], what);
+      }
+    } else {
+      iv = readOctets(buf, enc.params, what);
+    }
+    if (rc2Bits < 1 || rc2Bits > 1024) {
+      throw new CoreError('MalformedInput', `The ${what} has an invalid RC2 key size.`);
+    }
+  } else {
+    iv = readOctets(buf, enc.params, what);
+  }
+  const block = BLOCK[spec.cipher];
+  if (iv.length !== block) {
+    throw new CoreError('MalformedInput', `The ${what} has an IV of the wrong length.`);
+  }
+  const keyLength =
+    kdf.keyLength ?? (spec.cipher === 'rc2-cbc' ? Math.ceil(rc2Bits / 8) : spec.keyLength);
+  if (spec.cipher !== 'rc2-cbc' && keyLength !== spec.keyLength) {
+    throw new CoreError(
+      'MalformedInput',
+      `The ${what} asks for a ${keyLength}-byte key for ${spec.cipher}, which needs ${spec.keyLength}.`,
+    );
+  }
+  if (keyLength < 1 || keyLength > 128) {
+    throw new CoreError('MalformedInput', `The ${what} asks for an invalid key length.`);
+  }
+  const hLen = HASHES[kdf.prf.hash]?.u ?? 32;
+  return {
+    description: `PBES2 (PBKDF2 ${kdf.prf.name}, ${spec.cipher}, ${kdf.iterations} iterations)`,
+    iterations: kdf.iterations,
+    async decrypt(password, ciphertext, budget) {
+      budget.spend(kdf.iterations * Math.ceil(keyLength / hLen));
+      const key = await pbkdf2Async(
+        password.utf8,
+        kdf.salt,
+        kdf.iterations,
+        keyLength,
+        kdf.prf.hash,
+      );
+      return decryptAndUnpad(spec.cipher, key, iv, ciphertext, rc2Bits);
+    },
+  };
+}
+
+/** The parameters of a PBKDF2 AlgorithmIdentifier (also the KDF of PBMAC1). */
+export function readPbkdf2(
+  buf: Uint8Array,
+  tlv: Tlv | undefined,
+  what: string,
+): {
+  salt: Buffer;
+  iterations: number;
+  keyLength: number | undefined;
+  prf: { name: string; hash: string };
+} {
+  const kdf = readAlgorithm(buf, tlv, what);
+  if (kdf.oid !== OID.pbkdf2) throw unsupported(what, kdf.oid);
+  const parts = readChildren(buf, expectTag(kdf.params, TAG.SEQUENCE, what));
+  if (parts[0]?.tag !== TAG.OCTET_STRING) {
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      `The ${what} takes its PBKDF2 salt from another source, which certkeeper does not support.`,
+    );
+  }
+  const salt = tlvContent(buf, parts[0]);
+  const iterations = checkIterations(readSmallInteger(buf, parts[1], what), what);
+  let i = 2;
+  let keyLength: number | undefined;
+  if (parts[i]?.tag === TAG.INTEGER) keyLength = readSmallInteger(buf, parts[i++], what);
+  let prf = PRF_OIDS['1.2.840.113549.2.7']!;
+  if (parts[i]) {
+    const prfOid = readAlgorithm(buf, parts[i], what).oid;
+    const known = PRF_OIDS[prfOid];
+    if (!known) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        `The ${what} uses a PBKDF2 pseudo-random function certkeeper does not know (OID ${prfOid}).`,
+      );
+    }
+    prf = known;
+  }
+  return { salt, iterations, keyLength, prf };
+}
+
+// ---------------------------------------------------------------------------------------
+// Encryption (what certkeeper writes)
+
+/** PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC: random 16-byte salt and IV. */
+export async function encryptPbes2Aes256(
+  plaintext: Buffer,
+  password: PbePassword,
+  iterations: number,
+): Promise<{ salt: Buffer; iv: Buffer; iterations: number; ciphertext: Buffer }> {
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = await pbkdf2Async(password.utf8, salt, iterations, 32, 'sha256');
+  const cipher = createCipheriv('aes-256-cbc', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { salt, iv, iterations, ciphertext };
+}
