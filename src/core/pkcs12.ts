@@ -1,0 +1,835 @@
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+import { type Certificate, parseCertificate } from './certificate.js';
+import { readChildren, readTlv, TAG, type Tlv, tlvBytes, tlvContent } from './der.js';
+import { CoreError } from './errors.js';
+import {
+  DIGEST_OIDS,
+  encryptPbes2Aes256,
+  expectTag,
+  KDF_ID,
+  MAX_ITERATIONS,
+  OID as PBE_OID,
+  type PbePassword,
+  type PbeScheme,
+  parsePbeAlgorithm,
+  pbePassword,
+  pbkdf2Async,
+  pkcs12Kdf,
+  pkcs12KdfBlocks,
+  readAlgorithm,
+  readOctets,
+  readOid,
+  readPbkdf2,
+  readSmallInteger,
+  WorkBudget,
+} from './pbe.js';
+
+/** A private key found in a PKCS#12 file. */
+export interface Pkcs12Key {
+  /** The private key. */
+  key: KeyObject;
+  friendlyName?: string;
+  /** The localKeyId attribute, lower-case hex. */
+  localKeyId?: string;
+}
+
+/** A certificate found in a PKCS#12 file. */
+export interface Pkcs12Certificate {
+  certificate: Certificate;
+  friendlyName?: string;
+  /** The localKeyId attribute, lower-case hex. */
+  localKeyId?: string;
+}
+
+/** Everything a PKCS#12 file holds, and how it was protected. */
+export interface Pkcs12Contents {
+  /** Keys in file order. */
+  keys: Pkcs12Key[];
+  /** Certificates in file order. */
+  certificates: Pkcs12Certificate[];
+  /** key index ↔ certificate index, paired by localKeyId, else friendlyName, else matching public key */
+  pairs: { key: number; certificate: number; by: 'localKeyId' | 'friendlyName' | 'publicKey' }[];
+  /** The MAC (`digest` is the Node hash name, e.g. `sha256`, or `pbmac1-hmacWithSHA256`), or none. */
+  integrity: { kind: 'mac'; digest: string; iterations: number } | { kind: 'none' };
+  /**
+   * One line per protected part, in file order: each encrypted cert container and each
+   * shrouded key bag gets its scheme, e.g. 'PBES2 (PBKDF2 hmacWithSHA256, aes-256-cbc,
+   * 2048 iterations)', 'pbeWithSHAAnd40BitRC2-CBC', 'pbeWithSHAAnd3-KeyTripleDES-CBC';
+   * each unencrypted container that holds bags in the clear gets 'none'.
+   */
+  encryption: string[];
+  /** how the password was used: 'given', 'none' (absent), 'empty' (two zero bytes BMPString) */
+  password: 'given' | 'none' | 'empty';
+}
+
+const OID = {
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
+  envelopedData: '1.2.840.113549.1.7.3',
+  encryptedData: '1.2.840.113549.1.7.6',
+  keyBag: '1.2.840.113549.1.12.10.1.1',
+  pkcs8ShroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
+  certBag: '1.2.840.113549.1.12.10.1.3',
+  safeContentsBag: '1.2.840.113549.1.12.10.1.6',
+  x509Certificate: '1.2.840.113549.1.9.22.1',
+  friendlyName: '1.2.840.113549.1.9.20',
+  localKeyId: '1.2.840.113549.1.9.21',
+  dsa: '1.2.840.10040.4.1',
+} as const;
+
+const KEY_ALGORITHMS: Record<string, string> = {
+  '1.2.840.113549.1.1.1': 'RSA',
+  '1.2.840.113549.1.1.10': 'RSA-PSS',
+  '1.2.840.10045.2.1': 'EC',
+  '1.2.840.10040.4.1': 'DSA',
+  '1.3.101.110': 'X25519',
+  '1.3.101.111': 'X448',
+  '1.3.101.112': 'Ed25519',
+  '1.3.101.113': 'Ed448',
+};
+
+/** How deep safeContentsBag may nest SafeContents inside SafeContents. */
+const MAX_BAG_DEPTH = 8;
+
+const asBuffer = (der: Uint8Array) => Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+
+/** Cheap sniff: the DER looks like a PFX (SEQUENCE { INTEGER 3, ContentInfo, ... }). */
+export function isPkcs12(der: Uint8Array): boolean {
+  try {
+    const buf = asBuffer(der);
+    const outer = readTlv(buf);
+    if (outer.tag !== TAG.SEQUENCE) return false;
+    const [version, authSafe] = readChildren(buf, outer);
+    if (version?.tag !== TAG.INTEGER || !tlvContent(buf, version).equals(Buffer.from([3]))) {
+      return false;
+    }
+    return authSafe?.tag === TAG.SEQUENCE && readChildren(buf, authSafe)[0]?.tag === TAG.OID;
+  } catch {
+    return false;
+  }
+}
+
+type PasswordForm = Pkcs12Contents['password'];
+
+interface Candidate {
+  form: PasswordForm;
+  password: PbePassword;
+}
+
+/**
+ * The passwords to try, in order. Like OpenSSL, "no password" tries the absent password
+ * (zero bytes) and then the empty one (BMPString `00 00`); the empty string tries them the
+ * other way round. A non-empty password is tried alone.
+ */
+function candidatesFor(password: string | undefined): Candidate[] {
+  const none: Candidate = { form: 'none', password: pbePassword(null) };
+  const empty: Candidate = { form: 'empty', password: pbePassword('') };
+  if (password === undefined) return [none, empty];
+  if (password === '') return [empty, none];
+  return [{ form: 'given', password: pbePassword(password) }];
+}
+
+function passwordError(password: string | undefined): CoreError {
+  return password === undefined
+    ? new CoreError(
+        'PasswordRequired',
+        'The PKCS#12 file is protected by a password and none was given.',
+      )
+    : new CoreError('WrongPassword', 'The password does not open the PKCS#12 file.');
+}
+
+interface Attributes {
+  friendlyName?: string;
+  localKeyId?: string;
+}
+
+interface RawBag extends Attributes {
+  der: Buffer;
+}
+
+/**
+ * Opens a PFX (RFC 7292), as written by OpenSSL (default, `-legacy`, `-nomac`,
+ * `-certpbe NONE -keypbe NONE`), Java's keytool, pyca and others, in DER or BER.
+ *
+ * ```asn1
+ * PFX ::= SEQUENCE {
+ *   version    INTEGER {v3(3)}(v3,...),
+ *   authSafe   ContentInfo,          -- data (password integrity) or signedData (not supported)
+ *   macData    MacData OPTIONAL }
+ *
+ * MacData ::= SEQUENCE {
+ *   mac        DigestInfo,           -- HMAC over the authSafe content octets
+ *   macSalt    OCTET STRING,
+ *   iterations INTEGER DEFAULT 1 }
+ * -- The MAC key comes from the PKCS#12 KDF (App. B, ID 3) over the password's BMPString,
+ * -- or from PBKDF2 over its UTF-8 bytes when the digest algorithm is PBMAC1 (RFC 9579).
+ *
+ * AuthenticatedSafe ::= SEQUENCE OF ContentInfo
+ *   -- data: an OCTET STRING holding SafeContents in the clear
+ *   -- encryptedData: EncryptedData, whose decrypted content is SafeContents
+ *   -- envelopedData: public-key privacy mode (not supported)
+ *
+ * EncryptedData ::= SEQUENCE {                                  -- PKCS#7 / RFC 5652
+ *   version INTEGER,
+ *   encryptedContentInfo SEQUENCE {
+ *     contentType                OBJECT IDENTIFIER,
+ *     contentEncryptionAlgorithm AlgorithmIdentifier,           -- a PBE scheme
+ *     encryptedContent           [0] IMPLICIT OCTET STRING OPTIONAL } }
+ *
+ * SafeContents ::= SEQUENCE OF SafeBag
+ *
+ * SafeBag ::= SEQUENCE {
+ *   bagId         OBJECT IDENTIFIER,
+ *   bagValue      [0] EXPLICIT ANY DEFINED BY bagId,
+ *   bagAttributes SET OF PKCS12Attribute OPTIONAL }             -- friendlyName, localKeyId
+ * -- keyBag: PrivateKeyInfo; pkcs8ShroudedKeyBag: EncryptedPrivateKeyInfo;
+ * -- certBag: CertBag ::= SEQUENCE { certId OBJECT IDENTIFIER, certValue [0] EXPLICIT ANY }
+ * --   with certId x509Certificate and an OCTET STRING holding the DER certificate;
+ * -- safeContentsBag: SafeContents (nested); crlBag, secretBag: ignored.
+ * ```
+ *
+ * The MAC is checked first and settles the password. Without a MAC, a wrong password is
+ * seen as bad padding or as decrypted bytes that don't parse. Every failure is a
+ * `CoreError`: `PasswordRequired`, `WrongPassword`, `UnsupportedAlgorithm`,
+ * `MalformedInput` or `UnsupportedFormat`.
+ */
+export async function readPkcs12(
+  der: Uint8Array,
+  password: string | undefined,
+): Promise<Pkcs12Contents> {
+  try {
+    return await new PfxReader(asBuffer(der), password).read();
+  } catch (cause) {
+    if (cause instanceof CoreError) throw cause;
+    throw new CoreError('MalformedInput', 'The PKCS#12 file is damaged and cannot be read.', {
+      cause,
+    });
+  }
+}
+
+/** A MacData, read. */
+interface Mac {
+  /** For `integrity.digest`. */
+  name: string;
+  iterations: number;
+  expected: Buffer;
+  /** HMAC-key derivation for one password candidate; the hash names the HMAC. */
+  hash: string;
+  deriveKey(candidate: Candidate, budget: WorkBudget): Promise<Buffer>;
+}
+
+function readMacData(buf: Buffer, tlv: Tlv): Mac {
+  const what = 'PKCS#12 MAC';
+  const [digestInfo, saltTlv, iterTlv] = readChildren(buf, expectTag(tlv, TAG.SEQUENCE, what));
+  const [algTlv, valueTlv] = readChildren(buf, expectTag(digestInfo, TAG.SEQUENCE, what));
+  const alg = readAlgorithm(buf, algTlv, what);
+  const expected = readOctets(buf, valueTlv, what);
+  const salt = readOctets(buf, saltTlv, what);
+  const iterations = iterTlv ? readSmallInteger(buf, iterTlv, what) : 1;
+  if (alg.oid === PBE_OID.pbmac1) {
+    // PBMAC1-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, messageAuthScheme AlgorithmIdentifier }
+    const [kdfTlv, schemeTlv] = readChildren(buf, expectTag(alg.params, TAG.SEQUENCE, what));
+    const kdf = readPbkdf2(buf, kdfTlv, what);
+    const schemeOid = readAlgorithm(buf, schemeTlv, what).oid;
+    const hash = DIGEST_OIDS_BY_HMAC[schemeOid];
+    if (!hash) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        `The PKCS#12 MAC uses an algorithm certkeeper does not know (OID ${schemeOid}).`,
+      );
+    }
+    const keyLength = kdf.keyLength;
+    if (keyLength === undefined || keyLength < 1 || keyLength > 1024) {
+      throw new CoreError('MalformedInput', 'The PKCS#12 MAC has no valid PBKDF2 key length.');
+    }
+    return {
+      name: `pbmac1-${hmacName(schemeOid)}`,
+      iterations: kdf.iterations,
+      expected,
+      hash,
+      async deriveKey(candidate, budget) {
+        budget.spend(kdf.iterations * Math.ceil(keyLength / 20));
+        return pbkdf2Async(
+          candidate.password.utf8,
+          kdf.salt,
+          kdf.iterations,
+          keyLength,
+          kdf.prf.hash,
+        );
+      },
+    };
+  }
+  const hash = DIGEST_OIDS[alg.oid];
+  if (!hash) {
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      `The PKCS#12 MAC uses a digest certkeeper does not know (OID ${alg.oid}).`,
+    );
+  }
+  if (iterations < 1 || iterations > MAX_ITERATIONS) {
+    throw new CoreError(
+      iterations < 1 ? 'MalformedInput' : 'UnsupportedAlgorithm',
+      `The PKCS#12 MAC uses ${iterations.toLocaleString('en-US')} iterations; certkeeper accepts 1 to ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
+    );
+  }
+  const length = createHash(hash).digest().length;
+  return {
+    name: hash,
+    iterations,
+    expected,
+    hash,
+    async deriveKey(candidate, budget) {
+      budget.spend(iterations * pkcs12KdfBlocks(hash, length));
+      return pkcs12Kdf(hash, candidate.password.bmp, salt, KDF_ID.mac, iterations, length);
+    },
+  };
+}
+
+const DIGEST_OIDS_BY_HMAC: Record<string, string> = {
+  '1.2.840.113549.2.7': 'sha1',
+  '1.2.840.113549.2.8': 'sha224',
+  '1.2.840.113549.2.9': 'sha256',
+  '1.2.840.113549.2.10': 'sha384',
+  '1.2.840.113549.2.11': 'sha512',
+};
+
+function hmacName(oid: string): string {
+  return `hmacWith${(DIGEST_OIDS_BY_HMAC[oid] ?? oid).toUpperCase()}`;
+}
+
+/** One read of one PFX: the password candidates, the work budget, what was found. */
+class PfxReader {
+  readonly #buf: Buffer;
+  readonly #password: string | undefined;
+  readonly #budget = new WorkBudget();
+  /** Password candidates, the one that last worked first. */
+  #order: Candidate[];
+  /** True once the MAC verified: then a failure after decryption is damage, not a wrong password. */
+  #verified = false;
+  #used: PasswordForm | undefined;
+  readonly #keys: RawBag[] = [];
+  readonly #certs: RawBag[] = [];
+  readonly #encryption: string[] = [];
+
+  constructor(buf: Buffer, password: string | undefined) {
+    this.#buf = buf;
+    this.#password = password;
+    this.#order = candidatesFor(password);
+  }
+
+  async read(): Promise<Pkcs12Contents> {
+    const buf = this.#buf;
+    if (!isPkcs12(buf)) {
+      const version = this.#version();
+      throw version === undefined
+        ? new CoreError('UnsupportedFormat', 'The data is not a PKCS#12 (PFX) file.')
+        : new CoreError(
+            'UnsupportedFormat',
+            `The PKCS#12 file has version ${version}; only version 3 exists.`,
+          );
+    }
+    const [, authSafeTlv, macTlv] = readChildren(buf, readTlv(buf));
+    const [typeTlv, contentTlv] = readChildren(buf, authSafeTlv!);
+    const authSafeType = readOid(buf, typeTlv, 'PKCS#12 file');
+    if (authSafeType === OID.signedData) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        'The PKCS#12 file uses public-key integrity mode (a signature instead of a password MAC), which certkeeper does not support.',
+      );
+    }
+    if (authSafeType !== OID.data) {
+      throw new CoreError(
+        'UnsupportedFormat',
+        `The PKCS#12 file's content has an unknown type (OID ${authSafeType}).`,
+      );
+    }
+    const authSafe = explicitOctets(buf, contentTlv, 'PKCS#12 file');
+
+    let integrity: Pkcs12Contents['integrity'] = { kind: 'none' };
+    if (macTlv) {
+      const mac = readMacData(buf, macTlv);
+      integrity = { kind: 'mac', digest: mac.name, iterations: mac.iterations };
+      const match = await this.#findMacPassword(mac, authSafe);
+      if (!match) throw passwordError(this.#password);
+      this.#verified = true;
+      this.#use(match);
+    }
+
+    await this.#readAuthenticatedSafe(authSafe);
+
+    const keys = this.#keys.map((k) => withAttributes({ key: loadPrivateKey(k.der) }, k));
+    const certificates = this.#certs.map((c) =>
+      withAttributes({ certificate: parseCertificate(c.der) }, c),
+    );
+    return {
+      keys,
+      certificates,
+      pairs: pair(keys, certificates),
+      integrity,
+      encryption: this.#encryption,
+      password: this.#used ?? this.#order[0]!.form,
+    };
+  }
+
+  /** The version number when the input is a SEQUENCE starting with a small INTEGER. */
+  #version(): number | undefined {
+    try {
+      const [v] = readChildren(this.#buf, readTlv(this.#buf));
+      return readSmallInteger(this.#buf, v, 'PKCS#12 file');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #findMacPassword(mac: Mac, authSafe: Buffer): Promise<Candidate | undefined> {
+    for (const candidate of this.#order) {
+      const key = await mac.deriveKey(candidate, this.#budget);
+      const actual = createHmac(mac.hash, key).update(authSafe).digest();
+      if (actual.length === mac.expected.length && timingSafeEqual(actual, mac.expected)) {
+        return candidate;
+      }
+    }
+    return undefined;
+  }
+
+  #use(candidate: Candidate): void {
+    this.#used ??= candidate.form;
+    this.#order = [candidate, ...this.#order.filter((c) => c !== candidate)];
+  }
+
+  /**
+   * Decrypts with the password candidates, the last one that worked first. Without a
+   * verified MAC, plaintext that `plausible` rejects counts as a wrong password.
+   */
+  async #decrypt(
+    scheme: PbeScheme,
+    ciphertext: Buffer,
+    plausible: (plain: Buffer) => boolean,
+  ): Promise<Buffer> {
+    for (const candidate of this.#order) {
+      const plain = await scheme.decrypt(candidate.password, ciphertext, this.#budget);
+      if (plain && (this.#verified || plausible(plain))) {
+        this.#use(candidate);
+        return plain;
+      }
+    }
+    throw passwordError(this.#password);
+  }
+
+  async #readAuthenticatedSafe(authSafe: Buffer): Promise<void> {
+    const what = 'PKCS#12 content';
+    const top = readTlv(authSafe);
+    expectTag(top, TAG.SEQUENCE, what);
+    for (const info of readChildren(authSafe, top)) {
+      const [typeTlv, contentTlv] = readChildren(authSafe, expectTag(info, TAG.SEQUENCE, what));
+      const type = readOid(authSafe, typeTlv, what);
+      if (type === OID.data) {
+        const safeContents = explicitOctets(authSafe, contentTlv, what);
+        const clear = await this.#readSafeContents(safeContents, 0);
+        if (clear > 0) this.#encryption.push('none');
+      } else if (type === OID.encryptedData) {
+        await this.#readEncryptedData(authSafe, contentTlv);
+      } else if (type === OID.envelopedData) {
+        throw new CoreError(
+          'UnsupportedAlgorithm',
+          'The PKCS#12 file encrypts a part with a public key (enveloped data) instead of a password, which certkeeper does not support.',
+        );
+      } else {
+        throw new CoreError(
+          'UnsupportedFormat',
+          `The PKCS#12 file contains a part of an unknown type (OID ${type}).`,
+        );
+      }
+    }
+  }
+
+  async #readEncryptedData(buf: Buffer, contentTlv: Tlv | undefined): Promise<void> {
+    const what = 'PKCS#12 encrypted content';
+    const [encryptedData] = readChildren(buf, expectTag(contentTlv, TAG.CONTEXT_0, what));
+    const [, eciTlv] = readChildren(buf, expectTag(encryptedData, TAG.SEQUENCE, what));
+    const [, algTlv, contentField] = readChildren(buf, expectTag(eciTlv, TAG.SEQUENCE, what));
+    const scheme = parsePbeAlgorithm(buf, expectTag(algTlv, TAG.SEQUENCE, what), what);
+    this.#encryption.push(scheme.description);
+    if (!contentField) return;
+    const ciphertext = readOctets(buf, contentField, what, [0x80, 0xa0]);
+    const plain = await this.#decrypt(scheme, ciphertext, looksLikeSafeContents);
+    await this.#readSafeContents(plain, 0);
+  }
+
+  /** Reads the bags; returns how many were stored in the clear. */
+  async #readSafeContents(buf: Buffer, depth: number): Promise<number> {
+    const what = 'PKCS#12 bag list';
+    const top = readTlv(buf);
+    expectTag(top, TAG.SEQUENCE, what);
+    let clear = 0;
+    for (const bag of readChildren(buf, top)) {
+      const [idTlv, valueTlv, attrsTlv] = readChildren(buf, expectTag(bag, TAG.SEQUENCE, what));
+      const bagId = readOid(buf, idTlv, what);
+      const [value] = readChildren(buf, expectTag(valueTlv, TAG.CONTEXT_0, what));
+      const attributes = readAttributes(buf, attrsTlv);
+      switch (bagId) {
+        case OID.keyBag:
+          clear++;
+          this.#keys.push({
+            der: tlvBytes(buf, expectTag(value, TAG.SEQUENCE, what)),
+            ...attributes,
+          });
+          break;
+        case OID.pkcs8ShroudedKeyBag: {
+          // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }
+          const keyWhat = 'encrypted private key';
+          const [algTlv, dataTlv] = readChildren(buf, expectTag(value, TAG.SEQUENCE, keyWhat));
+          const scheme = parsePbeAlgorithm(buf, expectTag(algTlv, TAG.SEQUENCE, keyWhat), keyWhat);
+          this.#encryption.push(scheme.description);
+          const ciphertext = readOctets(buf, dataTlv, keyWhat);
+          const der = await this.#decrypt(scheme, ciphertext, looksLikePrivateKeyInfo);
+          this.#keys.push({ der, ...attributes });
+          break;
+        }
+        case OID.certBag: {
+          clear++;
+          const [certIdTlv, certValueTlv] = readChildren(buf, expectTag(value, TAG.SEQUENCE, what));
+          // Only X.509 certificates; SDSI certificates are skipped.
+          if (readOid(buf, certIdTlv, what) !== OID.x509Certificate) break;
+          const der = explicitOctets(buf, certValueTlv, 'PKCS#12 certificate bag');
+          this.#certs.push({ der, ...attributes });
+          break;
+        }
+        case OID.safeContentsBag:
+          if (depth >= MAX_BAG_DEPTH) {
+            throw new CoreError('MalformedInput', 'The PKCS#12 file nests its bags too deeply.');
+          }
+          clear += await this.#readSafeContents(
+            tlvBytes(buf, expectTag(value, TAG.SEQUENCE, what)),
+            depth + 1,
+          );
+          break;
+        default:
+          // crlBag, secretBag (Java's secret keys) and unknown bags are not ours to use.
+          break;
+      }
+    }
+    return clear;
+  }
+}
+
+/** `[0] EXPLICIT OCTET STRING` (primitive or BER-constructed). */
+function explicitOctets(buf: Buffer, tlv: Tlv | undefined, what: string): Buffer {
+  const [inner] = readChildren(buf, expectTag(tlv, TAG.CONTEXT_0, what));
+  return readOctets(buf, inner, what);
+}
+
+/** friendlyName (BMPString) and localKeyId (OCTET STRING) from a bag's attributes. */
+function readAttributes(buf: Buffer, tlv: Tlv | undefined): Attributes {
+  const attributes: Attributes = {};
+  if (!tlv) return attributes;
+  const what = 'PKCS#12 bag attribute';
+  for (const attr of readChildren(buf, expectTag(tlv, TAG.SET, what))) {
+    const [oidTlv, valuesTlv] = readChildren(buf, expectTag(attr, TAG.SEQUENCE, what));
+    const oid = readOid(buf, oidTlv, what);
+    const [value] = readChildren(buf, expectTag(valuesTlv, TAG.SET, what));
+    if (!value) continue;
+    if (oid === OID.friendlyName) {
+      attributes.friendlyName = decodeString(buf, value);
+    } else if (oid === OID.localKeyId) {
+      attributes.localKeyId = readOctets(buf, value, what).toString('hex');
+    }
+  }
+  return attributes;
+}
+
+/** A BMPString (or, leniently, a UTF8String or other string), trailing NULs removed. */
+function decodeString(buf: Buffer, tlv: Tlv): string {
+  const content = tlvContent(buf, tlv);
+  let text: string;
+  if (tlv.tag === 0x1e) {
+    const even = Buffer.from(content.subarray(0, content.length & ~1));
+    text = even.swap16().toString('utf16le');
+  } else if (tlv.tag === 0x0c) {
+    text = content.toString('utf8');
+  } else {
+    text = content.toString('latin1');
+  }
+  return text.replace(/\0+$/, '');
+}
+
+function withAttributes<T extends object>(base: T, attributes: Attributes): T & Attributes {
+  const out: T & Attributes = { ...base };
+  if (attributes.friendlyName !== undefined) out.friendlyName = attributes.friendlyName;
+  if (attributes.localKeyId !== undefined) out.localKeyId = attributes.localKeyId;
+  return out;
+}
+
+/** Decrypted bytes that parse as SafeContents (a SEQUENCE OF SafeBag). */
+function looksLikeSafeContents(plain: Buffer): boolean {
+  try {
+    const top = readTlv(plain);
+    if (top.tag !== TAG.SEQUENCE || top.end !== plain.length) return false;
+    return readChildren(plain, top).every((bag) => {
+      if (bag.tag !== TAG.SEQUENCE) return false;
+      const [id, value] = readChildren(plain, bag);
+      return id?.tag === TAG.OID && value?.tag === TAG.CONTEXT_0;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Decrypted bytes that parse as a PrivateKeyInfo (version, algorithm, key). */
+function looksLikePrivateKeyInfo(plain: Buffer): boolean {
+  try {
+    const top = readTlv(plain);
+    if (top.tag !== TAG.SEQUENCE || top.end !== plain.length) return false;
+    const [version, algorithm, key] = readChildren(plain, top);
+    return (
+      version?.tag === TAG.INTEGER &&
+      algorithm?.tag === TAG.SEQUENCE &&
+      key?.tag === TAG.OCTET_STRING
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. */
+function loadPrivateKey(der: Buffer): KeyObject {
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch (cause) {
+    let oid: string | undefined;
+    let hasParams = false;
+    try {
+      const [, algTlv] = readChildren(der, readTlv(der));
+      const alg = readAlgorithm(der, algTlv, 'private key');
+      oid = alg.oid;
+      hasParams = alg.params !== undefined;
+    } catch {
+      // Not even the structure: the key is damaged.
+    }
+    if (oid === undefined) {
+      throw new CoreError('MalformedInput', 'A private key in the PKCS#12 file is damaged.', {
+        cause,
+      });
+    }
+    if (oid === OID.dsa && !hasParams) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        "The PKCS#12 file's DSA key inherits its domain parameters from its issuer, which certkeeper does not support.",
+        { cause },
+      );
+    }
+    const name = KEY_ALGORITHMS[oid];
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      name
+        ? `The ${name} private key in the PKCS#12 file cannot be loaded: it is damaged or uses parameters certkeeper does not support.`
+        : `The PKCS#12 file holds a private key of an algorithm certkeeper does not know (OID ${oid}).`,
+      { cause },
+    );
+  }
+}
+
+/** Pairs keys with certificates: localKeyId first, then friendlyName, then the public key. */
+function pair(keys: Pkcs12Key[], certificates: Pkcs12Certificate[]): Pkcs12Contents['pairs'] {
+  const pairs: Pkcs12Contents['pairs'] = [];
+  const taken = new Set<number>();
+  const certSpki = new Map<number, Buffer | null>();
+  const spkiOf = (j: number): Buffer | null => {
+    if (!certSpki.has(j)) certSpki.set(j, normalizedSpki(certificates[j]!.certificate.spkiDer));
+    return certSpki.get(j)!;
+  };
+  keys.forEach((k, i) => {
+    const free = (j: number) => !taken.has(j);
+    let j = k.localKeyId
+      ? certificates.findIndex((c, n) => free(n) && c.localKeyId === k.localKeyId)
+      : -1;
+    let by: Pkcs12Contents['pairs'][number]['by'] = 'localKeyId';
+    if (j < 0 && k.friendlyName !== undefined) {
+      j = certificates.findIndex((c, n) => free(n) && c.friendlyName === k.friendlyName);
+      by = 'friendlyName';
+    }
+    if (j < 0) {
+      const mine = spkiDer(k.key);
+      j = mine ? certificates.findIndex((_, n) => free(n) && spkiOf(n)?.equals(mine)) : -1;
+      by = 'publicKey';
+    }
+    if (j >= 0) {
+      taken.add(j);
+      pairs.push({ key: i, certificate: j, by });
+    }
+  });
+  return pairs;
+}
+
+/** A certificate's SubjectPublicKeyInfo as OpenSSL re-encodes it, for comparison. */
+function normalizedSpki(der: Buffer): Buffer | null {
+  try {
+    return spkiDer(createPublicKey({ key: der, format: 'der', type: 'spki' }));
+  } catch {
+    return null;
+  }
+}
+
+function spkiDer(key: KeyObject): Buffer | null {
+  try {
+    return createPublicKey(key).export({ type: 'spki', format: 'der' });
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+/** Exports key + certificates (leaf first) as a PFX: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC for both the key bag and the cert bags, MAC HMAC-SHA256, random salts, iterations default 2048 (option). */
+export async function writePkcs12(input: {
+  key: KeyObject;
+  certificates: Certificate[];
+  password: string;
+  friendlyName?: string;
+  iterations?: number;
+}): Promise<Buffer> {
+  const { key, certificates, password, friendlyName } = input;
+  const iterations = input.iterations ?? 2048;
+  if (typeof password !== 'string' || password === '') {
+    throw new CoreError('InvalidRequest', 'A PKCS#12 export needs a non-empty password.');
+  }
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
+    throw new CoreError(
+      'InvalidRequest',
+      `The iteration count must be a whole number from 1 to ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
+    );
+  }
+  if (key?.type !== 'private') {
+    throw new CoreError('InvalidRequest', 'A PKCS#12 export needs a private key.');
+  }
+  const leaf = certificates[0];
+  // Refuse to write a file whose key and leaf don't belong together.
+  if (leaf && !normalizedSpki(leaf.spkiDer)?.equals(spkiDer(key) ?? Buffer.alloc(0))) {
+    throw new CoreError('KeyMismatch', 'The private key does not belong to the first certificate.');
+  }
+  let keyDer: Buffer;
+  try {
+    keyDer = key.export({ type: 'pkcs8', format: 'der' });
+  } catch (cause) {
+    throw new CoreError('UnsupportedAlgorithm', 'This private key cannot be exported as PKCS#8.', {
+      cause,
+    });
+  }
+  const pw = pbePassword(password);
+
+  // OpenSSL's convention: the key and its certificate share localKeyId = SHA-1(certificate).
+  const attributes: Buffer[] = [];
+  if (friendlyName !== undefined)
+    attributes.push(attribute(OID.friendlyName, bmpString(friendlyName)));
+  if (leaf) {
+    attributes.push(
+      attribute(OID.localKeyId, octets(createHash('sha1').update(leaf.der).digest())),
+    );
+  }
+  const attributeSet = attributes.length > 0 ? [setOf(attributes)] : [];
+
+  const parts: Buffer[] = [];
+  if (certificates.length > 0) {
+    const bags = certificates.map((c, i) =>
+      seq(
+        oid(OID.certBag),
+        ctx0(seq(oid(OID.x509Certificate), ctx0(octets(c.der)))),
+        ...(i === 0 ? attributeSet : []),
+      ),
+    );
+    const enc = await encryptPbes2Aes256(seq(...bags), pw, iterations);
+    parts.push(
+      seq(
+        oid(OID.encryptedData),
+        ctx0(seq(integer(0), seq(oid(OID.data), pbes2Algorithm(enc), tlv(0x80, enc.ciphertext)))),
+      ),
+    );
+  }
+  const encKey = await encryptPbes2Aes256(keyDer, pw, iterations);
+  const keyBag = seq(
+    oid(OID.pkcs8ShroudedKeyBag),
+    ctx0(seq(pbes2Algorithm(encKey), octets(encKey.ciphertext))),
+    ...attributeSet,
+  );
+  parts.push(seq(oid(OID.data), ctx0(octets(seq(keyBag)))));
+  const authSafe = seq(...parts);
+
+  const macSalt = randomBytes(16);
+  const macKey = await pkcs12Kdf('sha256', pw.bmp, macSalt, KDF_ID.mac, iterations, 32);
+  const mac = createHmac('sha256', macKey).update(authSafe).digest();
+  return seq(
+    integer(3),
+    seq(oid(OID.data), ctx0(octets(authSafe))),
+    seq(seq(seq(oid(PBE_OID.sha256), NULL), octets(mac)), octets(macSalt), integer(iterations)),
+  );
+}
+
+function pbes2Algorithm(enc: { salt: Buffer; iv: Buffer; iterations: number }): Buffer {
+  return seq(
+    oid(PBE_OID.pbes2),
+    seq(
+      seq(
+        oid(PBE_OID.pbkdf2),
+        seq(octets(enc.salt), integer(enc.iterations), seq(oid(PBE_OID.hmacWithSHA256), NULL)),
+      ),
+      seq(oid(PBE_OID.aes256Cbc), octets(enc.iv)),
+    ),
+  );
+}
+
+// A minimal DER writer, enough for the structures above.
+
+function tlv(tag: number, ...content: Uint8Array[]): Buffer {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  let header: number[];
+  if (n < 0x80) header = [tag, n];
+  else {
+    const bytes: number[] = [];
+    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+    header = [tag, 0x80 | bytes.length, ...bytes];
+  }
+  return Buffer.concat([Buffer.from(header), body]);
+}
+
+const seq = (...content: Uint8Array[]) => tlv(TAG.SEQUENCE, ...content);
+const ctx0 = (...content: Uint8Array[]) => tlv(TAG.CONTEXT_0, ...content);
+const octets = (bytes: Uint8Array) => tlv(TAG.OCTET_STRING, bytes);
+const NULL = Buffer.from([TAG.NULL, 0]);
+
+/** SET OF, its elements in DER order (sorted by encoding). */
+const setOf = (elements: Buffer[]) => tlv(TAG.SET, ...[...elements].sort(Buffer.compare));
+
+const attribute = (type: string, value: Buffer) => seq(oid(type), setOf([value]));
+
+const bmpString = (text: string) => tlv(0x1e, Buffer.from(text, 'utf16le').swap16());
+
+function integer(value: number): Buffer {
+  const bytes: number[] = [];
+  for (let v = value; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  if (bytes.length === 0 || bytes[0]! & 0x80) bytes.unshift(0);
+  return tlv(TAG.INTEGER, Buffer.from(bytes));
+}
+
+function oid(dotted: string): Buffer {
+  const arcs = dotted.split('.').map(Number);
+  const out: number[] = [];
+  const push = (arc: number) => {
+    const groups = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128))
+      groups.unshift(0x80 | (v & 0x7f));
+    out.push(...groups);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const arc of arcs.slice(2)) push(arc);
+  return tlv(TAG.OID, Buffer.from(out));
+}
