@@ -1,0 +1,626 @@
+import {
+  createHash,
+  createPublicKey,
+  type KeyObject,
+  generateKeyPair as nodeGenerateKeyPair,
+  randomBytes,
+  sign,
+} from 'node:crypto';
+import { isIP } from 'node:net';
+import { promisify } from 'node:util';
+import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn from '@peculiar/asn1-x509';
+import { type Certificate, getExtension } from './certificate.js';
+import { type Csr, csrPublicKey, csrSignatureValid } from './csr.js';
+import { CoreError } from './errors.js';
+import { matchKeyToCertificate } from './keys.js';
+
+const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
+
+/** The keys certkeeper generates. */
+export type KeySpec =
+  | { type: 'rsa'; bits: 2048 | 3072 | 4096 }
+  | { type: 'ec'; curve: 'P-256' | 'P-384' }
+  | { type: 'ed25519' };
+
+export interface SubjectFields {
+  CN?: string;
+  O?: string;
+  OU?: string;
+  C?: string;
+  ST?: string;
+  L?: string;
+  emailAddress?: string;
+}
+
+export interface SubjectAltNames {
+  dns?: string[];
+  ip?: string[];
+}
+
+/**
+ * A fresh key pair, generated on libuv's thread pool so the event loop keeps running
+ * (an RSA-4096 key takes a second or more).
+ */
+export async function generateKeyPair(
+  spec: KeySpec,
+): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  const s = spec as { type?: unknown; bits?: unknown; curve?: unknown };
+  if (s?.type === 'rsa') {
+    if (s.bits !== 2048 && s.bits !== 3072 && s.bits !== 4096) {
+      throw invalid('An RSA key must have 2048, 3072 or 4096 bits.');
+    }
+    return generateKeyPairAsync('rsa', { modulusLength: s.bits, publicExponent: 0x10001 });
+  }
+  if (s?.type === 'ec') {
+    const namedCurve = s.curve === 'P-256' ? 'prime256v1' : s.curve === 'P-384' ? 'secp384r1' : '';
+    if (!namedCurve) throw invalid('An EC key must use the curve P-256 or P-384.');
+    return generateKeyPairAsync('ec', { namedCurve });
+  }
+  if (s?.type === 'ed25519') return generateKeyPairAsync('ed25519');
+  throw invalid('The key type must be rsa, ec or ed25519.');
+}
+
+/**
+ * A DER PKCS#10 request signed by `key` (SHA-256 for RSA and P-256, SHA-384 for P-384,
+ * SHA-512 for P-521, pure EdDSA), the SANs in a PKCS#9 extensionRequest attribute.
+ * Invalid subject fields or names are `InvalidRequest`.
+ */
+export async function createCsr(input: {
+  key: KeyObject;
+  subject: SubjectFields;
+  sans?: SubjectAltNames;
+}): Promise<Buffer> {
+  const key = requirePrivateKey(input.key, 'The CSR');
+  const algorithm = signingAlgorithm(key);
+  const subject = buildName(input.subject);
+  const extensions = sanExtensions(validateSans(input.sans), subject.length === 0);
+  if (subject.length === 0 && extensions.length === 0) {
+    throw invalid('A CSR needs a subject field or at least one subject alternative name.');
+  }
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject,
+    subjectPKInfo: spkiOf(key),
+  });
+  if (extensions.length > 0) {
+    info.attributes.push(
+      new asn.Attribute({
+        type: EXTENSION_REQUEST,
+        values: [AsnConvert.serialize(new asn.Extensions(extensions))],
+      }),
+    );
+  }
+  const infoDer = Buffer.from(AsnConvert.serialize(info));
+  const request = new CertificationRequest({
+    certificationRequestInfo: info,
+    signatureAlgorithm: algorithm.id,
+    signature: toArrayBuffer(signWith(key, algorithm, infoDer)),
+  });
+  return Buffer.from(AsnConvert.serialize(request));
+}
+
+/**
+ * A self-signed CA certificate (DER): basicConstraints critical cA=true (optional
+ * pathLen), keyUsage critical keyCertSign + cRLSign, a subject key identifier, a random
+ * positive 16-byte serial, valid from `now` − 1 minute to `now` + `days`.
+ */
+export async function createSelfSignedCa(input: {
+  key: KeyObject;
+  subject: SubjectFields;
+  days: number;
+  now: Date;
+  pathLength?: number;
+}): Promise<Buffer> {
+  const key = requirePrivateKey(input.key, 'The CA certificate');
+  const algorithm = signingAlgorithm(key);
+  const subject = buildName(input.subject);
+  if (subject.length === 0) throw invalid('A CA certificate needs a subject.');
+  const { notBefore, notAfter } = validity(input.now, input.days);
+  const pathLength = validatePathLength(input.pathLength);
+  const spki = spkiOf(key);
+  const extensions = [
+    extension(
+      asn.id_ce_basicConstraints,
+      true,
+      new asn.BasicConstraints({ cA: true, ...pathLength }),
+    ),
+    extension(
+      asn.id_ce_keyUsage,
+      true,
+      new asn.KeyUsage(asn.KeyUsageFlags.keyCertSign | asn.KeyUsageFlags.cRLSign),
+    ),
+    extension(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyId(spki))),
+  ];
+  return signCertificate(key, algorithm, {
+    issuer: subject,
+    subject,
+    spki,
+    notBefore,
+    notAfter,
+    extensions,
+  });
+}
+
+/**
+ * A leaf certificate (or, with `isCa`, an intermediate) issued by a CA. Subject and SANs
+ * are given or taken from a CSR, whose signature is verified first (`SignatureInvalid`).
+ * A leaf gets EKU serverAuth (+ clientAuth), keyUsage digitalSignature (+ keyEncipherment
+ * for RSA) and basicConstraints cA=false; an intermediate gets cA=true (optional pathLen)
+ * and keyUsage keyCertSign + cRLSign. Both get an SKI and an AKI equal to the issuer's
+ * SKI, a random serial, and a validity capped by the issuer's notAfter.
+ */
+export async function issueCertificate(input: {
+  issuer: { certificate: Certificate; key: KeyObject };
+  publicKey?: KeyObject;
+  csr?: Csr;
+  subject?: SubjectFields;
+  sans?: SubjectAltNames;
+  days: number;
+  now: Date;
+  isCa?: boolean;
+  pathLength?: number;
+  clientAuth?: boolean;
+}): Promise<Buffer> {
+  const issuerCert = input.issuer?.certificate;
+  if (!issuerCert) throw invalid('The issuer certificate is missing.');
+  const issuerKey = requirePrivateKey(input.issuer.key, 'The issuer');
+  if (!matchKeyToCertificate(issuerKey, issuerCert)) {
+    throw new CoreError(
+      'KeyMismatch',
+      "The issuer's private key does not belong to its certificate.",
+    );
+  }
+  checkIssuerMayIssue(issuerCert, input.isCa === true);
+  const algorithm = signingAlgorithm(issuerKey);
+
+  const subjectKey = subjectPublicKey(input.publicKey, input.csr);
+  const subject = input.subject
+    ? buildName(input.subject)
+    : input.csr
+      ? AsnConvert.parse(input.csr.subject.der, asn.Name)
+      : new asn.Name();
+  const sans = validateSans(input.sans ?? (input.csr ? csrSans(input.csr) : undefined));
+  const sanExts = sanExtensions(sans, subject.length === 0);
+  if (subject.length === 0 && sanExts.length === 0) {
+    throw invalid('A certificate needs a subject field or at least one subject alternative name.');
+  }
+
+  const { notBefore, notAfter: wanted } = validity(input.now, input.days);
+  if (issuerCert.notAfter.getTime() <= input.now.getTime()) {
+    throw new CoreError(
+      'CertificateExpired',
+      `The issuer "${issuerCert.subject.rfc4514}" expired on ${issuerCert.notAfter.toISOString()}.`,
+    );
+  }
+  const notAfter = new Date(Math.min(wanted.getTime(), issuerCert.notAfter.getTime()));
+
+  const spki = spkiOf(subjectKey);
+  const issuerSpki = AsnConvert.parse(issuerCert.spkiDer, asn.SubjectPublicKeyInfo);
+  const issuerKeyId = subjectKeyIdentifier(issuerCert) ?? keyId(issuerSpki);
+  const extensions: asn.Extension[] = [];
+  if (input.isCa) {
+    const pathLength = validatePathLength(input.pathLength);
+    extensions.push(
+      extension(
+        asn.id_ce_basicConstraints,
+        true,
+        new asn.BasicConstraints({ cA: true, ...pathLength }),
+      ),
+      extension(
+        asn.id_ce_keyUsage,
+        true,
+        new asn.KeyUsage(asn.KeyUsageFlags.keyCertSign | asn.KeyUsageFlags.cRLSign),
+      ),
+    );
+  } else {
+    if (input.pathLength !== undefined) {
+      throw invalid('A path length only applies to a CA certificate.');
+    }
+    let usage = asn.KeyUsageFlags.digitalSignature;
+    if (subjectKey.asymmetricKeyType === 'rsa') usage |= asn.KeyUsageFlags.keyEncipherment;
+    const purposes = [asn.id_kp_serverAuth];
+    if (input.clientAuth) purposes.push(asn.id_kp_clientAuth);
+    extensions.push(
+      extension(asn.id_ce_basicConstraints, true, new asn.BasicConstraints({ cA: false })),
+      extension(asn.id_ce_keyUsage, true, new asn.KeyUsage(usage)),
+      extension(asn.id_ce_extKeyUsage, false, new asn.ExtendedKeyUsage(purposes)),
+    );
+  }
+  extensions.push(
+    extension(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyId(spki))),
+    extension(
+      asn.id_ce_authorityKeyIdentifier,
+      false,
+      new asn.AuthorityKeyIdentifier({ keyIdentifier: new asn.KeyIdentifier(issuerKeyId) }),
+    ),
+    ...sanExts,
+  );
+  return signCertificate(issuerKey, algorithm, {
+    issuer: AsnConvert.parse(issuerCert.subject.der, asn.Name),
+    subject,
+    spki,
+    notBefore,
+    notAfter,
+    extensions,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+const SUBJECT_ALT_NAME = '2.5.29.17';
+
+/** RDN order of the subject, most general first (the order OpenSSL writes). */
+const SUBJECT_FIELDS: { field: keyof SubjectFields; oid: string; max: number }[] = [
+  { field: 'C', oid: '2.5.4.6', max: 2 },
+  { field: 'ST', oid: '2.5.4.8', max: 128 },
+  { field: 'L', oid: '2.5.4.7', max: 128 },
+  { field: 'O', oid: '2.5.4.10', max: 64 },
+  { field: 'OU', oid: '2.5.4.11', max: 64 },
+  { field: 'CN', oid: '2.5.4.3', max: 64 },
+  { field: 'emailAddress', oid: '1.2.840.113549.1.9.1', max: 255 },
+];
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/** A Name from the fields: PrintableString where valid, else UTF8String; C always Printable. */
+function buildName(fields: SubjectFields | undefined): asn.Name {
+  if (fields === null || typeof fields !== 'object') {
+    throw invalid('The subject must be an object of fields such as CN and O.');
+  }
+  const known = new Set<string>(SUBJECT_FIELDS.map((f) => f.field));
+  for (const name of Object.keys(fields)) {
+    if (!known.has(name)) {
+      throw invalid(
+        `The subject field "${name}" is not supported; use CN, O, OU, C, ST, L or emailAddress.`,
+      );
+    }
+  }
+  const rdns: asn.RelativeDistinguishedName[] = [];
+  for (const { field, oid, max } of SUBJECT_FIELDS) {
+    const raw = fields[field];
+    if (raw === undefined) continue;
+    if (typeof raw !== 'string') throw invalid(`The subject field ${field} must be text.`);
+    const value = raw.trim();
+    if (value.length === 0) throw invalid(`The subject field ${field} is empty.`);
+    if (value.length > max) {
+      throw invalid(`The subject field ${field} is longer than ${max} characters.`);
+    }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse.
+    if (/[\u0000-\u001f\u007f]/.test(value)) {
+      throw invalid(`The subject field ${field} contains control characters.`);
+    }
+    let attributeValue: asn.AttributeValue;
+    if (field === 'C') {
+      if (!/^[A-Za-z]{2}$/.test(value)) {
+        throw invalid('The country (C) must be a two-letter ISO 3166 code such as "DE".');
+      }
+      attributeValue = new asn.AttributeValue({ printableString: value.toUpperCase() });
+    } else if (field === 'emailAddress') {
+      if (!/^[\x21-\x7e]+@[\x21-\x7e]+$/.test(value)) {
+        throw invalid('The subject emailAddress must be an ASCII e-mail address.');
+      }
+      attributeValue = new asn.AttributeValue({ ia5String: value });
+    } else if (PRINTABLE.test(value)) {
+      attributeValue = new asn.AttributeValue({ printableString: value });
+    } else {
+      attributeValue = new asn.AttributeValue({ utf8String: value });
+    }
+    rdns.push(
+      new asn.RelativeDistinguishedName([
+        new asn.AttributeTypeAndValue({ type: oid, value: attributeValue }),
+      ]),
+    );
+  }
+  return new asn.Name(rdns);
+}
+
+/** Validated, de-duplicated SANs: DNS names (LDH labels, leftmost `*` allowed) and IPs. */
+function validateSans(sans: SubjectAltNames | undefined): { dns: string[]; ip: string[] } {
+  if (sans === undefined) return { dns: [], ip: [] };
+  if (sans === null || typeof sans !== 'object') {
+    throw invalid('The subject alternative names must be an object with dns and ip lists.');
+  }
+  for (const name of Object.keys(sans)) {
+    if (name !== 'dns' && name !== 'ip') {
+      throw invalid(`The subject alternative name kind "${name}" is not supported; use dns or ip.`);
+    }
+  }
+  const dns: string[] = [];
+  for (const raw of list(sans.dns, 'dns')) {
+    const name = raw.toLowerCase();
+    if (!isDnsName(name)) {
+      throw invalid(
+        `"${raw}" is not a valid DNS name (use letters, digits and hyphens; IDNs as xn--).`,
+      );
+    }
+    if (!dns.includes(name)) dns.push(name);
+  }
+  const ip: string[] = [];
+  for (const raw of list(sans.ip, 'ip')) {
+    if (isIP(raw) === 0) throw invalid(`"${raw}" is not a valid IPv4 or IPv6 address.`);
+    const normal = formatIp(ipBytes(raw));
+    if (!ip.includes(normal)) ip.push(normal);
+  }
+  return { dns, ip };
+}
+
+function list(value: unknown, kind: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw invalid(`The ${kind} names must be a list of text.`);
+  }
+  return value;
+}
+
+/** LDH labels of at most 63 characters; `*` only as the whole leftmost of 3+ labels. */
+function isDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > 253 || isIP(name) !== 0) return false;
+  const labels = name.split('.');
+  return labels.every(
+    (label, i) =>
+      (i === 0 && label === '*' && labels.length > 2) ||
+      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label),
+  );
+}
+
+/** The 4 or 16 bytes of an address Node's isIP accepted (IPv6 may embed an IPv4 tail). */
+function ipBytes(ip: string): number[] {
+  if (isIP(ip) === 4) return ip.split('.').map(Number);
+  let text = ip;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return groups.flatMap((g) => {
+    const n = Number.parseInt(g, 16);
+    return [n >> 8, n & 0xff];
+  });
+}
+
+/** Dotted IPv4 or the full eight-group IPv6 form (which @peculiar's converter parses). */
+function formatIp(bytes: number[]): string {
+  if (bytes.length === 4) return bytes.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return groups.join(':');
+}
+
+/** The SAN extension for the names, critical when the subject is empty (RFC 5280 §4.2.1.6). */
+function sanExtensions(
+  sans: { dns: string[]; ip: string[] },
+  subjectEmpty: boolean,
+): asn.Extension[] {
+  const names = [
+    ...sans.dns.map((dNSName) => new asn.GeneralName({ dNSName })),
+    ...sans.ip.map((iPAddress) => new asn.GeneralName({ iPAddress })),
+  ];
+  if (names.length === 0) return [];
+  return [extension(SUBJECT_ALT_NAME, subjectEmpty, new asn.SubjectAlternativeName(names))];
+}
+
+/** The DNS and IP SANs a CSR requests (other kinds are not carried into a certificate). */
+function csrSans(csr: Csr): SubjectAltNames | undefined {
+  const ext = csr.extensions.find((e) => e.oid === SUBJECT_ALT_NAME);
+  if (!ext) return undefined;
+  let names: asn.SubjectAlternativeName;
+  try {
+    names = AsnConvert.parse(ext.value, asn.SubjectAlternativeName);
+  } catch (cause) {
+    throw new CoreError('MalformedInput', "The CSR's subjectAltName extension is damaged.", {
+      cause,
+    });
+  }
+  const dns: string[] = [];
+  const ip: string[] = [];
+  for (const name of names) {
+    if (name.dNSName !== undefined) dns.push(name.dNSName);
+    if (name.iPAddress !== undefined) ip.push(name.iPAddress);
+  }
+  return { dns, ip };
+}
+
+function extension(oid: string, critical: boolean, value: object): asn.Extension {
+  return new asn.Extension({
+    extnID: oid,
+    critical,
+    extnValue: new OctetString(AsnConvert.serialize(value)),
+  });
+}
+
+interface SigningAlgorithm {
+  id: asn.AlgorithmIdentifier;
+  hash: string | null;
+  ecdsa: boolean;
+}
+
+/** How `key` signs: SHA-256 for RSA and P-256, SHA-384 for P-384, SHA-512 for P-521, pure EdDSA. */
+function signingAlgorithm(key: KeyObject): SigningAlgorithm {
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') {
+    return {
+      id: new asn.AlgorithmIdentifier({ algorithm: '1.2.840.113549.1.1.11', parameters: null }),
+      hash: 'sha256',
+      ecdsa: false,
+    };
+  }
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const choice =
+      curve === 'prime256v1'
+        ? { oid: '1.2.840.10045.4.3.2', hash: 'sha256' }
+        : curve === 'secp384r1'
+          ? { oid: '1.2.840.10045.4.3.3', hash: 'sha384' }
+          : curve === 'secp521r1'
+            ? { oid: '1.2.840.10045.4.3.4', hash: 'sha512' }
+            : undefined;
+    if (!choice)
+      throw invalid(
+        `An EC key on the curve ${curve ?? '(unnamed)'} cannot sign here; use P-256 or P-384.`,
+      );
+    return {
+      id: new asn.AlgorithmIdentifier({ algorithm: choice.oid }),
+      hash: choice.hash,
+      ecdsa: true,
+    };
+  }
+  if (type === 'ed25519' || type === 'ed448') {
+    const oid = type === 'ed25519' ? '1.3.101.112' : '1.3.101.113';
+    return { id: new asn.AlgorithmIdentifier({ algorithm: oid }), hash: null, ecdsa: false };
+  }
+  throw invalid(`A ${type ?? 'secret'} key cannot sign here; use an RSA, EC or Ed25519 key.`);
+}
+
+function signWith(key: KeyObject, algorithm: SigningAlgorithm, data: Buffer): Buffer {
+  try {
+    return sign(algorithm.hash, data, algorithm.ecdsa ? { key, dsaEncoding: 'der' } : key);
+  } catch (cause) {
+    throw invalid('The key could not sign: it is not a usable private key.', cause);
+  }
+}
+
+function signCertificate(
+  key: KeyObject,
+  algorithm: SigningAlgorithm,
+  parts: {
+    issuer: asn.Name;
+    subject: asn.Name;
+    spki: asn.SubjectPublicKeyInfo;
+    notBefore: Date;
+    notAfter: Date;
+    extensions: asn.Extension[];
+  },
+): Buffer {
+  const tbs = new asn.TBSCertificate({
+    version: asn.Version.v3,
+    serialNumber: toArrayBuffer(serialNumber()),
+    signature: algorithm.id,
+    issuer: parts.issuer,
+    validity: new asn.Validity({ notBefore: parts.notBefore, notAfter: parts.notAfter }),
+    subject: parts.subject,
+    subjectPublicKeyInfo: parts.spki,
+    extensions: new asn.Extensions(parts.extensions),
+  });
+  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
+  const certificate = new asn.Certificate({
+    tbsCertificate: tbs,
+    signatureAlgorithm: algorithm.id,
+    signatureValue: toArrayBuffer(signWith(key, algorithm, tbsDer)),
+  });
+  return Buffer.from(AsnConvert.serialize(certificate));
+}
+
+/** 16 random bytes, first bit clear (positive) and second set (no leading zero to strip). */
+function serialNumber(): Buffer {
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial;
+}
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value. */
+function keyId(spki: asn.SubjectPublicKeyInfo): Buffer {
+  return createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest();
+}
+
+function validity(now: Date, days: number): { notBefore: Date; notAfter: Date } {
+  if (!(now instanceof Date) || Number.isNaN(now.getTime())) {
+    throw invalid('The current time ("now") is not a valid date.');
+  }
+  if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36_500) {
+    throw invalid('The validity must be a whole number of days from 1 to 36500.');
+  }
+  return {
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + days * 86_400_000),
+  };
+}
+
+function validatePathLength(pathLength: number | undefined): { pathLenConstraint?: number } {
+  if (pathLength === undefined) return {};
+  if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > 16) {
+    throw invalid('The path length must be a whole number from 0 to 16.');
+  }
+  return { pathLenConstraint: pathLength };
+}
+
+/**
+ * The issuer must be a CA; an intermediate needs room under its path length (a limit
+ * of 0 allows no CA below it; a longer path is the validator's business).
+ */
+function checkIssuerMayIssue(issuer: Certificate, isCa: boolean): void {
+  const constraints = getExtension(issuer, asn.id_ce_basicConstraints, asn.BasicConstraints);
+  if (!constraints?.cA) {
+    throw new CoreError(
+      'NotACertificateAuthority',
+      `The certificate "${issuer.subject.rfc4514}" is not a CA, so it cannot issue certificates.`,
+    );
+  }
+  const limit = constraints.pathLenConstraint;
+  if (isCa && limit === 0) {
+    throw new CoreError(
+      'PathLengthExceeded',
+      `The CA "${issuer.subject.rfc4514}" has path length 0, so it cannot issue another CA.`,
+    );
+  }
+}
+
+function subjectKeyIdentifier(cert: Certificate): Buffer | undefined {
+  const value = getExtension(cert, asn.id_ce_subjectKeyIdentifier, asn.SubjectKeyIdentifier);
+  return value ? Buffer.from(value.buffer) : undefined;
+}
+
+/** The public key to certify: exactly one of `publicKey` or a CSR whose signature verifies. */
+function subjectPublicKey(publicKey: KeyObject | undefined, csr: Csr | undefined): KeyObject {
+  if (publicKey && csr) throw invalid('Give either a public key or a CSR, not both.');
+  if (csr) {
+    const valid = csrSignatureValid(csr);
+    if (valid === null) {
+      throw new CoreError(
+        'UnsupportedAlgorithm',
+        "The CSR's signature algorithm is not supported, so the request cannot be trusted.",
+      );
+    }
+    if (!valid) {
+      throw new CoreError(
+        'SignatureInvalid',
+        'The CSR signature does not verify: it was altered or signed by another key.',
+      );
+    }
+    return csrPublicKey(csr);
+  }
+  if (!publicKey) throw invalid('Give the public key to certify, or a CSR.');
+  if (publicKey.type === 'secret') throw invalid('A secret key cannot be certified.');
+  return publicKey.type === 'private' ? createPublicKey(publicKey) : publicKey;
+}
+
+function requirePrivateKey(key: KeyObject | undefined, what: string): KeyObject {
+  if (!key || typeof key !== 'object' || (key as KeyObject).type !== 'private') {
+    throw invalid(`${what} needs a private key to sign with.`);
+  }
+  return key;
+}
+
+function spkiOf(key: KeyObject): asn.SubjectPublicKeyInfo {
+  const publicKey = key.type === 'private' ? createPublicKey(key) : key;
+  return AsnConvert.parse(
+    publicKey.export({ type: 'spki', format: 'der' }),
+    asn.SubjectPublicKeyInfo,
+  );
+}
+
+function toArrayBuffer(bytes: Buffer): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+function invalid(message: string, cause?: unknown): CoreError {
+  return new CoreError('InvalidRequest', message, cause === undefined ? undefined : { cause });
+}
