@@ -1,0 +1,205 @@
+/**
+ * Does a server certificate cover a host name? RFC 6125 / RFC 9525 matching as the
+ * CA/Browser Forum Baseline Requirements and the browsers apply it:
+ *
+ * - A DNS host matches a `dNSName` SAN case-insensitively; a trailing dot on the host
+ *   is ignored. SANs must be in the LDH "preferred name syntax" (RFC 5280 §4.2.1.6):
+ *   a SAN with an underscore, a non-ASCII character or a trailing dot never matches.
+ * - A wildcard is a `*` that forms the whole left-most label and stands for exactly one
+ *   label (`*.example.com` covers `www.example.com`, not `a.b.example.com` nor
+ *   `example.com`). Partial wildcards (`f*o.example.com`, `xn--*…`) are refused, as the
+ *   BR definition of a Wildcard Domain Name has no place for them and RFC 9525 §6.3
+ *   deprecates them. A wildcard must be followed by at least two labels, so `*` and
+ *   `*.com` cover nothing; a full Public Suffix List check (`*.co.uk`) is not made.
+ * - An IP host (v4 or v6, canonicalised) matches `iPAddress` SANs byte for byte, and
+ *   never a `dNSName` or the common name.
+ * - No fallback to the subject common name, whether or not there are SANs: browsers
+ *   dropped it (Chrome 58, Firefox 48) and the BRs require every name in the SAN.
+ */
+import { isIP } from 'node:net';
+import type { Certificate } from './certificate.js';
+import { CoreError } from './errors.js';
+import { ipBytesToText, subjectAltNameListOf } from './extensions.js';
+
+export interface Host {
+  kind: 'DNS' | 'IP';
+  /** Lower-case DNS name without trailing dot, or canonical IP text. */
+  value: string;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** True for a DNS name in preferred name syntax (lower-cased first), e.g. `www.example.com`. */
+export function isValidDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  return name
+    .toLowerCase()
+    .split('.')
+    .every((label) => LABEL.test(label));
+}
+
+/**
+ * True for a SAN `dNSName` that may be presented: a valid DNS name, or `*.` followed
+ * by a valid DNS name of at least two labels.
+ */
+export function isValidDnsPattern(pattern: string): boolean {
+  if (pattern.startsWith('*.')) {
+    const rest = pattern.slice(2);
+    return isValidDnsName(rest) && rest.includes('.');
+  }
+  return isValidDnsName(pattern);
+}
+
+/**
+ * Parses a host given by a person or a client: a DNS name or an IP literal (IPv6 may
+ * be in brackets). IPs are canonicalised (dotted decimal, RFC 5952); DNS names are
+ * lower-cased without the trailing dot. Anything else is a `MalformedInput`.
+ */
+export function parseHost(host: string): Host {
+  let h = host.trim();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  const bytes = parseIpLiteral(h);
+  if (bytes) return { kind: 'IP', value: ipBytesToText(bytes) };
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  const lower = h.toLowerCase();
+  // An all-numeric last label would be read as an IPv4 address by a browser (WHATWG URL).
+  const last = lower.slice(lower.lastIndexOf('.') + 1);
+  if (!isValidDnsName(lower) || /^(0x[0-9a-f]*|\d+)$/.test(last)) {
+    throw new CoreError('MalformedInput', `"${host}" is not a valid DNS name or IP address.`);
+  }
+  return { kind: 'DNS', value: lower };
+}
+
+/**
+ * The bytes of a strict IP literal: IPv4 as four decimal octets without leading zeros,
+ * or IPv6 text (no zone id). Undefined for anything else.
+ */
+export function parseIpLiteral(text: string): Buffer | undefined {
+  const kind = isIP(text);
+  if (kind === 4) {
+    const parts = text.split('.');
+    if (parts.some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
+    return Buffer.from(parts.map(Number));
+  }
+  if (kind === 6) {
+    if (text.includes('%')) return undefined;
+    return ipv6Bytes(text);
+  }
+  return undefined;
+}
+
+function ipv6Bytes(text: string): Buffer {
+  let t = text.toLowerCase();
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
+  const v4 = t.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    t = `${t.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = t.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const tl = tail ? tail.split(':') : [];
+  const groups =
+    tail === undefined ? h : [...h, ...Array(8 - h.length - tl.length).fill('0'), ...tl];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => {
+    out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
+  });
+  return out;
+}
+
+/**
+ * True when the DNS pattern (a SAN `dNSName`) covers the DNS host. The host must
+ * already be parsed (lower case, no trailing dot).
+ */
+export function dnsPatternMatches(pattern: string, host: string): boolean {
+  if (!isValidDnsPattern(pattern)) return false;
+  const p = pattern.toLowerCase();
+  if (!p.startsWith('*.')) return p === host;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === p.slice(2);
+}
+
+/** True when the certificate's subjectAltName covers the host (see the module comment). */
+export function certificateCoversHost(cert: Certificate, host: string): boolean {
+  let parsed: Host;
+  try {
+    parsed = parseHost(host);
+  } catch {
+    return false;
+  }
+  let names: ReturnType<typeof subjectAltNameListOf>;
+  try {
+    names = subjectAltNameListOf(cert);
+  } catch {
+    return false;
+  }
+  return coversParsedHost(names ?? [], parsed);
+}
+
+/** The matching step of `certificateCoversHost`, for callers that already decoded the SAN. */
+export function coversParsedHost(
+  names: NonNullable<ReturnType<typeof subjectAltNameListOf>>,
+  host: Host,
+): boolean {
+  if (host.kind === 'IP') {
+    return names.some((n) => n.kind === 'ip' && ipBytesToText(n.bytes) === host.value);
+  }
+  return names.some((n) => n.kind === 'dns' && dnsPatternMatches(n.value, host.value));
+}
+
+/**
+ * True when a subject common name reads like a host name or an IP address: it has no
+ * white space and has a dot or a colon, or is a number as legacy IPv4 parsers read
+ * them (`0xC0A80101`). Other CNs ("Acme web server") are display text and are ignored.
+ */
+export function commonNameLooksLikeHost(cn: string): boolean {
+  if (cn.length === 0 || /\s/.test(cn)) return false;
+  return /[.:]/.test(cn) || LEGACY_IPV4.test(cn);
+}
+
+/** IPv4 as inet_aton reads it: 1 to 4 parts, each decimal, octal (0…) or hex (0x…). */
+const LEGACY_IPV4 = /^(0x[0-9a-f]+|0[0-7]*|[1-9]\d*)(\.(0x[0-9a-f]+|0[0-7]*|[1-9]\d*)){0,3}$/i;
+
+/**
+ * Why a host-like common name contradicts the subjectAltName (CA/B BR 7.1.4.3), or
+ * undefined. The BR rule is that a CN repeats one SAN character for character; we
+ * enforce it where a CN could make a client or a person believe in an identity the SAN
+ * does not grant:
+ * - an IP address in any notation must be the canonical text (RFC 3986 dotted decimal,
+ *   RFC 5952) of an iPAddress SAN;
+ * - a DNS name must be a byte-for-byte copy when it equals a SAN but for letter case
+ *   or when it is not ASCII (a U-label instead of the SAN's A-label), and when it names
+ *   another host of the same zone as a SAN (`notinsan.example.com` beside
+ *   `valid.example.com`).
+ * A DNS CN outside the zones of the SANs (CN=example.com beside foo.bar.example.com or
+ * *.example.com, or beside IP SANs only) is tolerated: it is the usual shape of
+ * certificates from private CAs and test generators, x509-limbo's own included.
+ */
+export function commonNameProblem(
+  cn: string,
+  san: NonNullable<ReturnType<typeof subjectAltNameListOf>>,
+): string | undefined {
+  if (!commonNameLooksLikeHost(cn)) return undefined;
+  const dns = san.flatMap((n) => (n.kind === 'dns' ? [n.value] : []));
+  if (dns.includes(cn)) return undefined;
+  const ipLike = isIP(cn) !== 0 || LEGACY_IPV4.test(cn);
+  if (ipLike) {
+    const texts = san.flatMap((n) => (n.kind === 'ip' ? [ipBytesToText(n.bytes)] : []));
+    return texts.includes(cn)
+      ? undefined
+      : `The common name "${cn}" is not the canonical text of one of the certificate's IP addresses.`;
+  }
+  const lower = cn.toLowerCase();
+  if (!/^[\x21-\x7e]*$/.test(cn)) {
+    return `The common name "${cn}" is not ASCII, so it can't repeat a subjectAltName.`;
+  }
+  if (dns.some((d) => d.toLowerCase() === lower)) {
+    return `The common name "${cn}" differs from its subjectAltName in letter case.`;
+  }
+  const parent = (name: string) => name.slice(name.indexOf('.') + 1).toLowerCase();
+  if (lower.includes('.') && dns.some((d) => d.includes('.') && parent(d) === parent(lower))) {
+    return `The common name "${cn}" names a host that is not among the subjectAltNames.`;
+  }
+  return undefined;
+}
