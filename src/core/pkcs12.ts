@@ -103,19 +103,29 @@ const asBuffer = (der: Uint8Array) => Buffer.from(der.buffer, der.byteOffset, de
 
 /** Cheap sniff: the DER looks like a PFX (SEQUENCE { INTEGER 3, ContentInfo, ... }). */
 export function isPkcs12(der: Uint8Array): boolean {
-  try {
-    const buf = asBuffer(der);
-    const outer = readTlv(buf);
-    if (outer.tag !== TAG.SEQUENCE) return false;
-    const [version, authSafe] = readChildren(buf, outer);
-    if (version?.tag !== TAG.INTEGER || !tlvContent(buf, version).equals(Buffer.from([3]))) {
-      return false;
-    }
-    return authSafe?.tag === TAG.SEQUENCE && readChildren(buf, authSafe)[0]?.tag === TAG.OID;
-  } catch {
-    return false;
-  }
+  // Only the header is read, so that a truncated or damaged PFX is still recognised
+  // (and reported as damaged by readPkcs12) and a large input costs nothing here.
+  // 30 len 02 01 03 30 len 06 09 <pkcs7 data or signedData>
+  let pos = 0;
+  const skipLength = () => {
+    const first = der[pos++];
+    if (first === undefined || first === 0x80 || first < 0x80) return first !== undefined;
+    pos += first & 0x7f;
+    return (first & 0x7f) <= 4;
+  };
+  if (der[pos++] !== TAG.SEQUENCE || !skipLength()) return false;
+  if (der[pos++] !== TAG.INTEGER || der[pos++] !== 1 || der[pos++] !== 3) return false;
+  if (der[pos++] !== TAG.SEQUENCE || !skipLength()) return false;
+  const oid = Buffer.from(der.subarray(pos, pos + PKCS7_OID_PREFIX.length + 1));
+  return (
+    oid.length === PKCS7_OID_PREFIX.length + 1 &&
+    oid.subarray(0, PKCS7_OID_PREFIX.length).equals(PKCS7_OID_PREFIX) &&
+    (oid[PKCS7_OID_PREFIX.length] === 1 || oid[PKCS7_OID_PREFIX.length] === 2)
+  );
 }
+
+/** OBJECT IDENTIFIER 1.2.840.113549.1.7 (PKCS#7), tag and length included, without its last arc. */
+const PKCS7_OID_PREFIX = Buffer.from('06092a864886f70d0107', 'hex');
 
 type PasswordForm = Pkcs12Contents['password'];
 
@@ -328,13 +338,7 @@ class PfxReader {
   async read(): Promise<Pkcs12Contents> {
     const buf = this.#buf;
     if (!isPkcs12(buf)) {
-      const version = this.#version();
-      throw version === undefined
-        ? new CoreError('UnsupportedFormat', 'The data is not a PKCS#12 (PFX) file.')
-        : new CoreError(
-            'UnsupportedFormat',
-            `The PKCS#12 file has version ${version}; only version 3 exists.`,
-          );
+      throw new CoreError('UnsupportedFormat', 'The data is not a PKCS#12 (PFX) file.');
     }
     const [, authSafeTlv, macTlv] = readChildren(buf, readTlv(buf));
     const [typeTlv, contentTlv] = readChildren(buf, authSafeTlv!);
@@ -377,16 +381,6 @@ class PfxReader {
       encryption: this.#encryption,
       password: this.#used ?? this.#order[0]!.form,
     };
-  }
-
-  /** The version number when the input is a SEQUENCE starting with a small INTEGER. */
-  #version(): number | undefined {
-    try {
-      const [v] = readChildren(this.#buf, readTlv(this.#buf));
-      return readSmallInteger(this.#buf, v, 'PKCS#12 file');
-    } catch {
-      return undefined;
-    }
   }
 
   async #findMacPassword(mac: Mac, authSafe: Buffer): Promise<Candidate | undefined> {
@@ -672,12 +666,16 @@ function pair(keys: Pkcs12Key[], certificates: Pkcs12Certificate[]): Pkcs12Conte
 /** A certificate's SubjectPublicKeyInfo as OpenSSL re-encodes it, for comparison. */
 function normalizedSpki(der: Buffer): Buffer | null {
   try {
-    return spkiDer(createPublicKey({ key: der, format: 'der', type: 'spki' }));
+    return createPublicKey({ key: der, format: 'der', type: 'spki' }).export({
+      type: 'spki',
+      format: 'der',
+    });
   } catch {
     return null;
   }
 }
 
+/** The public half of a private key as SubjectPublicKeyInfo DER. */
 function spkiDer(key: KeyObject): Buffer | null {
   try {
     return createPublicKey(key).export({ type: 'spki', format: 'der' });
