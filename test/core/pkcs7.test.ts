@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
+import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
+import { isPkcs7, readPkcs7Certificates } from '../../src/core/pkcs7.js';
+import { needs, PYCA, tempDir, tool } from '../support/tools.js';
+
+const DIR = join(PYCA, 'pkcs7');
+
+function throwsWith(fn: () => unknown, code: CoreErrorCode): void {
+  assert.throws(fn, (err) => {
+    assert.ok(isCoreError(err), `expected a CoreError, got ${(err as Error)?.stack ?? err}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+const subjects = (certs: Certificate[]) => certs.map((c) => c.subject.rfc4514);
+const fingerprints = (certs: Certificate[]) => certs.map((c) => c.sha256);
+
+describe('PKCS#7: the pyca vectors', () => {
+  it('reads the two Amazon roots of a DER certs-only SignedData, in file order', () => {
+    const der = readFileSync(join(DIR, 'amazon-roots.der'));
+    assert.equal(isPkcs7(der), true);
+    assert.deepEqual(subjects(readPkcs7Certificates(der)), [
+      'CN=Amazon Root CA 3,O=Amazon,C=US',
+      'CN=Amazon Root CA 2,O=Amazon,C=US',
+    ]);
+  });
+
+  it('reads the same certificates from the BER (indefinite-length) .p7b', () => {
+    const ber = readFileSync(join(DIR, 'amazon-roots.p7b'));
+    assert.equal(ber[1], 0x80, 'the fixture really is indefinite-length BER');
+    assert.equal(isPkcs7(ber), true);
+    assert.deepEqual(
+      fingerprints(readPkcs7Certificates(ber)),
+      fingerprints(readPkcs7Certificates(readFileSync(join(DIR, 'amazon-roots.der')))),
+    );
+  });
+
+  it('reads the ISRG root from a PEM PKCS7 block', () => {
+    const [block] = parsePemBlocks(readFileSync(join(DIR, 'isrg.pem')));
+    assert.equal(block?.label, 'PKCS7');
+    assert.equal(isPkcs7(block.der), true);
+    assert.deepEqual(subjects(readPkcs7Certificates(block.der)), [
+      'CN=ISRG Root X1,O=Internet Security Research Group,C=US',
+    ]);
+  });
+
+  it('refuses enveloped data: it is not a certificate bundle (UnsupportedFormat)', () => {
+    const [block] = parsePemBlocks(readFileSync(join(DIR, 'enveloped.pem')));
+    assert.ok(block);
+    assert.equal(isPkcs7(block.der), false);
+    throwsWith(() => readPkcs7Certificates(block.der), 'UnsupportedFormat');
+  });
+});
+
+describe('PKCS#7: hostile and foreign input', () => {
+  const der = readFileSync(join(DIR, 'amazon-roots.der'));
+
+  it('says MalformedInput for a truncated bundle, wherever it is cut', () => {
+    for (let cut = 24; cut < der.length; cut += 61) {
+      throwsWith(() => readPkcs7Certificates(der.subarray(0, cut)), 'MalformedInput');
+    }
+  });
+
+  it('answers damaged bundles with certificates or a typed error, never a crash', () => {
+    for (let i = 0; i < 400; i++) {
+      const damaged = Buffer.from(der);
+      const at = (i * 7919) % der.length;
+      damaged[at] = der[at]! ^ (1 << (i % 8));
+      try {
+        readPkcs7Certificates(damaged);
+      } catch (err) {
+        assert.ok(isCoreError(err), `untyped error: ${(err as Error)?.stack ?? err}`);
+      }
+    }
+  });
+
+  it('answers random garbage and 1 MiB of noise with a typed error, quickly', () => {
+    const started = performance.now();
+    for (let i = 0; i < 300; i++) {
+      const garbage = randomBytes(1 + ((i * 37) % 400));
+      garbage[0] = 0x30;
+      assert.equal(isPkcs7(garbage), false);
+      assert.throws(
+        () => readPkcs7Certificates(garbage),
+        (e) => isCoreError(e),
+      );
+    }
+    const big = randomBytes(1 << 20);
+    big[0] = 0x30;
+    assert.throws(
+      () => readPkcs7Certificates(big),
+      (e) => isCoreError(e),
+    );
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  it('is not fooled by a certificate or a PKCS#12 file', () => {
+    const cert = parsePemBlocks(readFileSync(join(PYCA, 'x509/custom/ca/ca.pem')))[0]!.der;
+    const pfx = readFileSync(join(PYCA, 'pkcs12/cert-key-aes256cbc.p12'));
+    for (const other of [cert, pfx]) {
+      assert.equal(isPkcs7(other), false);
+      throwsWith(() => readPkcs7Certificates(other), 'UnsupportedFormat');
+    }
+  });
+});
+
+describe('PKCS#7: bundles made by OpenSSL', { skip: needs('openssl') }, () => {
+  const { dir, cleanup } = tempDir();
+  const path = (name: string) => join(dir, name);
+  let chain: Certificate[];
+
+  before(async () => {
+    const openssl = (...args: string[]) => tool('openssl', args);
+    await openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      path('ca.key'),
+      '-out',
+      path('ca.pem'),
+      '-subj',
+      '/CN=Bundle CA',
+      '-days',
+      '30',
+    );
+    await openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      path('leaf.key'),
+      '-out',
+      path('leaf.csr'),
+      '-subj',
+      '/CN=bundle.test',
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      path('leaf.csr'),
+      '-CA',
+      path('ca.pem'),
+      '-CAkey',
+      path('ca.key'),
+      '-set_serial',
+      '3',
+      '-days',
+      '30',
+      '-out',
+      path('leaf.pem'),
+    );
+    writeFileSync(
+      path('chain.pem'),
+      Buffer.concat([readFileSync(path('leaf.pem')), readFileSync(path('ca.pem'))]),
+    );
+    chain = parsePemBlocks(readFileSync(path('chain.pem'))).map((b) => parseCertificate(b.der));
+    await openssl('crl2pkcs7', '-nocrl', '-certfile', path('chain.pem'), '-out', path('chain.p7b'));
+    await openssl(
+      'crl2pkcs7',
+      '-nocrl',
+      '-certfile',
+      path('chain.pem'),
+      '-outform',
+      'DER',
+      '-out',
+      path('chain.p7b.der'),
+    );
+    writeFileSync(path('message.txt'), 'hello\n');
+    await openssl(
+      'cms',
+      '-sign',
+      '-in',
+      path('message.txt'),
+      '-signer',
+      path('leaf.pem'),
+      '-inkey',
+      path('leaf.key'),
+      '-certfile',
+      path('ca.pem'),
+      '-outform',
+      'DER',
+      '-nodetach',
+      '-out',
+      path('signed.der'),
+    );
+  });
+  after(cleanup);
+
+  it('reads `openssl crl2pkcs7 -nocrl` output in PEM, in chain order', () => {
+    const [block] = parsePemBlocks(readFileSync(path('chain.p7b')));
+    assert.equal(block?.label, 'PKCS7');
+    assert.equal(isPkcs7(block.der), true);
+    assert.deepEqual(fingerprints(readPkcs7Certificates(block.der)), fingerprints(chain));
+  });
+
+  it('reads `openssl crl2pkcs7 -nocrl -outform DER` output', () => {
+    const der = readFileSync(path('chain.p7b.der'));
+    assert.equal(isPkcs7(der), true);
+    assert.deepEqual(fingerprints(readPkcs7Certificates(der)), fingerprints(chain));
+  });
+
+  it('returns the certificates carried by a signed message', () => {
+    const der = readFileSync(path('signed.der'));
+    assert.equal(isPkcs7(der), true);
+    assert.deepEqual(
+      new Set(fingerprints(readPkcs7Certificates(der))),
+      new Set(fingerprints(chain)),
+    );
+  });
+});
