@@ -1,0 +1,404 @@
+/**
+ * validateServerChain on chains made at test time with `openssl req` / `openssl x509 -req`
+ * (extensions from the sections of ext.cnf written below) and CRLs from `openssl ca -gencrl`.
+ * Times are relative to the moment the fixtures are made: the root lives 10 years, the
+ * intermediate 30 days, the leaf 365 days (a leaf may outlive its issuer; openssl allows it).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
+import type { CoreErrorCode } from '../../src/core/errors.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
+import {
+  type ValidationOptions,
+  type ValidationResult,
+  validateServerChain,
+} from '../../src/core/validate.js';
+import { needs, tempDir, tool } from '../support/tools.js';
+
+const DAY = 86_400_000;
+
+/** The `openssl ca -gencrl` configuration for the CA whose files are in `dir`. */
+const caCnf = (dir: string) => `
+[ca]
+default_ca = ca_ica
+[ca_ica]
+database = ${dir}/index.txt
+crlnumber = ${dir}/crlnumber
+default_md = sha256
+default_crl_days = 30
+crl_extensions = crl_ext
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+`;
+
+const EXT_CNF = `
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[ica]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_pathlen0]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_not_ca]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_nc]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+nameConstraints = critical,permitted;DNS:example.com,excluded;DNS:secret.example.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:www.example.com,DNS:example.com,IP:192.0.2.10,IP:2001:db8::10
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf_client]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:www.example.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf_other_org]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:www.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf_secret]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:a.secret.example.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[leaf_unknown_critical]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:www.example.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+1.3.6.1.4.1.55738.666.1 = critical,ASN1:NULL
+`;
+
+describe('validateServerChain on openssl-made chains', { skip: needs('openssl') }, () => {
+  let dir = '';
+  let cleanup = () => {};
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => tool('openssl', args);
+  const certs: Record<string, Certificate> = {};
+  const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  let made = 0;
+
+  const load = (name: string) => {
+    certs[name] = parseCertificate(parsePemBlocks(readFileSync(at(`${name}.pem`)))[0]!.der);
+    return certs[name]!;
+  };
+
+  async function root(name: string, cn: string) {
+    await openssl(
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      at(`${name}.key`),
+      '-out',
+      at(`${name}.pem`),
+      '-subj',
+      `/CN=${cn}`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-config',
+      at('ext.cnf'),
+      '-extensions',
+      'root',
+    );
+    return load(name);
+  }
+
+  /** A certificate for a fresh key (or `keyArgs`), issued by `ca` with an ext.cnf section. */
+  async function issue(
+    name: string,
+    cn: string,
+    ca: string,
+    section: string,
+    opts: { days?: number; md?: string; keyArgs?: string[] } = {},
+  ) {
+    await openssl(
+      'req',
+      '-new',
+      ...(opts.keyArgs ?? EC),
+      '-keyout',
+      at(`${name}.key`),
+      '-subj',
+      `/CN=${cn}`,
+      '-config',
+      at('ext.cnf'),
+      '-out',
+      at(`${name}.csr`),
+    );
+    const serial = randomBytes(16);
+    serial[0]! &= 0x7f;
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      at(`${name}.csr`),
+      '-CA',
+      at(`${ca}.pem`),
+      '-CAkey',
+      at(`${ca}.key`),
+      '-set_serial',
+      `0x${serial.toString('hex')}`,
+      '-days',
+      String(opts.days ?? 365),
+      `-${opts.md ?? 'sha256'}`,
+      '-extfile',
+      at('ext.cnf'),
+      '-extensions',
+      section,
+      '-out',
+      at(`${name}.pem`),
+    );
+    return load(name);
+  }
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('certkeeper-validate-'));
+    writeFileSync(at('ext.cnf'), EXT_CNF);
+    writeFileSync(at('ca.cnf'), caCnf(dir));
+    made = Date.now();
+    await root('root', 'Test Root CA');
+    await root('other-root', 'Other Root CA');
+    await issue('ica', 'Test Issuing CA', 'root', 'ica', { days: 30 });
+    await issue('leaf', 'www.example.com', 'ica', 'leaf');
+    // Same issuer name as `ica`, another key: a decoy for path building.
+    await root('decoy-ica', 'Test Issuing CA');
+    await issue('rsa1024-leaf', 'www.example.com', 'ica', 'leaf', {
+      keyArgs: ['-newkey', 'rsa:1024', '-nodes'],
+    });
+    await issue('sha1-ica', 'SHA1 Issuing CA', 'root', 'ica', { md: 'sha1' });
+    await issue('sha1-leaf', 'www.example.com', 'sha1-ica', 'leaf');
+    await issue('pl0-ica', 'Pathlen Zero CA', 'root', 'ica_pathlen0');
+    await issue('pl0-sub', 'Sub CA', 'pl0-ica', 'ica');
+    await issue('pl0-leaf', 'www.example.com', 'pl0-sub', 'leaf');
+    await issue('client-leaf', 'www.example.com', 'ica', 'leaf_client');
+    await issue('not-ca', 'Not A CA', 'root', 'ica_not_ca');
+    await issue('not-ca-leaf', 'www.example.com', 'not-ca', 'leaf');
+    await issue('nc-ica', 'Constrained CA', 'root', 'ica_nc');
+    await issue('nc-ok-leaf', 'www.example.com', 'nc-ica', 'leaf');
+    await issue('nc-org-leaf', 'www.example.org', 'nc-ica', 'leaf_other_org');
+    await issue('nc-secret-leaf', 'a.secret.example.com', 'nc-ica', 'leaf_secret');
+    await issue('critical-leaf', 'www.example.com', 'ica', 'leaf_unknown_critical');
+    await issue('decoy-leaf', 'www.example.com', 'decoy-ica', 'leaf');
+    // A CRL of `ica` that revokes `leaf`, and an empty one.
+    const expiry = `${new Date(made + 365 * DAY).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
+    const revokedAt = `${new Date(made - DAY).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
+    const crl = async (out: string, index: string) => {
+      writeFileSync(at('index.txt'), index);
+      writeFileSync(at('crlnumber'), '01\n');
+      await openssl(
+        'ca',
+        '-gencrl',
+        '-config',
+        at('ca.cnf'),
+        '-keyfile',
+        at('ica.key'),
+        '-cert',
+        at('ica.pem'),
+        '-out',
+        at(out),
+      );
+    };
+    await crl(
+      'revoking.crl',
+      `R\t${expiry}\t${revokedAt}\t${certs.leaf!.serialHex}\tunknown\t/CN=www.example.com\n`,
+    );
+    await crl('empty.crl', '');
+  });
+  after(() => cleanup());
+
+  const crlDer = (name: string) => parsePemBlocks(readFileSync(at(name)))[0]!.der;
+  const soon = () => new Date(made + DAY);
+  const validate = (leaf: string, options: Partial<ValidationOptions> = {}): ValidationResult =>
+    validateServerChain(certs[leaf]!, {
+      trusted: [certs.root!],
+      intermediates: [certs.ica!],
+      time: soon(),
+      host: 'www.example.com',
+      ...options,
+    });
+  const codes = (r: ValidationResult) => r.problems.map((p) => p.code);
+  const assertProblem = (r: ValidationResult, code: CoreErrorCode, index?: number) => {
+    assert.equal(r.valid, false, 'expected the chain to be refused');
+    assert.ok(
+      r.problems.some((p) => p.code === code && (index === undefined || p.index === index)),
+      `expected ${code}${index === undefined ? '' : ` at ${index}`}, got ${JSON.stringify(r.problems)}`,
+    );
+  };
+
+  it('accepts the same chain at a time inside every validity period', () => {
+    const r = validate('leaf');
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.valid, true);
+    assert.deepEqual(
+      r.path.map((c) => c.sha256),
+      [certs.leaf!.sha256, certs.ica!.sha256, certs.root!.sha256],
+    );
+  });
+
+  it('names the missing intermediate', () => {
+    const r = validate('leaf', { intermediates: [] });
+    assertProblem(r, 'ChainIncomplete', 0);
+    const p = r.problems.find((x) => x.code === 'ChainIncomplete')!;
+    assert.equal(p.issuer, 'CN=Test Issuing CA');
+    assert.match(p.message, /CN=Test Issuing CA/);
+  });
+
+  it('rejects an expired intermediate at the given time', () => {
+    const r = validate('leaf', { time: new Date(made + 40 * DAY) });
+    assertProblem(r, 'CertificateExpired', 1);
+    assert.ok(!r.problems.some((p) => p.index === 0), 'the leaf itself is still valid');
+  });
+
+  it('rejects the chain before the leaf is valid', () => {
+    assertProblem(
+      validate('leaf', { time: new Date(made - 2 * DAY) }),
+      'CertificateNotYetValid',
+      0,
+    );
+  });
+
+  it('rejects an RSA-1024 leaf under the default policy and accepts it when the policy is relaxed', () => {
+    assertProblem(validate('rsa1024-leaf'), 'PolicyViolation', 0);
+    const relaxed = validate('rsa1024-leaf', { policy: { minRsaBits: 1024 } });
+    assert.deepEqual(relaxed.problems, []);
+    assert.equal(relaxed.valid, true);
+  });
+
+  it('still refuses an RSA-1024 leaf with checkPolicy off, under the fixed web PKI profile', () => {
+    const r = validate('rsa1024-leaf', { checkPolicy: false, policy: { minRsaBits: 1024 } });
+    assertProblem(r, 'UnsupportedAlgorithm', 0);
+  });
+
+  it('rejects a SHA-1 signed intermediate', () => {
+    const r = validate('sha1-leaf', { intermediates: [certs['sha1-ica']!] });
+    assertProblem(r, 'PolicyViolation', 1);
+    const relaxed = validate('sha1-leaf', {
+      intermediates: [certs['sha1-ica']!],
+      policy: { forbiddenSignatureHashes: ['md5'] },
+    });
+    assert.equal(relaxed.valid, true, JSON.stringify(relaxed.problems));
+  });
+
+  it('enforces pathlen', () => {
+    const r = validate('pl0-leaf', { intermediates: [certs['pl0-sub']!, certs['pl0-ica']!] });
+    assertProblem(r, 'PathLengthExceeded', 2);
+  });
+
+  it('enforces maxDepth, counting leaf and anchor', () => {
+    assertProblem(validate('leaf', { maxDepth: 2 }), 'PathLengthExceeded');
+    assert.equal(validate('leaf', { maxDepth: 3 }).valid, true);
+  });
+
+  it('rejects a leaf without serverAuth', () => {
+    assertProblem(validate('client-leaf'), 'UsageNotAllowed', 0);
+    const asClient = validate('client-leaf', { requiredExtendedKeyUsage: ['clientAuth'] });
+    assert.equal(asClient.valid, true, JSON.stringify(asClient.problems));
+  });
+
+  it('rejects an issuer that is not a CA', () => {
+    const r = validate('not-ca-leaf', { intermediates: [certs['not-ca']!] });
+    assertProblem(r, 'NotACertificateAuthority', 1);
+  });
+
+  it('rejects a host the leaf does not cover, and matches IPv4 and IPv6 SANs', () => {
+    assertProblem(validate('leaf', { host: 'mail.example.com' }), 'HostnameMismatch', 0);
+    assert.equal(validate('leaf', { host: '192.0.2.10' }).valid, true);
+    assert.equal(validate('leaf', { host: '2001:DB8:0::10' }).valid, true);
+    assertProblem(validate('leaf', { host: '192.0.2.11' }), 'HostnameMismatch', 0);
+  });
+
+  it('finds the path among decoys and duplicates', () => {
+    const r = validate('leaf', {
+      trusted: [certs['other-root']!, certs.root!, certs.root!],
+      intermediates: [certs['decoy-ica']!, certs.ica!, certs.ica!, certs['nc-ica']!, certs.root!],
+    });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.path[1]!.sha256, certs.ica!.sha256);
+  });
+
+  it('reports a signature that does not verify', () => {
+    assertProblem(validate('decoy-leaf'), 'SignatureInvalid', 0);
+  });
+
+  it('rejects a chain that ends at an untrusted root', () => {
+    const r = validate('leaf', {
+      trusted: [certs['other-root']!],
+      intermediates: [certs.ica!, certs.root!],
+    });
+    assertProblem(r, 'UntrustedRoot');
+  });
+
+  it('applies name constraints to the leaf', () => {
+    const inter = { intermediates: [certs['nc-ica']!] };
+    assert.equal(validate('nc-ok-leaf', inter).valid, true);
+    assertProblem(
+      validate('nc-org-leaf', { ...inter, host: 'www.example.org' }),
+      'NameConstraintViolation',
+      0,
+    );
+    assertProblem(
+      validate('nc-secret-leaf', { ...inter, host: 'a.secret.example.com' }),
+      'NameConstraintViolation',
+      0,
+    );
+  });
+
+  it('rejects an unknown critical extension', () => {
+    assertProblem(validate('critical-leaf'), 'UnknownCriticalExtension', 0);
+  });
+
+  it('rejects a leaf its issuer revoked, and accepts it with a CRL that does not list it', () => {
+    assertProblem(validate('leaf', { crls: [crlDer('revoking.crl')] }), 'CertificateRevoked', 0);
+    const clean = validate('leaf', { crls: [crlDer('empty.crl')] });
+    assert.deepEqual(codes(clean), []);
+    assert.equal(clean.valid, true);
+  });
+
+  it('refuses a CRL that is out of date at the given time', () => {
+    const r = validate('leaf', { crls: [crlDer('empty.crl')], time: new Date(made + 31 * DAY) });
+    assert.equal(r.valid, false);
+    assert.ok(codes(r).includes('ChainInvalid'), JSON.stringify(r.problems));
+  });
+
+  it('reports damaged CRL bytes instead of throwing', () => {
+    assertProblem(validate('leaf', { crls: [Buffer.from('not a crl')] }), 'MalformedInput');
+  });
+
+  it('never throws when nothing is trusted', () => {
+    const r = validate('leaf', { trusted: [], intermediates: [] });
+    assertProblem(r, 'ChainIncomplete');
+    assert.equal(r.path.length, 1);
+  });
+});
