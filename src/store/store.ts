@@ -1,0 +1,130 @@
+/**
+ * The one asynchronous `Store` interface of certkeeper (DESIGN.md, layer 2). Adapters:
+ * SQLite (embedded default) and, later, PostgreSQL; both are proven by one shared suite
+ * in `test/store/store-suite.ts`. Private keys are encrypted at rest inside the adapter:
+ * callers hand in and get back plain PKCS#8 DER, and nothing outside `store/` ever sees
+ * ciphertext.
+ */
+
+/** What an entry of the keystore holds (DESIGN.md "entry"). */
+export type EntryKind = 'key-pair' | 'trusted' | 'pending';
+
+/** An entry as stored, without its private key. */
+export interface EntryRecord {
+  alias: string;
+  kind: EntryKind;
+  /** The leaf (key-pair) or CA (trusted) certificate, PEM; null for a pending entry. */
+  certificatePem: string | null;
+  /** The issuers of the leaf, leaf excluded, PEM blocks in order; empty string when none. */
+  chainPem: string;
+  /** The CSR of a pending entry, PEM; null otherwise. */
+  csrPem: string | null;
+  hasPrivateKey: boolean;
+  /** SHA-256 fingerprint of the leaf or CA certificate, colon hex; null when pending. */
+  fingerprint: string | null;
+  /** Revision of the change that created the entry, and of the last one that changed it. */
+  createdRevision: number;
+  updatedRevision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An entry to write. `privateKeyDer` is PKCS#8 DER; the store encrypts it. */
+export interface EntryInput {
+  alias: string;
+  kind: EntryKind;
+  certificatePem?: string | null;
+  chainPem?: string;
+  csrPem?: string | null;
+  privateKeyDer?: Buffer | null;
+  fingerprint?: string | null;
+}
+
+/**
+ * A binding: what an entry is used for. Names: `server` (the default HTTPS identity),
+ * `sni:<host>` (exact or `*.` wildcard host), `ca` (the local CA).
+ */
+export interface Binding {
+  name: string;
+  alias: string;
+  revision: number;
+}
+
+/** One mutation inside a change. */
+export type Mutation =
+  | { type: 'putEntry'; entry: EntryInput }
+  | { type: 'deleteEntry'; alias: string }
+  | { type: 'bind'; name: string; alias: string }
+  | { type: 'unbind'; name: string }
+  /** A small secret (ticket keys, local CA state…), encrypted like private keys. */
+  | { type: 'putSecret'; name: string; value: Buffer };
+
+/** One atomic batch of mutations (DESIGN.md "change"). */
+export interface ChangeInput {
+  /** Who made it: `cli`, `api:<user>`, `runtime` … */
+  actor: string;
+  /** What it was, for the audit log: `import`, `activate`, `rollback`, `renew` … */
+  action: string;
+  /** The entry or binding the change is about, for the audit log. */
+  target?: string;
+  /** Plain JSON for the audit log. Never put key material or passwords here. */
+  details?: Record<string, unknown>;
+  /** When given, the change fails with `RevisionConflict` unless the store is at this revision. */
+  expectedRevision?: number;
+  mutations: Mutation[];
+}
+
+/** A committed change, as the audit log keeps it. */
+export interface AuditRecord {
+  revision: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown>;
+}
+
+/** The error type of `store/`. */
+export type StoreErrorCode =
+  | 'RevisionConflict'
+  | 'AliasNotFound'
+  | 'AliasInUse'
+  | 'EntryBound'
+  | 'MasterKeyMissing'
+  | 'MasterKeyWrong'
+  | 'StoreUnavailable'
+  | 'InvalidMutation';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+export interface Store {
+  /** The revision of the last committed change (0 for a new store). */
+  revision(): Promise<number>;
+  getEntry(alias: string): Promise<EntryRecord | undefined>;
+  listEntries(): Promise<EntryRecord[]>;
+  /** The decrypted PKCS#8 DER of an entry's key; only `service/` and `runtime/` call this. */
+  getPrivateKey(alias: string): Promise<Buffer | undefined>;
+  listBindings(): Promise<Binding[]>;
+  getSecret(name: string): Promise<Buffer | undefined>;
+  /** Audit records, newest first, optionally only those after a revision. */
+  listAudit(options?: { afterRevision?: number; limit?: number }): Promise<AuditRecord[]>;
+  /**
+   * Validates and applies a change in one transaction; resolves the new revision.
+   * Deleting a bound entry is `EntryBound`; binding a missing alias is `AliasNotFound`.
+   * A failed change writes nothing.
+   */
+  applyChange(change: ChangeInput): Promise<number>;
+  /**
+   * Calls `listener` with the new revision after every commit, by this process or by
+   * another one on the same store (within 200 ms). Returns the unsubscribe function.
+   */
+  watch(listener: (revision: number) => void): () => void;
+  close(): Promise<void>;
+}
