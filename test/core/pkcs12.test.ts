@@ -59,6 +59,18 @@ function pemCertificates(path: string): Certificate[] {
     .map((b) => parseCertificate(b.der));
 }
 
+/**
+ * A runner for fixture commands written as they would be typed: words split on spaces,
+ * `@name` is the file `name` in `dir`; arguments with spaces go in `extra`.
+ */
+function commandIn(command: string, dir: string) {
+  return (line: string, ...extra: string[]) =>
+    tool(command, [
+      ...line.split(' ').map((w) => (w.startsWith('@') ? join(dir, w.slice(1)) : w)),
+      ...extra,
+    ]);
+}
+
 // --- DER surgery for crafted inputs -------------------------------------------------------
 
 function encode(tag: number, ...content: Uint8Array[]): Buffer {
@@ -352,158 +364,45 @@ describe('PKCS#12: files made by OpenSSL 3', { skip: NO_OPENSSL }, () => {
   let leaf: Certificate;
   let ca: Certificate;
   let leafKey: KeyObject;
-  const openssl = (...args: string[]) => tool('openssl', args);
+  const openssl = commandIn('openssl', dir);
   /** `openssl pkcs12 -export` of the RSA leaf and its EC CA, password "secret", name "leaf". */
-  const exportLeaf = (out: string, ...extra: string[]) =>
+  const exportLeaf = (out: string, options = '') =>
     openssl(
-      'pkcs12',
-      '-export',
-      '-inkey',
-      path('leaf.key'),
-      '-in',
-      path('leaf.pem'),
-      '-certfile',
-      path('ca.pem'),
-      '-name',
-      'leaf',
-      '-passout',
-      'pass:secret',
-      '-out',
-      path(out),
-      ...extra,
+      `pkcs12 -export -inkey @leaf.key -in @leaf.pem -certfile @ca.pem -name leaf -passout pass:secret -out @${out}${options}`,
     );
 
   before(async () => {
+    const ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+    await openssl(`req -x509 ${ec} -keyout @ca.key -out @ca.pem -subj /CN=Test-CA -days 30`);
     await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path('ca.key'),
-      '-out',
-      path('ca.pem'),
-      '-subj',
-      '/CN=Test CA',
-      '-days',
-      '30',
+      'req -newkey rsa:2048 -nodes -keyout @leaf.key -out @leaf.csr -subj /CN=leaf.test',
     );
     await openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      path('leaf.key'),
-      '-out',
-      path('leaf.csr'),
-      '-subj',
-      '/CN=leaf.test',
+      'x509 -req -in @leaf.csr -CA @ca.pem -CAkey @ca.key -set_serial 2 -days 30 -out @leaf.pem',
     );
     await openssl(
-      'x509',
-      '-req',
-      '-in',
-      path('leaf.csr'),
-      '-CA',
-      path('ca.pem'),
-      '-CAkey',
-      path('ca.key'),
-      '-set_serial',
-      '2',
-      '-days',
-      '30',
-      '-out',
-      path('leaf.pem'),
-    );
-    await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ed25519',
-      '-nodes',
-      '-keyout',
-      path('ed.key'),
-      '-out',
-      path('ed.pem'),
-      '-subj',
-      '/CN=ed25519.test',
-      '-days',
-      '30',
+      'req -x509 -newkey ed25519 -nodes -keyout @ed.key -out @ed.pem -subj /CN=ed25519.test -days 30',
     );
     [leaf] = pemCertificates(path('leaf.pem')) as [Certificate];
     [ca] = pemCertificates(path('ca.pem')) as [Certificate];
     leafKey = createPrivateKey(file('leaf.key'));
     writeFileSync(path('chain.pem'), Buffer.concat([file('leaf.pem'), file('ca.pem')]));
     await exportLeaf('default.p12');
-    await exportLeaf('legacy.p12', '-legacy');
-    await exportLeaf('clear.p12', '-certpbe', 'NONE', '-keypbe', 'NONE');
-    await exportLeaf('nomac.p12', '-nomac');
-    await exportLeaf('plain.p12', '-nomac', '-certpbe', 'NONE', '-keypbe', 'NONE');
-    await exportLeaf('sha512.p12', '-macalg', 'sha512');
+    await exportLeaf('legacy.p12', ' -legacy');
+    await exportLeaf('clear.p12', ' -certpbe NONE -keypbe NONE');
+    await exportLeaf('nomac.p12', ' -nomac');
+    await exportLeaf('plain.p12', ' -nomac -certpbe NONE -keypbe NONE');
+    await exportLeaf('sha512.p12', ' -macalg sha512');
+    await openssl('pkcs12 -export -inkey @leaf.key -in @leaf.pem -passout pass: -out @empty.p12');
     await openssl(
-      'pkcs12',
-      '-export',
-      '-inkey',
-      path('leaf.key'),
-      '-in',
-      path('leaf.pem'),
-      '-passout',
-      'pass:',
-      '-out',
-      path('empty.p12'),
-    );
-    await openssl(
-      'pkcs12',
-      '-export',
-      '-inkey',
-      path('ed.key'),
-      '-in',
-      path('ed.pem'),
-      '-name',
+      'pkcs12 -export -inkey @ed.key -in @ed.pem -passout pass:secret -out @ed25519.p12 -name',
       'Zürich ☺',
-      '-passout',
-      'pass:secret',
-      '-out',
-      path('ed25519.p12'),
     );
+    await openssl('pkcs12 -export -inkey @ca.key -in @ca.pem -passout pass:secret -out @ec.p12');
     await openssl(
-      'pkcs12',
-      '-export',
-      '-inkey',
-      path('ca.key'),
-      '-in',
-      path('ca.pem'),
-      '-passout',
-      'pass:secret',
-      '-out',
-      path('ec.p12'),
+      'pkcs12 -export -nocerts -inkey @leaf.key -passout pass:secret -out @keyonly.p12',
     );
-    await openssl(
-      'pkcs12',
-      '-export',
-      '-nocerts',
-      '-inkey',
-      path('leaf.key'),
-      '-passout',
-      'pass:secret',
-      '-out',
-      path('keyonly.p12'),
-    );
-    await openssl(
-      'pkcs12',
-      '-export',
-      '-nokeys',
-      '-in',
-      path('chain.pem'),
-      '-passout',
-      'pass:secret',
-      '-out',
-      path('certonly.p12'),
-    );
+    await openssl('pkcs12 -export -nokeys -in @chain.pem -passout pass:secret -out @certonly.p12');
   });
   after(cleanup);
 
@@ -603,7 +502,7 @@ describe('PKCS#12: files made by OpenSSL 3', { skip: NO_OPENSSL }, () => {
   for (const [certPbe, keyPbe, certLine, keyLine] of schemes) {
     it(`opens certificates under ${certPbe} and the key under ${keyPbe}`, async () => {
       const name = `${certPbe}-${keyPbe}.p12`;
-      await exportLeaf(name, '-legacy', '-certpbe', certPbe, '-keypbe', keyPbe);
+      await exportLeaf(name, ` -legacy -certpbe ${certPbe} -keypbe ${keyPbe}`);
       const p12 = await readPkcs12(file(name), 'secret');
       assertLeafAndCa(p12);
       assert.deepEqual(p12.encryption, [certLine, keyLine]);
@@ -737,81 +636,23 @@ describe('PKCS#12: files made by OpenSSL 3', { skip: NO_OPENSSL }, () => {
 describe('PKCS#12: keystores made by Java keytool', { skip: NO_KEYTOOL || NO_OPENSSL }, () => {
   const { dir, cleanup } = tempDir();
   const path = (name: string) => join(dir, name);
-  const keytool = (...args: string[]) => tool('keytool', args);
-  const store = ['-storetype', 'PKCS12', '-storepass', 'storepw'];
+  const keytool = commandIn('keytool', dir);
+  const openssl = commandIn('openssl', dir);
 
   before(async () => {
-    await tool('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path('ca.key'),
-      '-out',
-      path('ca.pem'),
-      '-subj',
-      '/CN=Trusted CA',
-      '-days',
-      '30',
-    ]);
-    const ks = ['-keystore', path('modern.p12'), ...store];
+    await openssl(
+      'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout @ca.key -out @ca.pem -subj /CN=Trusted-CA -days 30',
+    );
+    const ks = '-storetype PKCS12 -keystore @modern.p12 -storepass storepw';
     await keytool(
-      '-genkeypair',
-      ...ks,
-      '-alias',
-      'first',
-      '-keyalg',
-      'EC',
-      '-groupname',
-      'secp256r1',
-      '-dname',
-      'CN=first',
-      '-validity',
-      '30',
+      `-genkeypair ${ks} -alias first -keyalg EC -groupname secp256r1 -dname CN=first -validity 30`,
     );
     await keytool(
-      '-genkeypair',
-      ...ks,
-      '-alias',
-      'second',
-      '-keyalg',
-      'RSA',
-      '-keysize',
-      '2048',
-      '-dname',
-      'CN=second',
-      '-validity',
-      '30',
+      `-genkeypair ${ks} -alias second -keyalg RSA -keysize 2048 -dname CN=second -validity 30`,
     );
+    await keytool(`-importcert -noprompt ${ks} -alias trusted-ca -file @ca.pem`);
     await keytool(
-      '-importcert',
-      '-noprompt',
-      ...ks,
-      '-alias',
-      'trusted-ca',
-      '-file',
-      path('ca.pem'),
-    );
-    await keytool(
-      '-J-Dkeystore.pkcs12.legacy',
-      '-genkeypair',
-      '-keystore',
-      path('legacy.p12'),
-      ...store,
-      '-alias',
-      'old',
-      '-keyalg',
-      'RSA',
-      '-keysize',
-      '2048',
-      '-dname',
-      'CN=old',
-      '-validity',
-      '30',
+      '-J-Dkeystore.pkcs12.legacy -genkeypair -storetype PKCS12 -keystore @legacy.p12 -storepass storepw -alias old -keyalg RSA -keysize 2048 -dname CN=old -validity 30',
     );
   });
   after(cleanup);
@@ -836,7 +677,7 @@ describe('PKCS#12: keystores made by Java keytool', { skip: NO_KEYTOOL || NO_OPE
       assert.deepEqual(spki(p12.keys[key]!.key), spki(p12.certificates[certificate]!.certificate));
     }
     const trusted = p12.certificates.find((c) => c.friendlyName === 'trusted-ca');
-    assert.equal(trusted?.certificate.subject.rfc4514, 'CN=Trusted CA');
+    assert.equal(trusted?.certificate.subject.rfc4514, 'CN=Trusted-CA');
   });
 
   it("opens keytool's legacy PKCS12 (RC2-40 certificates, 3DES key, SHA-1 MAC)", async () => {
@@ -905,53 +746,15 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
   const password = 'pässwörd ☺';
 
   before(async () => {
-    const openssl = (...args: string[]) => tool('openssl', args);
+    const openssl = commandIn('openssl', dir);
     await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-384',
-      '-nodes',
-      '-keyout',
-      path('ca.key'),
-      '-out',
-      path('ca.pem'),
-      '-subj',
-      '/CN=Writer CA',
-      '-days',
-      '30',
+      'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout @ca.key -out @ca.pem -subj /CN=Writer-CA -days 30',
     );
     await openssl(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path('leaf.key'),
-      '-out',
-      path('leaf.csr'),
-      '-subj',
-      '/CN=www.example.test',
+      'req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout @leaf.key -out @leaf.csr -subj /CN=www.example.test',
     );
     await openssl(
-      'x509',
-      '-req',
-      '-in',
-      path('leaf.csr'),
-      '-CA',
-      path('ca.pem'),
-      '-CAkey',
-      path('ca.key'),
-      '-set_serial',
-      '7',
-      '-days',
-      '30',
-      '-out',
-      path('leaf.pem'),
+      'x509 -req -in @leaf.csr -CA @ca.pem -CAkey @ca.key -set_serial 7 -days 30 -out @leaf.pem',
     );
     [leaf] = pemCertificates(path('leaf.pem')) as [Certificate];
     [ca] = pemCertificates(path('ca.pem')) as [Certificate];
@@ -972,7 +775,6 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
 
   it('writes a file OpenSSL opens: PBES2 AES-256-CBC with HMAC-SHA256, MAC SHA-256, 2048 iterations', async () => {
     writeFileSync(path('out.p12'), await write());
-    const passin = ['-passin', `file:${path('password.txt')}`];
     const info = await tool('sh', [
       '-c',
       `openssl pkcs12 -info -noout -in "$1" -passin "file:$2" 2>&1`,
@@ -990,7 +792,10 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
       'PKCS7 Data',
       'Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256',
     ]);
-    const pem = await tool('openssl', ['pkcs12', '-in', path('out.p12'), '-nodes', ...passin]);
+    const pem = await commandIn('openssl', dir)(
+      'pkcs12 -in @out.p12 -nodes -passin',
+      `file:${path('password.txt')}`,
+    );
     const blocks = parsePemBlocks(pem);
     assert.deepEqual(
       blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => parseCertificate(b.der).sha256),
@@ -1006,16 +811,10 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
     skip: NO_KEYTOOL,
   }, async () => {
     writeFileSync(path('java.p12'), await write({ password: 'changeit' }));
-    const listing = await tool('keytool', [
-      '-list',
-      '-v',
-      '-storetype',
-      'PKCS12',
-      '-keystore',
-      path('java.p12'),
-      '-storepass',
-      'changeit',
-    ]);
+    const listing = await commandIn(
+      'keytool',
+      dir,
+    )('-list -v -storetype PKCS12 -keystore @java.p12 -storepass changeit');
     assert.match(listing, /^Alias name: www$/m);
     assert.match(listing, /^Entry type: PrivateKeyEntry$/m);
     assert.match(listing, /^Certificate chain length: 2$/m);

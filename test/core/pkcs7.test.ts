@@ -117,87 +117,27 @@ describe('PKCS#7: bundles made by OpenSSL', { skip: needs('openssl') }, () => {
   let chain: Certificate[];
 
   before(async () => {
-    const openssl = (...args: string[]) => tool('openssl', args);
+    const openssl = (line: string) =>
+      tool(
+        'openssl',
+        line.split(' ').map((w) => (w.startsWith('@') ? path(w.slice(1)) : w)),
+      );
+    const ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+    await openssl(`req -x509 ${ec} -keyout @ca.key -out @ca.pem -subj /CN=Bundle-CA -days 30`);
+    await openssl(`req ${ec} -keyout @leaf.key -out @leaf.csr -subj /CN=bundle.test`);
     await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path('ca.key'),
-      '-out',
-      path('ca.pem'),
-      '-subj',
-      '/CN=Bundle CA',
-      '-days',
-      '30',
-    );
-    await openssl(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path('leaf.key'),
-      '-out',
-      path('leaf.csr'),
-      '-subj',
-      '/CN=bundle.test',
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      path('leaf.csr'),
-      '-CA',
-      path('ca.pem'),
-      '-CAkey',
-      path('ca.key'),
-      '-set_serial',
-      '3',
-      '-days',
-      '30',
-      '-out',
-      path('leaf.pem'),
+      'x509 -req -in @leaf.csr -CA @ca.pem -CAkey @ca.key -set_serial 3 -days 30 -out @leaf.pem',
     );
     writeFileSync(
       path('chain.pem'),
       Buffer.concat([readFileSync(path('leaf.pem')), readFileSync(path('ca.pem'))]),
     );
     chain = parsePemBlocks(readFileSync(path('chain.pem'))).map((b) => parseCertificate(b.der));
-    await openssl('crl2pkcs7', '-nocrl', '-certfile', path('chain.pem'), '-out', path('chain.p7b'));
-    await openssl(
-      'crl2pkcs7',
-      '-nocrl',
-      '-certfile',
-      path('chain.pem'),
-      '-outform',
-      'DER',
-      '-out',
-      path('chain.p7b.der'),
-    );
+    await openssl('crl2pkcs7 -nocrl -certfile @chain.pem -out @chain.p7b');
+    await openssl('crl2pkcs7 -nocrl -certfile @chain.pem -outform DER -out @chain.p7b.der');
     writeFileSync(path('message.txt'), 'hello\n');
     await openssl(
-      'cms',
-      '-sign',
-      '-in',
-      path('message.txt'),
-      '-signer',
-      path('leaf.pem'),
-      '-inkey',
-      path('leaf.key'),
-      '-certfile',
-      path('ca.pem'),
-      '-outform',
-      'DER',
-      '-nodetach',
-      '-out',
-      path('signed.der'),
+      'cms -sign -in @message.txt -signer @leaf.pem -inkey @leaf.key -certfile @ca.pem -outform DER -nodetach -out @signed.der',
     );
   });
   after(cleanup);
