@@ -1,0 +1,110 @@
+/**
+ * The whole SERVER set of x509-limbo's `limbo.json`, run in-process through the same
+ * mapping as `npm run limbo`. The floor is the count reached when this test was written,
+ * so that a regression fails; raise it when the validator gets better.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { type CaseResult, loadSuite, runCase, type Testcase } from '../../scripts/limbo.js';
+import { LIMBO, REQUIRE_ALL } from '../support/tools.js';
+
+const MATCHED_FLOOR = 191;
+
+function corpusSkip(file: string): false | string {
+  if (existsSync(file)) return false;
+  const reason = `SKIPPED: the corpus ${file} is missing`;
+  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
+  console.warn(reason);
+  return reason;
+}
+
+describe('x509-limbo SERVER cases', { skip: corpusSkip(join(LIMBO, 'limbo.json')) }, () => {
+  let cases: Testcase[] = [];
+  const results = new Map<string, CaseResult>();
+
+  before(() => {
+    cases = loadSuite('limbo.json');
+    for (const tc of cases) results.set(tc.id, runCase(tc));
+  });
+
+  const expectCase = (id: string, expected: 'SUCCESS' | 'FAILURE', contextCode?: string) => {
+    const r = results.get(id);
+    assert.ok(r, `no testcase ${id}`);
+    assert.equal(r.actual_result, expected, `${id}: ${r.context}`);
+    if (contextCode) assert.match(r.context ?? '', new RegExp(`^${contextCode}:`));
+  };
+
+  it('runs all 198 SERVER cases', () => {
+    assert.equal(cases.length, 198);
+  });
+
+  it('accepts no case that expects FAILURE', () => {
+    const falseAccepts = cases
+      .filter((tc) => tc.expected_result === 'FAILURE')
+      .filter((tc) => results.get(tc.id)?.actual_result === 'SUCCESS')
+      .map((tc) => tc.id);
+    assert.deepEqual(falseAccepts, []);
+  });
+
+  it(`matches at least ${MATCHED_FLOOR} cases`, () => {
+    const matched = cases.filter((tc) => results.get(tc.id)?.actual_result === tc.expected_result);
+    assert.ok(matched.length >= MATCHED_FLOOR, `matched ${matched.length}`);
+  });
+
+  it('validates real web chains at their capture time', () => {
+    for (const tc of cases.filter((t) => t.id.startsWith('online::'))) expectCase(tc.id, 'SUCCESS');
+  });
+
+  it('builds the path through cross-signed CAs that form a cycle (CVE-2024-0567)', () => {
+    expectCase('cve::cve-2024-0567', 'SUCCESS');
+  });
+
+  it('refuses a wildcard SAN that could name an excluded host (CVE-2025-61727)', () => {
+    expectCase('cve::cve-2025-61727', 'FAILURE', 'NameConstraintViolation');
+  });
+
+  it('ends pathological chains quickly', () => {
+    for (const tc of cases.filter((t) => t.features?.includes('denial-of-service'))) {
+      const start = performance.now();
+      const r = runCase(tc);
+      const ms = performance.now() - start;
+      assert.equal(r.actual_result, 'FAILURE', tc.id);
+      assert.ok(ms < 2000, `${tc.id} took ${ms.toFixed(0)} ms`);
+    }
+    expectCase('pathological::nc-dos-2', 'FAILURE', 'NameConstraintViolation');
+  });
+
+  it('does not count self-issued intermediates against pathlen', () => {
+    expectCase('pathlen::self-issued-certs-pathlen', 'SUCCESS');
+    expectCase('pathlen::intermediate-violates-pathlen-0', 'FAILURE', 'PathLengthExceeded');
+  });
+
+  it('compares validity in whole seconds', () => {
+    expectCase('rfc5280::validity::notafter-fractional', 'SUCCESS');
+    expectCase('rfc5280::validity::expired-1-second', 'FAILURE', 'CertificateExpired');
+  });
+
+  it('checks revocation against the CRLs given', () => {
+    expectCase('crl::revoked-certificate-with-crl', 'FAILURE', 'CertificateRevoked');
+    expectCase('crl::certificate-serial-on-crl-different-issuer', 'SUCCESS');
+  });
+
+  it('applies directoryName constraints', () => {
+    expectCase('rfc5280::nc::permitted-dn-match', 'SUCCESS');
+  });
+
+  it('refuses a CA certificate as a server certificate', () => {
+    expectCase('webpki::ca-as-leaf', 'FAILURE', 'UsageNotAllowed');
+  });
+
+  it('ignores unknown critical extensions of certificates off the path', () => {
+    expectCase('rfc5280::unknown-critical-extension-unrelated-intermediate', 'SUCCESS');
+    expectCase(
+      'rfc5280::unknown-critical-extension-intermediate',
+      'FAILURE',
+      'UnknownCriticalExtension',
+    );
+  });
+});
