@@ -184,7 +184,15 @@ function crlProblem(
   if (!verified) {
     return { code: 'SignatureInvalid', message: `${who} is not signed by the issuer's key.` };
   }
-  const usage = keyUsageOf(issuer);
+  let usage: ReturnType<typeof keyUsageOf>;
+  try {
+    usage = keyUsageOf(issuer);
+  } catch {
+    return {
+      code: 'MalformedInput',
+      message: `${who} is signed by a certificate with a damaged key usage.`,
+    };
+  }
   if (usage && !usage.includes('cRLSign')) {
     return {
       code: 'UsageNotAllowed',

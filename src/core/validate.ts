@@ -127,7 +127,22 @@ export function validateServerChain(
   leaf: Certificate,
   options: ValidationOptions,
 ): ValidationResult {
-  return new Validation(leaf, options).run();
+  const validation = new Validation(leaf, options);
+  try {
+    return validation.run();
+  } catch (err) {
+    // Every check is written not to throw; this is the last guard of that promise.
+    return {
+      valid: false,
+      path: [leaf],
+      problems: [
+        {
+          code: 'MalformedInput',
+          message: `The chain could not be checked: ${err instanceof Error ? err.message : String(err)}`,
+        },
+      ],
+    };
+  }
 }
 
 type Role = 'leaf' | 'ca' | 'anchor';
@@ -643,7 +658,8 @@ class Validation {
     if (!isKey(key)) {
       yield key;
     } else {
-      const why = keyPolicyProblem(describePublicKey(cert, key), this.policy);
+      const described = safe(() => describePublicKey(cert, key)) ?? { type: 'unreadable' };
+      const why = keyPolicyProblem(described, this.policy);
       if (why) yield { code: this.policyCode, message: `${name}: ${why}` };
     }
   }
