@@ -19,6 +19,7 @@ import {
   OID as PBE_OID,
   type PbePassword,
   type PbeScheme,
+  PRF_OIDS,
   parsePbeAlgorithm,
   pbePassword,
   pbkdf2Async,
@@ -101,6 +102,9 @@ const MAX_BAG_DEPTH = 8;
 
 const asBuffer = (der: Uint8Array) => Buffer.from(der.buffer, der.byteOffset, der.byteLength);
 
+/** OBJECT IDENTIFIER 1.2.840.113549.1.7 (PKCS#7), tag and length included, without its last arc. */
+const PKCS7_OID_PREFIX = Buffer.from('06092a864886f70d0107', 'hex');
+
 /** Cheap sniff: the DER looks like a PFX (SEQUENCE { INTEGER 3, ContentInfo, ... }). */
 export function isPkcs12(der: Uint8Array): boolean {
   // Only the header is read, so that a truncated or damaged PFX is still recognised
@@ -109,7 +113,8 @@ export function isPkcs12(der: Uint8Array): boolean {
   let pos = 0;
   const skipLength = () => {
     const first = der[pos++];
-    if (first === undefined || first === 0x80 || first < 0x80) return first !== undefined;
+    if (first === undefined) return false;
+    if (first <= 0x80) return true; // short form, or BER indefinite
     pos += first & 0x7f;
     return (first & 0x7f) <= 4;
   };
@@ -123,9 +128,6 @@ export function isPkcs12(der: Uint8Array): boolean {
     (oid[PKCS7_OID_PREFIX.length] === 1 || oid[PKCS7_OID_PREFIX.length] === 2)
   );
 }
-
-/** OBJECT IDENTIFIER 1.2.840.113549.1.7 (PKCS#7), tag and length included, without its last arc. */
-const PKCS7_OID_PREFIX = Buffer.from('06092a864886f70d0107', 'hex');
 
 type PasswordForm = Pkcs12Contents['password'];
 
@@ -249,8 +251,8 @@ function readMacData(buf: Buffer, tlv: Tlv): Mac {
     const [kdfTlv, schemeTlv] = readChildren(buf, expectTag(alg.params, TAG.SEQUENCE, what));
     const kdf = readPbkdf2(buf, kdfTlv, what);
     const schemeOid = readAlgorithm(buf, schemeTlv, what).oid;
-    const hash = DIGEST_OIDS_BY_HMAC[schemeOid];
-    if (!hash) {
+    const scheme = PRF_OIDS[schemeOid];
+    if (!scheme) {
       throw new CoreError(
         'UnsupportedAlgorithm',
         `The PKCS#12 MAC uses an algorithm certkeeper does not know (OID ${schemeOid}).`,
@@ -261,10 +263,10 @@ function readMacData(buf: Buffer, tlv: Tlv): Mac {
       throw new CoreError('MalformedInput', 'The PKCS#12 MAC has no valid PBKDF2 key length.');
     }
     return {
-      name: `pbmac1-${hmacName(schemeOid)}`,
+      name: `pbmac1-${scheme.name}`,
       iterations: kdf.iterations,
       expected,
-      hash,
+      hash: scheme.hash,
       async deriveKey(candidate, budget) {
         budget.spend(kdf.iterations * Math.ceil(keyLength / 20));
         return pbkdf2Async(
@@ -301,18 +303,6 @@ function readMacData(buf: Buffer, tlv: Tlv): Mac {
       return pkcs12Kdf(hash, candidate.password.bmp, salt, KDF_ID.mac, iterations, length);
     },
   };
-}
-
-const DIGEST_OIDS_BY_HMAC: Record<string, string> = {
-  '1.2.840.113549.2.7': 'sha1',
-  '1.2.840.113549.2.8': 'sha224',
-  '1.2.840.113549.2.9': 'sha256',
-  '1.2.840.113549.2.10': 'sha384',
-  '1.2.840.113549.2.11': 'sha512',
-};
-
-function hmacName(oid: string): string {
-  return `hmacWith${(DIGEST_OIDS_BY_HMAC[oid] ?? oid).toUpperCase()}`;
 }
 
 /** One read of one PFX: the password candidates, the work budget, what was found. */
@@ -400,20 +390,28 @@ class PfxReader {
   }
 
   /**
-   * Decrypts with the password candidates, the last one that worked first. Without a
-   * verified MAC, plaintext that `plausible` rejects counts as a wrong password.
+   * Decrypts with the password candidates, the last one that worked first. Plaintext with
+   * good padding that `plausible` rejects counts as a wrong password, unless no candidate
+   * does better and the MAC verified: then the content is damaged, and the caller's
+   * parser says so.
    */
   async #decrypt(
     scheme: PbeScheme,
     ciphertext: Buffer,
     plausible: (plain: Buffer) => boolean,
   ): Promise<Buffer> {
+    let damaged: { candidate: Candidate; plain: Buffer } | undefined;
     for (const candidate of this.#order) {
       const plain = await scheme.decrypt(candidate.password, ciphertext, this.#budget);
-      if (plain && (this.#verified || plausible(plain))) {
+      if (plain && plausible(plain)) {
         this.#use(candidate);
         return plain;
       }
+      if (plain && this.#verified) damaged ??= { candidate, plain };
+    }
+    if (damaged) {
+      this.#use(damaged.candidate);
+      return damaged.plain;
     }
     throw passwordError(this.#password);
   }
