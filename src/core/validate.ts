@@ -297,8 +297,8 @@ class Validation {
       }
       const next = [...path, candidate];
       const isAnchor = this.anchors.has(candidate.sha256);
-      // An open path still needs its anchor: count it now to prune early.
-      const depth = logicalDepth(next) + (isAnchor ? 0 : 1);
+      // An open path still needs an anchor: count it as if one followed, to prune early.
+      const depth = isAnchor ? logicalDepth(next) : logicalDepth([...next, candidate]);
       if (depth > this.maxDepth || next.length > this.maxDepth * 2) {
         this.openEnds.push({
           path: next,

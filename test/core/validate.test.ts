@@ -211,6 +211,9 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
     await issue('nc-secret-leaf', 'a.secret.example.com', 'nc-ica', 'leaf_secret');
     await issue('critical-leaf', 'www.example.com', 'ica', 'leaf_unknown_critical');
     await issue('decoy-leaf', 'www.example.com', 'decoy-ica', 'leaf');
+    // Key rollover: a new key for "Test Issuing CA", certified by the old one (self-issued).
+    await issue('rollover-ica', 'Test Issuing CA', 'ica', 'ica');
+    await issue('rollover-leaf', 'www.example.com', 'rollover-ica', 'leaf');
     // A CRL of `ica` that revokes `leaf`, and an empty one.
     const expiry = `${new Date(made + 365 * DAY).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
     const revokedAt = `${new Date(made - DAY).toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
@@ -319,6 +322,22 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
   it('enforces maxDepth, counting leaf and anchor', () => {
     assertProblem(validate('leaf', { maxDepth: 2 }), 'PathLengthExceeded');
     assert.equal(validate('leaf', { maxDepth: 3 }).valid, true);
+  });
+
+  it('does not count a self-issued intermediate (key rollover) against maxDepth', () => {
+    // rollover-leaf <- rollover-ica (self-issued) <- ica, trusted: leaf and anchor count, 2.
+    const r = validate('rollover-leaf', {
+      trusted: [certs.ica!],
+      intermediates: [certs['rollover-ica']!],
+      maxDepth: 2,
+    });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.path.length, 3);
+    const full = validate('rollover-leaf', {
+      intermediates: [certs.ica!, certs['rollover-ica']!],
+      maxDepth: 3,
+    });
+    assert.deepEqual(full.problems, []);
   });
 
   it('rejects a leaf without serverAuth', () => {
