@@ -37,6 +37,18 @@ export function isPkcs7(der: Uint8Array): boolean {
 }
 
 /**
+ * Sniff: a ContentInfo of any PKCS#7 content type (data, signed, enveloped…), so that
+ * `readPkcs7Certificates` can say what a non-bundle holds instead of "unknown format".
+ */
+export function isPkcs7ContentInfo(der: Uint8Array): boolean {
+  try {
+    return contentInfo(asBuffer(der))?.type.startsWith('1.2.840.113549.1.7.') ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The certificates of a certs-only (degenerate) SignedData, in file order. PEM labels PKCS7 / CMS / CERTIFICATE … are handled by the caller, which passes the DER.
  *
  * ```asn1

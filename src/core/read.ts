@@ -10,7 +10,7 @@ import {
   sniffPrivateKeyDer,
 } from './keys.js';
 import { looksLikePem, type PemBlock, parsePemBlocks } from './pem.js';
-import { isPkcs7, readPkcs7Certificates } from './pkcs7.js';
+import { isPkcs7ContentInfo, readPkcs7Certificates } from './pkcs7.js';
 import { isPkcs12, type Pkcs12Contents, readPkcs12 } from './pkcs12.js';
 
 /** The largest input `readMaterial` accepts: 1 MiB, enough for any real bundle. */
@@ -192,7 +192,7 @@ async function readDer(
     await readPkcs12Into(der, password, material);
     return;
   }
-  if (isPkcs7(der)) {
+  if (isPkcs7ContentInfo(der)) {
     material.format = 'der-pkcs7';
     for (const certificate of readPkcs7Certificates(der)) {
       material.certificates.push({ certificate, origin: 'PKCS#7' });

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { describeCertificate } from '../../src/core/describe.js';
 import { isCoreError } from '../../src/core/errors.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
 import { MAX_INPUT_BYTES, readMaterial } from '../../src/core/read.js';
 import { PYCA } from '../support/tools.js';
 
@@ -95,9 +96,15 @@ describe('reading the pyca PKCS#7, key and CSR corpora through readMaterial', ()
     }
   });
 
-  it('says enveloped PKCS#7 is not a certificate bundle', async () => {
-    const r = await understandOrReject(readFileSync(join(PYCA, 'pkcs7/enveloped.pem')));
+  it('says enveloped PKCS#7 is not a certificate bundle, in PEM and in DER', async () => {
+    const pem = readFileSync(join(PYCA, 'pkcs7/enveloped.pem'));
+    const r = await understandOrReject(pem);
     assert.equal(r.ok, false);
+    const der = parsePemBlocks(pem)[0]!.der;
+    await assert.rejects(
+      readMaterial(der),
+      (e) => isCoreError(e, 'UnsupportedFormat') && /enveloped/.test(e.message),
+    );
   });
 
   it('reads an encrypted DER PKCS#8 key with its password and asks for it without', async () => {

@@ -1,0 +1,30 @@
+/**
+ * The error type of `service/`. `core/` and `store/` errors pass through unchanged
+ * (each layer has its own catalogue); these are the domain rules of the keystore.
+ */
+export const SERVICE_ERROR_CODES = {
+  InvalidAlias: 'An alias must be 1–64 letters, digits, dots, dashes or underscores.',
+  AliasInUse: 'An entry with this alias already exists.',
+  AliasNotFound: 'No entry has this alias.',
+  EntryNotUsable: 'The entry cannot be used this way (wrong kind, expired, or no key).',
+  PinnedBySource:
+    'A higher-precedence source (flag, file or environment) pins the served identity.',
+  InvalidRequest: 'The request is not valid.',
+} as const;
+
+export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;
+
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  readonly code: ServiceErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(
+    code: ServiceErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+}

@@ -1,0 +1,189 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { Certificate } from '../core/certificate.js';
+import { buildChain } from '../core/chain.js';
+import {
+  type CertificateDescription,
+  describeCertificate,
+  isSelfSigned,
+} from '../core/describe.js';
+import { CoreError, type CoreErrorCode } from '../core/errors.js';
+import { toPem } from '../core/pem.js';
+import { readMaterial } from '../core/read.js';
+import { type ValidationProblem, validateServerChain } from '../core/validate.js';
+import type { EntryInput, EntryRecord, Mutation } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+import { ServiceError } from './errors.js';
+
+const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Problems that make a key pair unusable as a TLS server identity. */
+const FATAL: ReadonlySet<CoreErrorCode> = new Set([
+  'SignatureInvalid',
+  'CertificateExpired',
+  'PolicyViolation',
+  'UsageNotAllowed',
+  'UnknownCriticalExtension',
+  'MalformedInput',
+  'UnsupportedAlgorithm',
+]);
+
+export interface ImportInput {
+  alias: string;
+  /** The uploaded files, in any format and order. */
+  files: { name: string; bytes: Uint8Array }[];
+  password?: string | undefined;
+  /** Replace an existing entry of this alias (renewal); otherwise `AliasInUse`. */
+  replace?: boolean;
+  /** Also bind the entry as the `server` identity in the same change. */
+  activate?: boolean;
+  actor: string;
+  expectedRevision?: number;
+}
+
+export interface ImportResult {
+  revision: number;
+  entry: EntryRecord;
+  certificate: CertificateDescription;
+  /** Validation findings that don't block the import (an untrusted root, an incomplete chain). */
+  warnings: ValidationProblem[];
+}
+
+/** Throws `InvalidAlias` unless the alias is usable for a user entry. */
+export function checkAlias(alias: string): void {
+  if (!ALIAS.test(alias) || alias.startsWith('certkeeper-')) {
+    throw new ServiceError(
+      'InvalidAlias',
+      `The alias "${alias}" is not valid: use 1–64 letters, digits, dots, dashes or underscores, not starting with "certkeeper-".`,
+    );
+  }
+}
+
+/**
+ * Imports a certificate with its key and chain (a `key-pair`), completes a `pending`
+ * entry with its issued certificate, or stores a CA certificate (`trusted`), as one
+ * change. Everything is validated before anything is written.
+ */
+export async function importEntry(ctx: ServiceContext, input: ImportInput): Promise<ImportResult> {
+  checkAlias(input.alias);
+  const certs: Certificate[] = [];
+  const keys: KeyObject[] = [];
+  for (const file of input.files) {
+    const material = await readMaterial(file.bytes, { password: input.password });
+    const problem = material.problems[0];
+    if (problem) throw new CoreError(problem.code, `${file.name}: ${problem.message}`);
+    certs.push(...material.certificates.map((c) => c.certificate));
+    keys.push(...material.keys.map((k) => k.key));
+  }
+  const existing = await ctx.store.getEntry(input.alias);
+  if (existing && !input.replace && existing.kind !== 'pending') {
+    throw new ServiceError('AliasInUse', `An entry named "${input.alias}" already exists.`);
+  }
+  let key = distinctKey(keys);
+  if (!key && existing?.kind === 'pending' && existing.hasPrivateKey) {
+    // Completing a CSR: the key is the pending entry's own.
+    const der = await ctx.store.getPrivateKey(input.alias);
+    if (der) key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  }
+  if (certs.length === 0) {
+    throw new CoreError('NoCertificate', 'The upload holds no certificate.');
+  }
+
+  const now = ctx.now();
+  let entry: EntryInput;
+  let leaf: Certificate;
+  const warnings: ValidationProblem[] = [];
+  if (key) {
+    const assembly = buildChain(certs, { key, trusted: ctx.trusted });
+    leaf = assembly.leaf;
+    // Serve what was supplied, minus a self-signed root: clients must already trust it.
+    const supplied = new Set(certs.map((c) => c.sha256));
+    const chain = assembly.chain.slice(1).filter((c) => supplied.has(c.sha256) && !isSelfSigned(c));
+    const top = assembly.chain[assembly.chain.length - 1]!;
+    const result = validateServerChain(leaf, {
+      trusted: [...(assembly.complete && !assembly.anchoredBy ? [top] : []), ...ctx.trusted],
+      intermediates: assembly.chain.slice(1),
+      time: now,
+    });
+    for (const p of result.problems) {
+      if (FATAL.has(p.code)) throw new CoreError(p.code, p.message);
+      warnings.push(p);
+    }
+    entry = {
+      alias: input.alias,
+      kind: 'key-pair',
+      certificatePem: toPem('CERTIFICATE', leaf.der),
+      chainPem: chain.map((c) => toPem('CERTIFICATE', c.der)).join(''),
+      privateKeyDer: key.export({ format: 'der', type: 'pkcs8' }),
+      fingerprint: leaf.sha256,
+    };
+  } else {
+    if (existing?.kind === 'pending') {
+      throw new CoreError('NoPrivateKey', `The pending entry "${input.alias}" has lost its key.`);
+    }
+    if (input.activate) {
+      throw new CoreError('NoPrivateKey', 'A server identity needs its private key in the upload.');
+    }
+    if (new Set(certs.map((c) => c.sha256)).size > 1) {
+      throw new ServiceError(
+        'InvalidRequest',
+        'A trusted entry holds one CA certificate; import each one under its own alias.',
+      );
+    }
+    leaf = certs[0]!;
+    entry = {
+      alias: input.alias,
+      kind: 'trusted',
+      certificatePem: toPem('CERTIFICATE', leaf.der),
+      chainPem: '',
+      privateKeyDer: null,
+      fingerprint: leaf.sha256,
+    };
+  }
+
+  const mutations: Mutation[] = [{ type: 'putEntry', entry }];
+  if (input.activate) {
+    assertNotPinned(ctx);
+    mutations.push({ type: 'bind', name: 'server', alias: input.alias });
+  }
+  const revision = await ctx.store.applyChange({
+    actor: input.actor,
+    action: existing ? (existing.kind === 'pending' ? 'complete-csr' : 'replace') : 'import',
+    target: input.alias,
+    details: {
+      kind: entry.kind,
+      fingerprint: leaf.sha256,
+      subject: leaf.subject.rfc4514,
+      notAfter: leaf.notAfter.toISOString(),
+      activated: Boolean(input.activate),
+    },
+    ...(input.expectedRevision === undefined ? {} : { expectedRevision: input.expectedRevision }),
+    mutations,
+  });
+  const stored = await ctx.store.getEntry(input.alias);
+  return { revision, entry: stored!, certificate: describeCertificate(leaf), warnings };
+}
+
+/** Throws `PinnedBySource` when a higher-precedence startup source pins the server identity. */
+export function assertNotPinned(ctx: ServiceContext): void {
+  const source = ctx.serverPinnedBy?.();
+  if (source) {
+    throw new ServiceError(
+      'PinnedBySource',
+      `The served certificate comes from ${source}, which takes precedence over the keystore; remove it there first.`,
+      { details: { source } },
+    );
+  }
+}
+
+/** The one private key of an upload (the same key twice counts once); several → InvalidRequest. */
+function distinctKey(keys: KeyObject[]): KeyObject | undefined {
+  const [first, ...rest] = keys;
+  if (!first) return undefined;
+  const pkcs8 = (k: KeyObject) => k.export({ format: 'der', type: 'pkcs8' }).toString('hex');
+  if (rest.some((k) => pkcs8(k) !== pkcs8(first))) {
+    throw new ServiceError(
+      'InvalidRequest',
+      'The upload holds more than one private key; give only the server key.',
+    );
+  }
+  return first;
+}
