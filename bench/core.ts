@@ -48,7 +48,12 @@ interface Row {
 }
 
 /** Interleaves runs of `fn` and of the baseline, so both see the same machine state. */
-async function compare(name: string, fn: () => unknown, baseline: () => unknown, ms = RUN_MS): Promise<Row> {
+async function compare(
+  name: string,
+  fn: () => unknown,
+  baseline: () => unknown,
+  ms = RUN_MS,
+): Promise<Row> {
   const ours: number[] = [];
   const base: number[] = [];
   await opsPerSecond(fn, 100); // warm-up
@@ -57,8 +62,15 @@ async function compare(name: string, fn: () => unknown, baseline: () => unknown,
     base.push(await opsPerSecond(baseline, ms));
     ours.push(await opsPerSecond(fn, ms));
   }
-  const row = { name, ops: median(ours), baseline: median(base), ratio: median(ours) / median(base) };
-  console.error(`${name.padEnd(48)} ${row.ops.toFixed(1).padStart(10)} ops/s  ratio ${row.ratio.toFixed(4)}`);
+  const row = {
+    name,
+    ops: median(ours),
+    baseline: median(base),
+    ratio: median(ours) / median(base),
+  };
+  console.error(
+    `${name.padEnd(48)} ${row.ops.toFixed(1).padStart(10)} ops/s  ratio ${row.ratio.toFixed(4)}`,
+  );
   return row;
 }
 
@@ -68,16 +80,102 @@ function openssl(args: string[], cwd: string): void {
 
 function makeFixtures(dir: string): void {
   const ext = (name: string, text: string) => writeFileSync(join(dir, name), text);
-  ext('ca.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-  ext('leaf.ext', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  ext(
+    'ca.ext',
+    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
+  ext(
+    'leaf.ext',
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'root.key', '-subj', '/CN=Bench Root', '-days', '3650', '-out', 'root.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
-  openssl(['req', ...ec, '-keyout', 'int.key', '-subj', '/CN=Bench Intermediate', '-out', 'int.csr'], dir);
-  openssl(['x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '3650', '-extfile', 'ca.ext', '-out', 'int.pem'], dir);
-  openssl(['req', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=bench.example', '-out', 'leaf.csr'], dir);
-  openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-days', '3650', '-extfile', 'leaf.ext', '-out', 'leaf.pem'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'root.key',
+      '-subj',
+      '/CN=Bench Root',
+      '-days',
+      '3650',
+      '-out',
+      'root.pem',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ],
+    dir,
+  );
+  openssl(
+    ['req', ...ec, '-keyout', 'int.key', '-subj', '/CN=Bench Intermediate', '-out', 'int.csr'],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'int.csr',
+      '-CA',
+      'root.pem',
+      '-CAkey',
+      'root.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-extfile',
+      'ca.ext',
+      '-out',
+      'int.pem',
+    ],
+    dir,
+  );
+  openssl(
+    ['req', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=bench.example', '-out', 'leaf.csr'],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'int.pem',
+      '-CAkey',
+      'int.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-extfile',
+      'leaf.ext',
+      '-out',
+      'leaf.pem',
+    ],
+    dir,
+  );
   const p12 = (out: string, extra: string[]) =>
-    openssl(['pkcs12', '-export', '-in', 'leaf.pem', '-inkey', 'leaf.key', '-certfile', 'int.pem', '-passout', 'pass:bench', '-out', out, ...extra], dir);
+    openssl(
+      [
+        'pkcs12',
+        '-export',
+        '-in',
+        'leaf.pem',
+        '-inkey',
+        'leaf.key',
+        '-certfile',
+        'int.pem',
+        '-passout',
+        'pass:bench',
+        '-out',
+        out,
+        ...extra,
+      ],
+      dir,
+    );
   p12('modern.p12', []);
   p12('legacy.p12', ['-legacy']);
   p12('none.p12', ['-certpbe', 'NONE', '-keypbe', 'NONE']);
@@ -92,27 +190,67 @@ async function main(): Promise<void> {
     const leafDer = parsePemBlocks(leafPem)[0]!.der;
     const bare = () => new X509Certificate(leafPem);
 
-    rows.push(await compare('parse PEM certificate', () => parseCertificate(parsePemBlocks(leafPem)[0]!.der), bare));
-    rows.push(await compare('parse + describe PEM certificate', () => describeCertificate(parseCertificate(parsePemBlocks(leafPem)[0]!.der)), bare));
+    rows.push(
+      await compare(
+        'parse PEM certificate',
+        () => parseCertificate(parsePemBlocks(leafPem)[0]!.der),
+        bare,
+      ),
+    );
+    rows.push(
+      await compare(
+        'parse + describe PEM certificate',
+        () => describeCertificate(parseCertificate(parsePemBlocks(leafPem)[0]!.der)),
+        bare,
+      ),
+    );
     rows.push(await compare('parse DER certificate', () => parseCertificate(leafDer), bare));
 
     const root = parseCertificate(parsePemBlocks(readFileSync(join(dir, 'root.pem')))[0]!.der);
     const int = parseCertificate(parsePemBlocks(readFileSync(join(dir, 'int.pem')))[0]!.der);
     const leaf = parseCertificate(leafDer);
     const time = new Date();
-    rows.push(await compare('validate 3-certificate chain (parsed)', () => {
-      const r = validateServerChain(leaf, { trusted: [root], intermediates: [int], time, host: 'bench.example' });
-      if (!r.valid) throw new Error(JSON.stringify(r.problems));
-    }, bare));
-    const bundle = Buffer.from(readFileSync(join(dir, 'leaf.pem'), 'utf8') + readFileSync(join(dir, 'int.pem'), 'utf8'));
-    rows.push(await compare('read PEM bundle + validate 3-certificate chain', async () => {
-      const m = await readMaterial(bundle);
-      const [l, i] = m.certificates.map((c) => c.certificate);
-      const r = validateServerChain(l!, { trusted: [root], intermediates: [i!], time, host: 'bench.example' });
-      if (!r.valid) throw new Error('invalid');
-    }, bare));
+    rows.push(
+      await compare(
+        'validate 3-certificate chain (parsed)',
+        () => {
+          const r = validateServerChain(leaf, {
+            trusted: [root],
+            intermediates: [int],
+            time,
+            host: 'bench.example',
+          });
+          if (!r.valid) throw new Error(JSON.stringify(r.problems));
+        },
+        bare,
+      ),
+    );
+    const bundle = Buffer.from(
+      readFileSync(join(dir, 'leaf.pem'), 'utf8') + readFileSync(join(dir, 'int.pem'), 'utf8'),
+    );
+    rows.push(
+      await compare(
+        'read PEM bundle + validate 3-certificate chain',
+        async () => {
+          const m = await readMaterial(bundle);
+          const [l, i] = m.certificates.map((c) => c.certificate);
+          const r = validateServerChain(l!, {
+            trusted: [root],
+            intermediates: [i!],
+            time,
+            host: 'bench.example',
+          });
+          if (!r.valid) throw new Error('invalid');
+        },
+        bare,
+      ),
+    );
 
-    for (const [file, label] of [['modern.p12', 'PBES2 AES-256-CBC, SHA-256 MAC'], ['legacy.p12', 'legacy RC2-40 + 3DES, SHA-1 MAC'], ['none.p12', 'no encryption, SHA-256 MAC']] as const) {
+    for (const [file, label] of [
+      ['modern.p12', 'PBES2 AES-256-CBC, SHA-256 MAC'],
+      ['legacy.p12', 'legacy RC2-40 + 3DES, SHA-1 MAC'],
+      ['none.p12', 'no encryption, SHA-256 MAC'],
+    ] as const) {
       const der = readFileSync(join(dir, file));
       rows.push(await compare(`open PKCS#12 (${label})`, () => readPkcs12(der, 'bench'), bare));
     }
@@ -130,7 +268,14 @@ async function main(): Promise<void> {
       // Key generation is compared with Node's own generateKeyPair (its floor), since
       // X509Certificate parsing is no meaningful baseline for it.
       const ms = label.startsWith('RSA') ? 3000 : RUN_MS;
-      rows.push(await compare(`generate ${label} (vs Node generateKeyPair)`, () => generateKeyPair(spec), () => gen(nodeArgs[0] as string, nodeArgs[1] as object), ms));
+      rows.push(
+        await compare(
+          `generate ${label} (vs Node generateKeyPair)`,
+          () => generateKeyPair(spec),
+          () => gen(nodeArgs[0] as string, nodeArgs[1] as object),
+          ms,
+        ),
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -139,7 +284,10 @@ async function main(): Promise<void> {
   const table = [
     '| operation | ops/s | baseline ops/s | ratio |',
     '| --- | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.name} | ${r.ops.toFixed(1)} | ${r.baseline.toFixed(1)} | ${r.ratio.toFixed(3)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.ops.toFixed(1)} | ${r.baseline.toFixed(1)} | ${r.ratio.toFixed(3)} |`,
+    ),
   ].join('\n');
   console.log(table);
   if (process.argv.includes('--write')) {
@@ -156,7 +304,7 @@ async function main(): Promise<void> {
       '',
       `Command: \`BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS} npm run bench:core -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores).`,
       `Each figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process.`,
-      'The baseline is Node\'s bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node\'s own `crypto.generateKeyPair` for the same key type.',
+      "The baseline is Node's bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node's own `crypto.generateKeyPair` for the same key type.",
       '',
       table,
       '<!-- bench-core:end -->',
