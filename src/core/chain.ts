@@ -9,7 +9,7 @@ import {
 } from './certificate.js';
 import { CoreError, isCoreError } from './errors.js';
 import { matchKeyToCertificate } from './keys.js';
-import { verifySignature } from './signature.js';
+import { verifyCertificateSignature } from './signature.js';
 
 /** What an uploaded bag of certificates assembles into. Not a validation: see validate.ts. */
 export interface ChainAssembly {
@@ -244,13 +244,7 @@ class Links {
     let verdict = this.#verdicts.get(id);
     if (verdict === undefined) {
       try {
-        verdict = verifySignature(
-          child.tbsDer,
-          child.signatureAlgorithmOid,
-          child.asn.signatureAlgorithm.parameters ?? undefined,
-          child.signature,
-          certificatePublicKey(issuer),
-        );
+        verdict = verifyCertificateSignature(child, certificatePublicKey(issuer));
       } catch (err) {
         if (!isCoreError(err)) throw err;
         verdict = err.code === 'UnsupportedAlgorithm' ? null : false;

@@ -15,7 +15,7 @@ import {
   subjectKeyIdOf,
 } from './extensions.js';
 import { describeKey, type KeyDescription } from './keys.js';
-import { signatureAlgorithmName, verifySignature } from './signature.js';
+import { signatureAlgorithmName, verifyCertificateSignature } from './signature.js';
 
 /** A name as plain JSON. */
 export interface NameDescription {
@@ -51,13 +51,7 @@ function nameJson(name: DistinguishedName): NameDescription {
 export function isSelfSigned(cert: Certificate): boolean {
   if (!isSelfIssued(cert)) return false;
   try {
-    return verifySignature(
-      cert.tbsDer,
-      cert.signatureAlgorithmOid,
-      cert.asn.signatureAlgorithm.parameters ?? undefined,
-      cert.signature,
-      certificatePublicKey(cert),
-    );
+    return verifyCertificateSignature(cert, certificatePublicKey(cert));
   } catch (err) {
     if (isCoreError(err)) return false;
     throw err;

@@ -41,6 +41,41 @@ const HASH_OIDS: Record<string, string> = {
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
 
+/** A certificate's (or CRL's) signed bytes and signature, as parsed. */
+export interface SignedCertificate {
+  tbsDer: Buffer;
+  signatureAlgorithmOid: string;
+  asn: { signatureAlgorithm: { parameters?: ArrayBuffer | null } };
+  signature: Buffer;
+}
+
+/** True when the certificate's signature verifies with its issuer's public key. */
+export function verifyCertificateSignature(cert: SignedCertificate, issuerKey: KeyObject): boolean {
+  return verifySignature(
+    cert.tbsDer,
+    cert.signatureAlgorithmOid,
+    cert.asn.signatureAlgorithm.parameters ?? undefined,
+    cert.signature,
+    issuerKey,
+  );
+}
+
+/** The digest a signature algorithm uses ('sha256'…), reading RSA-PSS parameters; undefined for EdDSA or unknown. */
+export function signatureDigest(
+  oid: string,
+  params: ArrayBuffer | null | undefined,
+): string | undefined {
+  const alg = signatureAlgorithmFor(oid);
+  if (!alg) return undefined;
+  if (alg.keyType !== 'rsa-pss') return alg.hash ?? undefined;
+  if (!params) return 'sha1';
+  try {
+    return HASH_OIDS[AsnConvert.parse(params, RsaSaPssParams).hashAlgorithm.algorithm];
+  } catch {
+    return undefined;
+  }
+}
+
 /** The signature algorithm an OID names, or undefined when we don't know it. */
 export function signatureAlgorithmFor(oid: string): SignatureAlgorithm | undefined {
   return ALGORITHMS.find((a) => a.oid === oid);

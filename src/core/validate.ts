@@ -32,8 +32,6 @@
  *   (`UnsupportedAlgorithm`): DSA, P-192, explicit curves or RSA-1024 never pass.
  */
 import type { KeyObject } from 'node:crypto';
-import { RsaSaPssParams } from '@peculiar/asn1-rsa';
-import { AsnConvert } from '@peculiar/asn1-schema';
 import { type Certificate, certificatePublicKey, isSelfIssued } from './certificate.js';
 import { type Crl, checkRevocation, parseCrl } from './crl.js';
 import { readChildren, readTlv, tlvBytes, tlvContent } from './der.js';
@@ -71,7 +69,7 @@ import {
   type Policy,
   resolvePolicy,
 } from './policy.js';
-import { signatureAlgorithmFor, verifySignature } from './signature.js';
+import { signatureDigest, verifyCertificateSignature } from './signature.js';
 
 export interface ValidationProblem {
   code: CoreErrorCode;
@@ -176,14 +174,6 @@ const MUST_BE_NON_CRITICAL: Record<string, string> = {
   [OID.subjectKeyIdentifier]: 'subjectKeyIdentifier',
   [OID.authorityKeyIdentifier]: 'authorityKeyIdentifier',
   [OID.authorityInfoAccess]: 'authorityInfoAccess',
-};
-
-const HASH_OIDS: Record<string, string> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.4': 'sha224',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
 };
 
 class Validation {
@@ -408,12 +398,7 @@ class Validation {
         message: `The signature on "${child.subject.rfc4514}" does not verify with the key of "${issuer.subject.rfc4514}".`,
       };
       try {
-        const params = child.asn.signatureAlgorithm.parameters ?? undefined;
-        if (
-          verifySignature(child.tbsDer, child.signatureAlgorithmOid, params, child.signature, key)
-        ) {
-          result = true;
-        }
+        if (verifyCertificateSignature(child, key)) result = true;
       } catch (err) {
         if (isCoreError(err)) result = { code: err.code, message: err.message };
       }
@@ -850,17 +835,7 @@ function tbsFields(
 
 /** The digest a certificate's signature uses ('sha256'…), or undefined for EdDSA/unknown. */
 function signatureHash(cert: Certificate): string | undefined {
-  const alg = signatureAlgorithmFor(cert.signatureAlgorithmOid);
-  if (!alg) return undefined;
-  if (alg.keyType !== 'rsa-pss') return alg.hash ?? undefined;
-  const params = cert.asn.signatureAlgorithm.parameters;
-  if (!params) return 'sha1';
-  try {
-    const pss = AsnConvert.parse(params, RsaSaPssParams);
-    return HASH_OIDS[pss.hashAlgorithm.algorithm];
-  } catch {
-    return undefined;
-  }
+  return signatureDigest(cert.signatureAlgorithmOid, cert.asn.signatureAlgorithm.parameters);
 }
 
 function isKey(key: KeyObject | Finding): key is KeyObject {
