@@ -1,0 +1,77 @@
+import type { Server } from 'node:https';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { LOCAL_CA_ALIAS } from '../service/context.js';
+import type { Store } from '../store/store.js';
+import { sendProblem } from './problem.js';
+
+/** What `GET /api/v1/server/tls` reports about the live TLS state of this process. */
+export interface TlsStatus {
+  /** `flag`, `default-location`, `config`, `environment`, `keystore`, `local-ca`. */
+  source: string;
+  /** The file or alias the identity came from, in words. */
+  what: string;
+  alias: string | null;
+  fingerprint: string;
+  /** The store revision this process serves. */
+  revision: number;
+  lastProbe: { at: string; ok: boolean; details?: unknown } | null;
+  /** What each startup source gave, in order. */
+  attempts: unknown[];
+}
+
+export interface AppOptions {
+  store: Store;
+  tlsStatus: () => TlsStatus | undefined;
+  /** Creates the HTTPS server Fastify will use (the runtime's, so identity can swap live). */
+  serverFactory: (handler: (req: never, res: never) => void) => Server;
+  logger?: boolean | object;
+}
+
+const HSTS = 'max-age=31536000';
+
+/** The Fastify application: health, the public CA certificate and the native API. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    serverFactory: options.serverFactory as never,
+    bodyLimit: 1 << 20,
+    // Never log request bodies or auth headers: uploads carry keys and passwords.
+    disableRequestLogging: true,
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('Strict-Transport-Security', HSTS);
+  });
+  app.setErrorHandler((err, _req, reply) => sendProblem(reply, err));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(
+      reply,
+      Object.assign(new Error(`No route for ${req.method} ${req.url}.`), { statusCode: 404 }),
+    ),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const status = options.tlsStatus();
+    if (!status) return reply.code(503).send({ status: 'starting' });
+    return { status: 'ready', revision: status.revision };
+  });
+  app.get('/ca/root.pem', async (_req, reply) => {
+    const entry = await options.store.getEntry(LOCAL_CA_ALIAS);
+    if (!entry?.certificatePem) {
+      return sendProblem(
+        reply,
+        Object.assign(new Error('The local CA does not exist yet.'), { statusCode: 404 }),
+      );
+    }
+    return reply
+      .type('application/x-pem-file')
+      .header('Content-Disposition', 'attachment; filename="certkeeper-root.pem"')
+      .send(entry.certificatePem);
+  });
+  app.get('/api/v1/server/tls', async (_req, reply) => {
+    const status = options.tlsStatus();
+    if (!status) return reply.code(503).send({ status: 'starting' });
+    return { ...status, storeRevision: await options.store.revision() };
+  });
+  return app;
+}

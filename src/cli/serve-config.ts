@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from './io.js';
+
+/** Everything `certkeeper serve` runs with, after flags, config file and environment. */
+export interface ServeConfig {
+  dataDir: string;
+  host: string;
+  port: number;
+  /** Extra names for the local CA's server certificate. */
+  sans: string[];
+  strictTls: boolean;
+  flags: TlsFiles;
+  config: TlsFiles;
+  sniCacheSize: number;
+  ticketKeyRotationHours: number;
+  /** The config file that was read, if any. */
+  configFile: string | undefined;
+}
+
+export interface TlsFiles {
+  certificate?: string | undefined;
+  privateKey?: string | undefined;
+  keyPassphraseFile?: string | undefined;
+  directory?: string | undefined;
+}
+
+/** The keys the config file may hold (documented in docs/configuration.md). */
+const CONFIG_KEYS = new Set([
+  'host',
+  'port',
+  'san',
+  'strictTls',
+  'tls',
+  'sniCacheSize',
+  'ticketKeyRotationHours',
+]);
+const TLS_KEYS = new Set(['certificate', 'privateKey', 'keyPassphraseFile', 'directory']);
+
+export const SERVE_HELP = `Usage: certkeeper serve [options]
+
+Serves HTTPS with a managed identity. Options (each also settable in the config file
+<data>/certkeeper.yaml, see docs/configuration.md):
+  --port N                      port to listen on (default 8443, env CERTKEEPER_PORT)
+  --host ADDR                   address to listen on (default 0.0.0.0, env CERTKEEPER_HOST)
+  --data-dir DIR                data directory (default ./data, env CERTKEEPER_DATA_DIR)
+  --config FILE                 config file (default <data>/certkeeper.yaml if present)
+  --san NAME                    extra name for the local CA's certificate (repeatable)
+  -z, --ssl-certificate FILE    serve this certificate (any format; with its chain)
+  -k, --ssl-private-key FILE    ... with this private key
+  --ssl-key-passphrase-file F   password of an encrypted key or PKCS#12 file
+  --strict-tls                  a broken certificate source stops the server instead
+                                of falling through to the next source`;
+
+/** Resolves the serve configuration: flags, then the config file, then the environment. */
+export async function loadServeConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): Promise<ServeConfig | 'help'> {
+  let values: ReturnType<typeof parseFlags>['values'];
+  try {
+    ({ values } = parseFlags(argv));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  const dataDir = resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data');
+  const configFile = values.config ?? join(dataDir, 'certkeeper.yaml');
+  const file = await readConfigFile(configFile, values.config !== undefined);
+  const tls = (file.tls ?? {}) as Record<string, unknown>;
+  const port = numberOption('port', values.port ?? file.port ?? env.CERTKEEPER_PORT ?? 8443);
+  if (port < 1 || port > 65535) throw new UsageError(`port ${port} is out of range`);
+  return {
+    dataDir,
+    host: String(values.host ?? file.host ?? env.CERTKEEPER_HOST ?? '0.0.0.0'),
+    port,
+    sans: [...(values.san ?? []), ...stringList('san', file.san)],
+    strictTls: Boolean(values['strict-tls'] ?? file.strictTls ?? false),
+    flags: {
+      certificate: values['ssl-certificate'],
+      privateKey: values['ssl-private-key'],
+      keyPassphraseFile: values['ssl-key-passphrase-file'],
+    },
+    config: {
+      certificate: optionalPath('tls.certificate', tls.certificate, configFile),
+      privateKey: optionalPath('tls.privateKey', tls.privateKey, configFile),
+      keyPassphraseFile: optionalPath('tls.keyPassphraseFile', tls.keyPassphraseFile, configFile),
+      directory: optionalPath('tls.directory', tls.directory, configFile),
+    },
+    sniCacheSize: numberOption('sniCacheSize', file.sniCacheSize ?? 1000),
+    ticketKeyRotationHours: numberOption(
+      'ticketKeyRotationHours',
+      file.ticketKeyRotationHours ?? 12,
+    ),
+    configFile: Object.keys(file).length > 0 || values.config ? configFile : undefined,
+  };
+}
+
+function parseFlags(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      san: { type: 'string', multiple: true },
+      'ssl-certificate': { type: 'string', short: 'z' },
+      'ssl-private-key': { type: 'string', short: 'k' },
+      'ssl-key-passphrase-file': { type: 'string' },
+      'strict-tls': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+async function readConfigFile(path: string, required: boolean): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return {};
+    throw new UsageError(
+      `cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`the config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UsageError(`the config file ${path} must hold a mapping of keys`);
+  }
+  const config = parsed as Record<string, unknown>;
+  for (const key of Object.keys(config)) {
+    if (!CONFIG_KEYS.has(key))
+      throw new UsageError(`the config file ${path} has an unknown key "${key}"`);
+  }
+  if (config.tls !== undefined) {
+    if (typeof config.tls !== 'object' || config.tls === null)
+      throw new UsageError('"tls" must be a mapping');
+    for (const key of Object.keys(config.tls)) {
+      if (!TLS_KEYS.has(key))
+        throw new UsageError(`the config file ${path} has an unknown key "tls.${key}"`);
+    }
+  }
+  return config;
+}
+
+function numberOption(name: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${name} must be a whole number, not "${value}"`);
+  return n;
+}
+
+function stringList(name: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new UsageError(`"${name}" must be a list of names`);
+  }
+  return value;
+}
+
+/** A path from the config file, relative to the file's own directory. */
+function optionalPath(name: string, value: unknown, configFile: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new UsageError(`"${name}" must be a file path`);
+  return resolve(configFile, '..', value);
+}

@@ -1,0 +1,157 @@
+import { createPrivateKey } from 'node:crypto';
+import { type Certificate, parseCertificate } from '../core/certificate.js';
+import { subjectAltNamesOf } from '../core/extensions.js';
+import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../core/generate.js';
+import { parseHost } from '../core/hostname.js';
+import { parsePemBlocks, toPem } from '../core/pem.js';
+import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../service/context.js';
+import type { Mutation, Store } from '../store/store.js';
+
+/** The local CA lives ten years; the server certificate it issues, 90 days. */
+export const LOCAL_CA_DAYS = 3650;
+export const LOCAL_SERVER_DAYS = 90;
+
+/** What the local CA's server certificate must cover. */
+export interface LocalServerNames {
+  dns: string[];
+  ip: string[];
+}
+
+/** True when `now` is past two thirds of the certificate's life: time to renew. */
+export function renewalDue(cert: Certificate, now: Date): boolean {
+  const life = cert.notAfter.getTime() - cert.notBefore.getTime();
+  return now.getTime() >= cert.notBefore.getTime() + (life * 2) / 3;
+}
+
+/** The instant at which `renewalDue` becomes true. */
+export function renewalTime(cert: Certificate): Date {
+  const life = cert.notAfter.getTime() - cert.notBefore.getTime();
+  return new Date(cert.notBefore.getTime() + (life * 2) / 3);
+}
+
+/**
+ * The default names: the host name, localhost, 127.0.0.1, ::1 and any extra SANs,
+ * canonicalised. An invalid extra name is a `MalformedInput`; an unusable host name
+ * (a machine named `my_box`) is left out rather than stopping the server.
+ */
+export function localServerNames(hostname: string, extra: string[] = []): LocalServerNames {
+  const dns = new Set<string>(['localhost']);
+  const ip = new Set<string>(['127.0.0.1', '::1']);
+  const add = (name: string) => {
+    const host = parseHost(name);
+    (host.kind === 'IP' ? ip : dns).add(host.value);
+  };
+  try {
+    add(hostname);
+  } catch {
+    // Not a DNS name: the certificate still covers localhost and the loopback addresses.
+  }
+  for (const name of extra) add(name);
+  return { dns: [...dns].sort(), ip: [...ip].sort() };
+}
+
+function sameNames(cert: Certificate, names: LocalServerNames): boolean {
+  const sans = subjectAltNamesOf(cert);
+  const norm = (list: string[]) => [...new Set(list.map((n) => n.toLowerCase()))].sort().join(',');
+  return norm(sans.dns) === norm(names.dns) && norm(sans.ip) === norm(names.ip);
+}
+
+/**
+ * Makes sure the store holds the local CA (bound as `ca`) and a current server
+ * certificate issued by it: created on first start, re-issued when two thirds of its
+ * life have passed or when the names it must cover changed. Writes at most one change;
+ * resolves the revision it wrote, or undefined when nothing was due.
+ */
+export async function ensureLocalCa(input: {
+  store: Store;
+  now: Date;
+  names: LocalServerNames;
+  commonName: string;
+}): Promise<number | undefined> {
+  const { store, now, names } = input;
+  const mutations: Mutation[] = [];
+  let caCert: Certificate;
+  let caKey: ReturnType<typeof createPrivateKey>;
+  const caEntry = await store.getEntry(LOCAL_CA_ALIAS);
+  const caKeyDer = caEntry ? await store.getPrivateKey(LOCAL_CA_ALIAS) : undefined;
+  let action = 'renew';
+  if (caEntry?.certificatePem && caKeyDer) {
+    caCert = parseCertificate(parsePemBlocks(caEntry.certificatePem)[0]!.der);
+    caKey = createPrivateKey({ key: caKeyDer, format: 'der', type: 'pkcs8' });
+  } else {
+    action = 'create-local-ca';
+    const pair = await generateKeyPair({ type: 'ec', curve: 'P-256' });
+    caKey = pair.privateKey;
+    caCert = parseCertificate(
+      await createSelfSignedCa({
+        key: caKey,
+        subject: { CN: `certkeeper local CA (${input.commonName})`, O: 'certkeeper' },
+        days: LOCAL_CA_DAYS,
+        now,
+        pathLength: 0,
+      }),
+    );
+    mutations.push(
+      {
+        type: 'putEntry',
+        entry: {
+          alias: LOCAL_CA_ALIAS,
+          kind: 'key-pair',
+          certificatePem: toPem('CERTIFICATE', caCert.der),
+          chainPem: '',
+          privateKeyDer: caKey.export({ format: 'der', type: 'pkcs8' }),
+          fingerprint: caCert.sha256,
+        },
+      },
+      { type: 'bind', name: 'ca', alias: LOCAL_CA_ALIAS },
+    );
+  }
+
+  const serverEntry = await store.getEntry(LOCAL_SERVER_ALIAS);
+  const current = serverEntry?.certificatePem
+    ? parseCertificate(parsePemBlocks(serverEntry.certificatePem)[0]!.der)
+    : undefined;
+  const issuedByThisCa = current?.issuer.der.equals(caCert.subject.der) && mutations.length === 0;
+  if (current && issuedByThisCa && !renewalDue(current, now) && sameNames(current, names)) {
+    return undefined;
+  }
+  const pair = await generateKeyPair({ type: 'ec', curve: 'P-256' });
+  const leaf = parseCertificate(
+    await issueCertificate({
+      issuer: { certificate: caCert, key: caKey },
+      publicKey: pair.publicKey,
+      subject: { CN: input.commonName },
+      sans: names,
+      days: LOCAL_SERVER_DAYS,
+      now,
+    }),
+  );
+  mutations.push({
+    type: 'putEntry',
+    entry: {
+      alias: LOCAL_SERVER_ALIAS,
+      kind: 'key-pair',
+      certificatePem: toPem('CERTIFICATE', leaf.der),
+      chainPem: toPem('CERTIFICATE', caCert.der),
+      privateKeyDer: pair.privateKey.export({ format: 'der', type: 'pkcs8' }),
+      fingerprint: leaf.sha256,
+    },
+  });
+  return store.applyChange({
+    actor: 'runtime',
+    action: current ? action : 'create-local-ca',
+    target: LOCAL_SERVER_ALIAS,
+    details: {
+      fingerprint: leaf.sha256,
+      notAfter: leaf.notAfter.toISOString(),
+      dns: names.dns,
+      ip: names.ip,
+      reason: !current
+        ? 'first start'
+        : renewalDue(current, now)
+          ? 'two thirds of life passed'
+          : 'names or CA changed',
+    },
+    mutations,
+  });
+}
