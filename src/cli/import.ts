@@ -1,0 +1,97 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { parseArgs } from 'node:util';
+import { parseCertificate } from '../core/certificate.js';
+import { parsePemBlocks } from '../core/pem.js';
+import { importEntry } from '../service/import-entry.js';
+import { openDataDir } from './data-dir.js';
+import { type Io, UsageError } from './io.js';
+
+const HELP = `Usage: certkeeper import ALIAS FILE... [options]
+
+Imports a certificate with its key and chain (files in any format and order) into the
+keystore of a data directory, as one change that a running server follows at once.
+
+Options:
+  --password P         password of an encrypted key or PKCS#12 file
+  --password-file F    read the password from the first line of F
+  --activate           also make it the served identity (the "server" binding)
+  --replace            replace an existing entry of the same alias (renewal)
+  --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
+
+/** `certkeeper import`: write an entry into the data directory's store. */
+export async function runImport(
+  argv: string[],
+  io: Io,
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const [alias, ...files] = positionals;
+  if (!alias || files.length === 0)
+    throw new UsageError('import needs an ALIAS and at least one FILE');
+  if (values.password !== undefined && values['password-file'] !== undefined) {
+    throw new UsageError('give --password or --password-file, not both');
+  }
+  let password = values.password;
+  if (values['password-file'] !== undefined) {
+    password = (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
+  }
+  const inputs = await Promise.all(
+    files.map(async (name) => ({ name, bytes: await readFile(name) })),
+  );
+  const store = await openDataDir(
+    resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
+    env,
+  );
+  try {
+    const result = await importEntry(
+      {
+        store,
+        now: () => new Date(),
+        trusted: rootCertificates.map((pem) => parseCertificate(parsePemBlocks(pem)[0]!.der)),
+      },
+      {
+        alias,
+        files: inputs,
+        password,
+        replace: values.replace ?? false,
+        activate: values.activate ?? false,
+        actor: 'cli',
+      },
+    );
+    io.stdout.write(
+      `Imported "${alias}" (${result.entry.kind}) at revision ${result.revision}: ${result.certificate.subject.rfc4514} sha256=${result.certificate.fingerprints.sha256}${values.activate ? ', now the server identity' : ''}\n`,
+    );
+    for (const w of result.warnings) io.stderr.write(`warning: ${w.code}: ${w.message}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      password: { type: 'string' },
+      'password-file': { type: 'string' },
+      activate: { type: 'boolean' },
+      replace: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openDataDir } from '../../src/cli/data-dir.js';
+import { isCoreError } from '../../src/core/errors.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
+import { activateEntry } from '../../src/service/activate.js';
+import type { ServiceContext } from '../../src/service/context.js';
+import { ServiceError } from '../../src/service/errors.js';
+import { importEntry } from '../../src/service/import-entry.js';
+import type { Store } from '../../src/store/store.js';
+import { makeHierarchy } from '../support/pki.js';
+import { needs, tempDir, tool } from '../support/tools.js';
+
+const bytes = (text: string) => Buffer.from(text);
+const isService = (code: string) => (e: unknown) => e instanceof ServiceError && e.code === code;
+
+describe('importEntry and activateEntry on a real SQLite store', () => {
+  const { dir, cleanup } = tempDir();
+  let store: Store;
+  let ctx: ServiceContext;
+  let pinnedBy: string | undefined;
+  let pki: Awaited<ReturnType<typeof makeHierarchy>>;
+
+  before(async () => {
+    store = await openDataDir(join(dir, 'data'), {});
+    ctx = { store, now: () => new Date(), trusted: [], serverPinnedBy: () => pinnedBy };
+    pki = await makeHierarchy();
+  });
+  after(async () => {
+    await store.close();
+    cleanup();
+  });
+
+  it('imports a shuffled bundle with its key, keeping the chain without the root', async () => {
+    const bundle = pki.root.certPem + pki.leaf.certPem + pki.intermediate.certPem;
+    const result = await importEntry(ctx, {
+      alias: 'web',
+      files: [
+        { name: 'bundle.pem', bytes: bytes(bundle) },
+        { name: 'key.pem', bytes: bytes(pki.leaf.keyPem) },
+      ],
+      actor: 'test',
+    });
+    assert.equal(result.entry.kind, 'key-pair');
+    assert.equal(result.entry.fingerprint, pki.leaf.cert.sha256);
+    assert.equal(parsePemBlocks(result.entry.chainPem).length, 1, 'intermediate only');
+    const der = await store.getPrivateKey('web');
+    const key = createPrivateKey({ key: der!, format: 'der', type: 'pkcs8' });
+    assert.ok(key.equals(pki.leaf.key));
+    const audit = await store.listAudit({ limit: 1 });
+    assert.equal(audit[0]!.action, 'import');
+    assert.ok(
+      !JSON.stringify(audit).includes(pki.leaf.keyPem.split('\n')[1]!),
+      'no key in the audit log',
+    );
+  });
+
+  it('refuses a key that does not match and writes nothing', async () => {
+    const before = await store.revision();
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'mismatch',
+        files: [
+          { name: 'leaf.pem', bytes: bytes(pki.leaf.certPem) },
+          { name: 'k', bytes: bytes(pki.root.keyPem) },
+        ],
+        actor: 'test',
+      }),
+      (e) => isCoreError(e, 'KeyMismatch') || isCoreError(e, 'AmbiguousLeaf'),
+    );
+    assert.equal(await store.revision(), before);
+    assert.equal(await store.getEntry('mismatch'), undefined);
+  });
+
+  it('refuses an expired certificate', async () => {
+    const old = await makeHierarchy({ now: new Date(Date.now() - 400 * 86400_000), leafDays: 30 });
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'old',
+        files: [
+          {
+            name: 'b',
+            bytes: bytes(old.leaf.certPem + old.intermediate.certPem + old.leaf.keyPem),
+          },
+        ],
+        actor: 'test',
+      }),
+      (e) => isCoreError(e, 'CertificateExpired'),
+    );
+  });
+
+  it('says AliasInUse unless replacing, and replaces as a renewal', async () => {
+    const files = [
+      { name: 'b', bytes: bytes(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem) },
+    ];
+    await assert.rejects(
+      importEntry(ctx, { alias: 'web', files, actor: 'test' }),
+      isService('AliasInUse'),
+    );
+    const renewed = await makeHierarchy({ name: 'Renewed' });
+    const r = await importEntry(ctx, {
+      alias: 'web',
+      files: [
+        {
+          name: 'b',
+          bytes: bytes(renewed.leaf.certPem + renewed.intermediate.certPem + renewed.leaf.keyPem),
+        },
+      ],
+      replace: true,
+      actor: 'test',
+    });
+    assert.equal(r.entry.fingerprint, renewed.leaf.cert.sha256);
+    assert.equal((await store.listAudit({ limit: 1 }))[0]!.action, 'replace');
+  });
+
+  it('stores a lone CA certificate as a trusted entry', async () => {
+    const r = await importEntry(ctx, {
+      alias: 'corp-root',
+      files: [{ name: 'root.pem', bytes: bytes(pki.root.certPem) }],
+      actor: 'test',
+    });
+    assert.equal(r.entry.kind, 'trusted');
+    assert.equal(r.entry.hasPrivateKey, false);
+  });
+
+  it('rejects an invalid or reserved alias', async () => {
+    for (const alias of ['', 'has space', 'certkeeper-local-ca', 'x'.repeat(65), '../etc']) {
+      await assert.rejects(
+        importEntry(ctx, {
+          alias,
+          files: [{ name: 'r', bytes: bytes(pki.root.certPem) }],
+          actor: 't',
+        }),
+        isService('InvalidAlias'),
+        alias,
+      );
+    }
+  });
+
+  it('activates a key pair as the server identity, and refuses while a source pins it', async () => {
+    const { revision } = await activateEntry(ctx, { alias: 'web', actor: 'test' });
+    const bindings = await store.listBindings();
+    assert.deepEqual(
+      bindings.map((b) => [b.name, b.alias, b.revision]),
+      [['server', 'web', revision]],
+    );
+    await assert.rejects(
+      activateEntry(ctx, { alias: 'corp-root', actor: 't' }),
+      isService('EntryNotUsable'),
+    );
+    await assert.rejects(
+      activateEntry(ctx, { alias: 'nope', actor: 't' }),
+      isService('AliasNotFound'),
+    );
+    pinnedBy = 'command-line flag';
+    await assert.rejects(
+      activateEntry(ctx, { alias: 'web', actor: 't' }),
+      isService('PinnedBySource'),
+    );
+    pinnedBy = undefined;
+  });
+
+  it('imports an openssl-made PKCS#12 with its password', { skip: needs('openssl') }, async () => {
+    const { dir: d, cleanup: c } = tempDir();
+    try {
+      writeFileSync(join(d, 'leaf.pem'), pki.leaf.certPem);
+      writeFileSync(join(d, 'key.pem'), pki.leaf.keyPem);
+      writeFileSync(join(d, 'int.pem'), pki.intermediate.certPem);
+      await tool('openssl', [
+        'pkcs12',
+        '-export',
+        '-in',
+        join(d, 'leaf.pem'),
+        '-inkey',
+        join(d, 'key.pem'),
+        '-certfile',
+        join(d, 'int.pem'),
+        '-passout',
+        'pass:pw',
+        '-out',
+        join(d, 'x.p12'),
+      ]);
+      const { readFileSync } = await import('node:fs');
+      const p12 = readFileSync(join(d, 'x.p12'));
+      await assert.rejects(
+        importEntry(ctx, {
+          alias: 'p12',
+          files: [{ name: 'x.p12', bytes: p12 }],
+          password: 'bad',
+          actor: 't',
+        }),
+        (e) => isCoreError(e, 'WrongPassword'),
+      );
+      const r = await importEntry(ctx, {
+        alias: 'p12',
+        files: [{ name: 'x.p12', bytes: p12 }],
+        password: 'pw',
+        activate: true,
+        actor: 't',
+      });
+      assert.equal(r.entry.fingerprint, pki.leaf.cert.sha256);
+      assert.equal((await store.listBindings()).find((b) => b.name === 'server')?.alias, 'p12');
+    } finally {
+      c();
+    }
+  });
+});
