@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { openDataDir } from '../../src/cli/data-dir.js';
+import { ensureLocalCa, localServerNames } from '../../src/runtime/local-ca.js';
+import {
+  resolveStartupSource,
+  type SourceAttempt,
+  SourceError,
+  type SourceOptions,
+} from '../../src/runtime/sources.js';
+import { activateEntry } from '../../src/service/activate.js';
+import { importEntry } from '../../src/service/import-entry.js';
+import type { Store } from '../../src/store/store.js';
+import { makeHierarchy } from '../support/pki.js';
+import { needs, tempDir, tool } from '../support/tools.js';
+
+describe('the startup source order', { skip: needs('openssl') }, () => {
+  const { dir, cleanup } = tempDir();
+  const dataDir = join(dir, 'data');
+  const f = (name: string) => join(dir, name);
+  let store: Store;
+  let log: SourceAttempt[];
+  let good: Awaited<ReturnType<typeof makeHierarchy>>;
+  let other: Awaited<ReturnType<typeof makeHierarchy>>;
+  const now = new Date();
+
+  const options = (overrides: Partial<SourceOptions> = {}): SourceOptions => ({
+    dataDir,
+    flags: {},
+    config: {},
+    env: {},
+    store,
+    now,
+    strict: false,
+    log: (a) => log.push(a),
+    ...overrides,
+  });
+
+  before(async () => {
+    store = await openDataDir(dataDir, {});
+    await ensureLocalCa({ store, now, names: localServerNames('box'), commonName: 'box' });
+    good = await makeHierarchy({ name: 'Good' });
+    other = await makeHierarchy({ name: 'Other' });
+    writeFileSync(f('good.crt'), good.leaf.certPem + good.intermediate.certPem);
+    writeFileSync(f('good.key'), good.leaf.keyPem);
+    writeFileSync(f('other.crt'), other.leaf.certPem + other.intermediate.certPem);
+    writeFileSync(f('other.key'), other.leaf.keyPem);
+    // A PKCS#1 ("traditional") key, as many admins still have them.
+    await tool('openssl', [
+      'pkey',
+      '-in',
+      f('other.key'),
+      '-traditional',
+      '-out',
+      f('other-trad.key'),
+    ]);
+    const expired = await makeHierarchy({
+      now: new Date(Date.now() - 200 * 86400_000),
+      leafDays: 10,
+    });
+    writeFileSync(f('expired.crt'), expired.leaf.certPem);
+    writeFileSync(f('expired.key'), expired.leaf.keyPem);
+  });
+  beforeEach(() => {
+    log = [];
+  });
+  after(async () => {
+    await store.close();
+    cleanup();
+  });
+
+  it('falls back to the local CA when nothing else is configured, logging every step', async () => {
+    const r = await resolveStartupSource(options());
+    assert.equal(r.source, 'local-ca');
+    assert.deepEqual(
+      log.map((a) => [a.source, a.outcome]),
+      [
+        ['flag', 'absent'],
+        ['default-location', 'absent'],
+        ['config', 'absent'],
+        ['environment', 'absent'],
+        ['keystore', 'absent'],
+        ['local-ca', 'used'],
+      ],
+    );
+  });
+
+  it('prefers the flags over everything', async () => {
+    const r = await resolveStartupSource(
+      options({
+        flags: { certificate: f('good.crt'), privateKey: f('good.key') },
+        env: { CERTKEEPER_SSL_CERT: f('other.crt'), CERTKEEPER_SSL_KEY: f('other.key') },
+      }),
+    );
+    assert.equal(r.source, 'flag');
+    assert.equal(r.identity.fingerprint, good.leaf.cert.sha256);
+    assert.match(r.what, /good\.crt/);
+    assert.equal(log.length, 1);
+  });
+
+  it('falls through a missing flag file to the environment, naming the problem', async () => {
+    const r = await resolveStartupSource(
+      options({
+        flags: { certificate: f('missing.crt'), privateKey: f('good.key') },
+        env: { CERTKEEPER_SSL_CERT: f('other.crt'), CERTKEEPER_SSL_KEY: f('other-trad.key') },
+      }),
+    );
+    assert.equal(r.source, 'environment');
+    assert.equal(r.identity.fingerprint, other.leaf.cert.sha256);
+    assert.deepEqual([log[0]!.outcome, log[0]!.code], ['broken', 'FileUnreadable']);
+  });
+
+  it('falls through a key that does not match and an expired certificate', async () => {
+    const r = await resolveStartupSource(
+      options({
+        flags: { certificate: f('good.crt'), privateKey: f('other.key') },
+        config: { certificate: f('expired.crt'), privateKey: f('expired.key') },
+      }),
+    );
+    assert.equal(r.source, 'local-ca');
+    assert.equal(log[0]!.code, 'KeyMismatch');
+    assert.equal(log[2]!.code, 'CertificateExpired');
+  });
+
+  it('makes a broken source fatal under --strict-tls', async () => {
+    await assert.rejects(
+      resolveStartupSource(
+        options({
+          strict: true,
+          flags: { certificate: f('good.crt'), privateKey: f('other.key') },
+        }),
+      ),
+      (e) => e instanceof SourceError && e.attempt.code === 'KeyMismatch',
+    );
+  });
+
+  it('accepts inline PEM in the environment', async () => {
+    const r = await resolveStartupSource(
+      options({
+        env: { CERTKEEPER_SSL_CERT: good.leaf.certPem, CERTKEEPER_SSL_KEY: good.leaf.keyPem },
+      }),
+    );
+    assert.equal(r.source, 'environment');
+    assert.equal(r.what, 'certificate given inline');
+  });
+
+  it('reads the default location, PEM pair or PKCS#12 with its password file', async () => {
+    const ssl = join(dataDir, 'ssl');
+    mkdirSync(ssl, { recursive: true });
+    await tool('openssl', [
+      'pkcs12',
+      '-export',
+      '-in',
+      f('good.crt'),
+      '-inkey',
+      f('good.key'),
+      '-passout',
+      'pass:pw',
+      '-out',
+      join(ssl, 'server.p12'),
+    ]);
+    writeFileSync(join(ssl, 'server.p12.pass'), 'wrong\n');
+    let r = await resolveStartupSource(options());
+    assert.equal(r.source, 'local-ca');
+    assert.equal(log[1]!.code, 'WrongPassword');
+    writeFileSync(join(ssl, 'server.p12.pass'), 'pw\n');
+    r = await resolveStartupSource(options());
+    assert.equal(r.source, 'default-location');
+    assert.equal(r.identity.fingerprint, good.leaf.cert.sha256);
+    writeFileSync(join(ssl, 'server.crt'), other.leaf.certPem);
+    writeFileSync(join(ssl, 'server.key'), other.leaf.keyPem);
+    r = await resolveStartupSource(options());
+    assert.equal(
+      r.identity.fingerprint,
+      other.leaf.cert.sha256,
+      'the PEM pair wins over the PKCS#12',
+    );
+    (await import('node:fs')).rmSync(ssl, { recursive: true });
+  });
+
+  it('uses the keystore server binding before the local CA, with its chain', async () => {
+    const ctx = { store, now: () => now, trusted: [] };
+    await importEntry(ctx, {
+      alias: 'web',
+      files: [
+        {
+          name: 'b',
+          bytes: Buffer.from(good.leaf.certPem + good.intermediate.certPem + good.leaf.keyPem),
+        },
+      ],
+      actor: 'test',
+    });
+    await activateEntry(ctx, { alias: 'web', actor: 'test' });
+    const r = await resolveStartupSource(options());
+    assert.equal(r.source, 'keystore');
+    assert.equal(r.identity.alias, 'web');
+    assert.equal((r.identity.certPem.match(/BEGIN CERTIFICATE/g) ?? []).length, 2);
+  });
+});
