@@ -93,7 +93,15 @@ export type StoreErrorCode =
   | 'MasterKeyMissing'
   | 'MasterKeyWrong'
   | 'StoreUnavailable'
-  | 'InvalidMutation';
+  | 'InvalidMutation'
+  /** CERTKEEPER_MASTER_KEY or the key file is not 32 bytes (raw, hex or base64). */
+  | 'MasterKeyInvalid'
+  /** The master key file is readable by group or others (fix: `chmod 600`). */
+  | 'MasterKeyInsecure'
+  /** The store was written by a newer certkeeper (schema version above the code's). */
+  | 'StoreTooNew'
+  /** Stored data fails its integrity check (ciphertext altered, moved or truncated). */
+  | 'StoreCorrupt';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -102,6 +110,11 @@ export class StoreError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
   }
+}
+
+/** True when `err` is a `StoreError`, optionally with the given code. */
+export function isStoreError(err: unknown, code?: StoreErrorCode): err is StoreError {
+  return err instanceof StoreError && (code === undefined || err.code === code);
 }
 
 export interface Store {
