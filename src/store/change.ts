@@ -1,0 +1,273 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { Sealer } from './encryption.js';
+import type { ChangeInput, EntryKind } from './store.js';
+import { StoreError } from './store.js';
+
+/**
+ * The adapter-independent half of `applyChange`: checks the shape of a change and of every
+ * mutation before any transaction starts (`InvalidMutation`), normalises entries, computes
+ * fingerprints and seals private keys and secrets. An adapter then applies the plan in one
+ * transaction, checking what depends on the stored state (revision, aliases, bindings)
+ * with the error constructors below, so that every adapter reports the same codes and
+ * sentences.
+ */
+export interface ChangePlan {
+  actor: string;
+  action: string;
+  target: string | null;
+  /** `details` as JSON text. */
+  detailsJson: string;
+  expectedRevision: number | undefined;
+  mutations: PlannedMutation[];
+}
+
+export interface PlannedEntry {
+  alias: string;
+  kind: EntryKind;
+  certificatePem: string | null;
+  chainPem: string;
+  csrPem: string | null;
+  /** Sealed PKCS#8 (associated data: the alias), or null. */
+  sealedPrivateKey: Buffer | null;
+  fingerprint: string | null;
+}
+
+export type PlannedMutation =
+  | { type: 'putEntry'; entry: PlannedEntry }
+  | { type: 'deleteEntry'; alias: string }
+  | { type: 'bind'; name: string; alias: string }
+  | { type: 'unbind'; name: string }
+  | { type: 'putSecret'; name: string; sealedValue: Buffer };
+
+const KINDS: readonly EntryKind[] = ['key-pair', 'trusted', 'pending'];
+const MAX_NAME = 255;
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g;
+const CSR_BLOCK =
+  /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----$/;
+const DNS_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const SNI_HOST = new RegExp(`^(?:\\*\\.)?${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
+
+export function prepareChange(change: ChangeInput, sealer: Sealer): ChangePlan {
+  if (typeof change !== 'object' || change === null) throw invalid('A change must be an object.');
+  const actor = requireName(change.actor, 'The change', 'actor');
+  const action = requireName(change.action, 'The change', 'action');
+  const target = change.target ?? null;
+  if (target !== null && typeof target !== 'string') throw invalid('target must be a string.');
+  const expectedRevision = change.expectedRevision;
+  if (
+    expectedRevision !== undefined &&
+    (!Number.isSafeInteger(expectedRevision) || expectedRevision < 0)
+  ) {
+    throw invalid('expectedRevision must be a revision number (an integer, 0 or more).');
+  }
+  if (!Array.isArray(change.mutations)) throw invalid('mutations must be an array.');
+  return {
+    actor,
+    action,
+    target,
+    detailsJson: detailsToJson(change.details),
+    expectedRevision,
+    mutations: change.mutations.map((m, i) => prepareMutation(m, i, sealer)),
+  };
+}
+
+function prepareMutation(m: unknown, index: number, sealer: Sealer): PlannedMutation {
+  const where = `Mutation ${index + 1}`;
+  if (typeof m !== 'object' || m === null) throw invalid(`${where} is not an object.`);
+  const mutation = m as Record<string, unknown>;
+  switch (mutation.type) {
+    case 'putEntry':
+      return { type: 'putEntry', entry: prepareEntry(mutation.entry, where, sealer) };
+    case 'deleteEntry':
+      return { type: 'deleteEntry', alias: requireName(mutation.alias, where, 'alias') };
+    case 'bind':
+      return {
+        type: 'bind',
+        name: requireBindingName(mutation.name, where),
+        alias: requireName(mutation.alias, where, 'alias'),
+      };
+    case 'unbind':
+      return { type: 'unbind', name: requireBindingName(mutation.name, where) };
+    case 'putSecret': {
+      const name = requireName(mutation.name, where, 'name');
+      if (!(mutation.value instanceof Uint8Array)) throw invalid(`${where}: value must be bytes.`);
+      return {
+        type: 'putSecret',
+        name,
+        sealedValue: sealer.seal(mutation.value, { kind: 'secret', name }),
+      };
+    }
+    default:
+      throw invalid(`${where} has an unknown type ${JSON.stringify(mutation.type)}.`);
+  }
+}
+
+function prepareEntry(e: unknown, where: string, sealer: Sealer): PlannedEntry {
+  if (typeof e !== 'object' || e === null) throw invalid(`${where}: entry must be an object.`);
+  const input = e as Record<string, unknown>;
+  const alias = requireName(input.alias, where, 'alias');
+  const at = `${where} (entry "${alias}")`;
+  const kind = input.kind as EntryKind;
+  if (!KINDS.includes(kind)) throw invalid(`${at}: kind must be one of ${KINDS.join(', ')}.`);
+
+  const certificatePem = optionalString(input.certificatePem, at, 'certificatePem');
+  const chainPem = optionalString(input.chainPem, at, 'chainPem') ?? '';
+  const csrPem = optionalString(input.csrPem, at, 'csrPem');
+  const key = input.privateKeyDer ?? null;
+  if (key !== null && !(key instanceof Uint8Array))
+    throw invalid(`${at}: privateKeyDer must be bytes.`);
+  const givenFingerprint = optionalString(input.fingerprint, at, 'fingerprint');
+
+  const needs = (ok: boolean, what: string) => {
+    if (!ok) throw invalid(`${at}: a ${kind} entry ${what}.`);
+  };
+  if (kind === 'key-pair') {
+    needs(certificatePem !== null, 'needs its certificate');
+    needs(key !== null, 'needs its private key');
+    needs(csrPem === null, 'has no CSR (a completed CSR becomes a key-pair without it)');
+  } else if (kind === 'trusted') {
+    needs(certificatePem !== null, 'needs its CA certificate');
+    needs(key === null, 'has no private key');
+    needs(csrPem === null, 'has no CSR');
+  } else {
+    needs(certificatePem === null, 'has no certificate yet (complete it as a key-pair)');
+    needs(chainPem === '', 'has no chain yet');
+    needs(key !== null, 'needs the private key of its CSR');
+    needs(csrPem !== null, 'needs its CSR');
+    needs(givenFingerprint === null, 'has no fingerprint');
+  }
+
+  let fingerprint: string | null = null;
+  if (certificatePem !== null) {
+    const blocks = certificateBlocks(certificatePem, at, 'certificatePem');
+    if (blocks.length !== 1)
+      throw invalid(`${at}: certificatePem must hold exactly one certificate.`);
+    fingerprint = parseCertificate(blocks[0]!, at, 'certificatePem').fingerprint256;
+    if (givenFingerprint !== null && givenFingerprint.toUpperCase() !== fingerprint) {
+      throw invalid(`${at}: the fingerprint does not match the certificate (${fingerprint}).`);
+    }
+  }
+  if (chainPem.trim() !== '') {
+    for (const block of certificateBlocks(chainPem, at, 'chainPem')) {
+      parseCertificate(block, at, 'chainPem');
+    }
+  }
+  if (csrPem !== null && !CSR_BLOCK.test(csrPem.trim())) {
+    throw invalid(`${at}: csrPem must be one PEM CERTIFICATE REQUEST block.`);
+  }
+  let sealedPrivateKey: Buffer | null = null;
+  if (key !== null) {
+    try {
+      createPrivateKey({ key: Buffer.from(key), format: 'der', type: 'pkcs8' });
+    } catch (cause) {
+      throw invalid(`${at}: privateKeyDer is not an unencrypted PKCS#8 private key.`, cause);
+    }
+    sealedPrivateKey = sealer.seal(key, { kind: 'entry-key', alias });
+  }
+  return { alias, kind, certificatePem, chainPem, csrPem, sealedPrivateKey, fingerprint };
+}
+
+/** The PEM CERTIFICATE blocks of `pem`; anything else in it (a key!) is refused. */
+function certificateBlocks(pem: string, at: string, field: string): string[] {
+  const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0 || pem.replace(CERTIFICATE_BLOCK, '').trim() !== '') {
+    throw invalid(`${at}: ${field} must hold only PEM CERTIFICATE blocks.`);
+  }
+  return blocks;
+}
+
+function parseCertificate(pem: string, at: string, field: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (cause) {
+    throw invalid(`${at}: ${field} holds a block that is not a readable certificate.`, cause);
+  }
+}
+
+function requireName(value: unknown, where: string, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME) {
+    throw invalid(
+      `${where}: ${field} must be a non-empty string of at most ${MAX_NAME} characters.`,
+    );
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw invalid(`${where}: ${field} must not contain control characters.`);
+  }
+  return value;
+}
+
+/** `server`, `ca` or `sni:<host>` (lower-case DNS name, optionally `*.`-prefixed). */
+function requireBindingName(value: unknown, where: string): string {
+  const name = requireName(value, where, 'name');
+  if (name === 'server' || name === 'ca') return name;
+  if (name.startsWith('sni:')) {
+    const host = name.slice(4);
+    if (host.length <= 253 && SNI_HOST.test(host)) return name;
+  }
+  throw invalid(
+    `${where}: the binding name ${JSON.stringify(name)} must be "server", "ca" or "sni:<host>" with a lower-case host name (optionally "*.").`,
+  );
+}
+
+function optionalString(value: unknown, at: string, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw invalid(`${at}: ${field} must be a string.`);
+  return value;
+}
+
+/** Plain JSON only: no bytes (key material has no place in the audit log). */
+function detailsToJson(details: unknown): string {
+  if (details === undefined || details === null) return '{}';
+  if (typeof details !== 'object' || Array.isArray(details)) {
+    throw invalid('details must be a plain JSON object.');
+  }
+  const hasBytes = (value: unknown, depth: number): boolean => {
+    if (value instanceof Uint8Array || value instanceof ArrayBuffer) return true;
+    if (depth > 32 || typeof value !== 'object' || value === null) return false;
+    return Object.values(value).some((v) => hasBytes(v, depth + 1));
+  };
+  if (hasBytes(details, 0)) {
+    throw invalid('details must not hold bytes: never put key material in the audit log.');
+  }
+  try {
+    return JSON.stringify(details);
+  } catch (cause) {
+    throw invalid('details must be plain JSON.', cause);
+  }
+}
+
+function invalid(message: string, cause?: unknown): StoreError {
+  return new StoreError('InvalidMutation', message, cause === undefined ? undefined : { cause });
+}
+
+// The state-dependent errors, shared by the adapters.
+
+export function revisionConflict(current: number, expected: number): StoreError {
+  return new StoreError(
+    'RevisionConflict',
+    `The store is at revision ${current}, but the change was made for revision ${expected}. Reload and try again.`,
+  );
+}
+
+export function aliasNotFound(alias: string): StoreError {
+  return new StoreError('AliasNotFound', `There is no entry with the alias "${alias}".`);
+}
+
+export function entryBound(alias: string, bindings: string[]): StoreError {
+  return new StoreError(
+    'EntryBound',
+    `The entry "${alias}" is bound to ${bindings.join(', ')}; unbind it or bind another entry first.`,
+  );
+}
+
+export function notBindable(alias: string, kind: EntryKind, binding: string): StoreError {
+  return new StoreError(
+    'InvalidMutation',
+    `The entry "${alias}" is a ${kind} entry and can't be bound to ${binding}: only a key-pair entry can.`,
+  );
+}
+
+export function bindingNotFound(name: string): StoreError {
+  return new StoreError('InvalidMutation', `There is no binding named "${name}" to remove.`);
+}

@@ -1,0 +1,713 @@
+/**
+ * The one behavioural suite of the `Store` interface. Every adapter runs it unchanged:
+ *
+ *     storeSuite('sqlite', async () => ({ store, reopen, cleanup }));
+ *
+ * `open` makes a new, empty store for each test. `reopen`, when given, opens another
+ * handle on the same data (the first may still be open, as when the CLI writes while the
+ * server runs); tests that need it skip without it. Nothing here knows which adapter runs.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, before, beforeEach, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type ChangeInput,
+  type EntryRecord,
+  isStoreError,
+  type Mutation,
+  type Store,
+  type StoreErrorCode,
+} from '../../src/store/store.js';
+import {
+  keyPairEntry,
+  type Material,
+  makeMaterial,
+  pendingEntry,
+  trustedEntry,
+} from './material.js';
+
+export interface OpenedStore {
+  store: Store;
+  reopen?: () => Promise<Store>;
+  cleanup: () => Promise<void>;
+}
+
+/** Rejects with a StoreError of `code`, and returns it. */
+export async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isStoreError(err), `expected a StoreError ${code}, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+function change(mutations: Mutation[], extra: Partial<ChangeInput> = {}): ChangeInput {
+  return { actor: 'test', action: 'test', mutations, ...extra };
+}
+
+const ENTRY_FIELDS = [
+  'alias',
+  'chainPem',
+  'certificatePem',
+  'createdAt',
+  'createdRevision',
+  'csrPem',
+  'fingerprint',
+  'hasPrivateKey',
+  'kind',
+  'updatedAt',
+  'updatedRevision',
+].sort();
+
+export function storeSuite(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`Store (${name})`, () => {
+    let a: Material;
+    let b: Material;
+    let ctx: OpenedStore;
+    let store: Store;
+    const extraStores: Store[] = [];
+
+    /** Another handle on the same data, closed after the test; skips without `reopen`. */
+    async function second(t: TestContext): Promise<Store | undefined> {
+      if (!ctx.reopen) {
+        t.skip(`${name}: no reopen`);
+        return undefined;
+      }
+      const other = await ctx.reopen();
+      extraStores.push(other);
+      return other;
+    }
+
+    before(async () => {
+      [a, b] = await Promise.all([makeMaterial('a.example'), makeMaterial('b.example')]);
+    });
+    beforeEach(async () => {
+      ctx = await open();
+      store = ctx.store;
+    });
+    afterEach(async () => {
+      for (const s of extraStores.splice(0)) await s.close();
+      await store.close();
+      await ctx.cleanup();
+    });
+
+    describe('revisions', () => {
+      it('starts empty at revision 0', async () => {
+        assert.equal(await store.revision(), 0);
+        assert.deepEqual(await store.listEntries(), []);
+        assert.deepEqual(await store.listBindings(), []);
+        assert.deepEqual(await store.listAudit(), []);
+      });
+
+      it('gives each change the next revision', async () => {
+        for (let i = 1; i <= 3; i++) {
+          const revision = await store.applyChange(
+            change([{ type: 'putSecret', name: `s${i}`, value: Buffer.from([i]) }]),
+          );
+          assert.equal(revision, i);
+          assert.equal(await store.revision(), i);
+        }
+      });
+
+      it('records a change without mutations as a revision of its own', async () => {
+        const revision = await store.applyChange(change([], { action: 'probe-failed' }));
+        assert.equal(revision, 1);
+        assert.equal((await store.listAudit())[0]?.action, 'probe-failed');
+      });
+    });
+
+    describe('entries', () => {
+      it('round-trips a key-pair entry, its private key byte-identical', async () => {
+        const revision = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('web', a, b.certificatePem) }]),
+        );
+        const entry = await store.getEntry('web');
+        assert.ok(entry);
+        assert.equal(entry.alias, 'web');
+        assert.equal(entry.kind, 'key-pair');
+        assert.equal(entry.certificatePem, a.certificatePem);
+        assert.equal(entry.chainPem, b.certificatePem);
+        assert.equal(entry.csrPem, null);
+        assert.equal(entry.hasPrivateKey, true);
+        assert.equal(entry.fingerprint, a.fingerprint);
+        assert.equal(entry.createdRevision, revision);
+        assert.equal(entry.updatedRevision, revision);
+        assert.ok(!Number.isNaN(Date.parse(entry.createdAt)), entry.createdAt);
+        assert.equal(entry.updatedAt, entry.createdAt);
+        const key = await store.getPrivateKey('web');
+        assert.ok(key && Buffer.isBuffer(key));
+        assert.ok(key.equals(a.keyDer), 'the private key comes back byte-identical');
+      });
+
+      it('lists entries by alias without ever exposing key bytes', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('zeta', a) },
+            { type: 'putEntry', entry: pendingEntry('alpha', b) },
+            { type: 'putEntry', entry: trustedEntry('root', b) },
+          ]),
+        );
+        const entries = await store.listEntries();
+        assert.deepEqual(
+          entries.map((e) => [e.alias, e.kind, e.hasPrivateKey]),
+          [
+            ['alpha', 'pending', true],
+            ['root', 'trusted', false],
+            ['zeta', 'key-pair', true],
+          ],
+        );
+        const single = (await store.getEntry('zeta')) as EntryRecord;
+        for (const e of [...entries, single]) {
+          assert.deepEqual(Object.keys(e).sort(), ENTRY_FIELDS);
+          for (const value of Object.values(e)) assert.ok(!(value instanceof Uint8Array));
+        }
+        const text = JSON.stringify([entries, single]);
+        for (const m of [a, b]) {
+          assert.ok(!text.includes(m.keyDer.toString('base64').slice(20, 60)));
+          assert.ok(!text.includes(m.secretBytes.toString('hex')));
+        }
+      });
+
+      it('keeps a trusted entry without a key', async () => {
+        await store.applyChange(change([{ type: 'putEntry', entry: trustedEntry('root', a) }]));
+        const entry = await store.getEntry('root');
+        assert.equal(entry?.fingerprint, a.fingerprint);
+        assert.equal(entry?.hasPrivateKey, false);
+        assert.equal(await store.getPrivateKey('root'), undefined);
+      });
+
+      it('replaces a pending entry by its key-pair, keeping its creation', async () => {
+        const created = await store.applyChange(
+          change([{ type: 'putEntry', entry: pendingEntry('csr1', a) }]),
+        );
+        const pending = await store.getEntry('csr1');
+        assert.equal(pending?.kind, 'pending');
+        assert.equal(pending?.csrPem, a.csrPem);
+        assert.equal(pending?.certificatePem, null);
+        assert.equal(pending?.fingerprint, null);
+        assert.ok((await store.getPrivateKey('csr1'))?.equals(a.keyDer));
+
+        const completed = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('csr1', a) }]),
+        );
+        const entry = await store.getEntry('csr1');
+        assert.equal(entry?.kind, 'key-pair');
+        assert.equal(entry?.csrPem, null);
+        assert.equal(entry?.certificatePem, a.certificatePem);
+        assert.equal(entry?.createdRevision, created);
+        assert.equal(entry?.updatedRevision, completed);
+        assert.equal(entry?.createdAt, pending?.createdAt);
+        assert.ok((await store.getPrivateKey('csr1'))?.equals(a.keyDer));
+      });
+
+      it('deletes an unbound entry, and refuses to delete a missing one', async () => {
+        await store.applyChange(change([{ type: 'putEntry', entry: keyPairEntry('old', a) }]));
+        await store.applyChange(change([{ type: 'deleteEntry', alias: 'old' }]));
+        assert.equal(await store.getEntry('old'), undefined);
+        assert.equal(await store.getPrivateKey('old'), undefined);
+        await rejectsWith(
+          store.applyChange(change([{ type: 'deleteEntry', alias: 'old' }])),
+          'AliasNotFound',
+        );
+        assert.equal(await store.revision(), 2);
+      });
+
+      it('answers undefined for names it does not hold', async () => {
+        assert.equal(await store.getEntry('nope'), undefined);
+        assert.equal(await store.getPrivateKey('nope'), undefined);
+        assert.equal(await store.getSecret('nope'), undefined);
+      });
+
+      it('keeps aliases apart that differ only in case or spacing', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('Web', a) },
+            { type: 'putEntry', entry: keyPairEntry('web', b) },
+            { type: 'putEntry', entry: keyPairEntry('web ', a) },
+          ]),
+        );
+        assert.ok((await store.getPrivateKey('web'))?.equals(b.keyDer));
+        assert.ok((await store.getPrivateKey('Web'))?.equals(a.keyDer));
+        assert.equal((await store.listEntries()).length, 3);
+      });
+    });
+
+    describe('bindings', () => {
+      it('binds, rebinds and unbinds, each binding carrying its revision', async () => {
+        const r1 = await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('one', a) },
+            { type: 'putEntry', entry: keyPairEntry('two', b) },
+            { type: 'bind', name: 'server', alias: 'one' },
+            { type: 'bind', name: 'sni:*.example.com', alias: 'two' },
+          ]),
+        );
+        assert.deepEqual(await store.listBindings(), [
+          { name: 'server', alias: 'one', revision: r1 },
+          { name: 'sni:*.example.com', alias: 'two', revision: r1 },
+        ]);
+        const r2 = await store.applyChange(
+          change([{ type: 'bind', name: 'server', alias: 'two' }]),
+        );
+        const r3 = await store.applyChange(change([{ type: 'unbind', name: 'sni:*.example.com' }]));
+        assert.equal(r3, r2 + 1);
+        assert.deepEqual(await store.listBindings(), [
+          { name: 'server', alias: 'two', revision: r2 },
+        ]);
+      });
+
+      it('refuses to bind a missing alias with AliasNotFound', async () => {
+        await rejectsWith(
+          store.applyChange(change([{ type: 'bind', name: 'server', alias: 'ghost' }])),
+          'AliasNotFound',
+        );
+        assert.equal(await store.revision(), 0);
+      });
+
+      it('binds only key-pair entries', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: pendingEntry('pending', a) },
+            { type: 'putEntry', entry: trustedEntry('root', b) },
+          ]),
+        );
+        for (const alias of ['pending', 'root']) {
+          await rejectsWith(
+            store.applyChange(change([{ type: 'bind', name: 'server', alias }])),
+            'InvalidMutation',
+          );
+        }
+      });
+
+      it('refuses to turn a bound entry into one that can not serve', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('live', a) },
+            { type: 'bind', name: 'server', alias: 'live' },
+          ]),
+        );
+        await rejectsWith(
+          store.applyChange(change([{ type: 'putEntry', entry: pendingEntry('live', b) }])),
+          'InvalidMutation',
+        );
+        const replaced = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('live', b) }]),
+        );
+        assert.equal((await store.getEntry('live'))?.updatedRevision, replaced);
+      });
+
+      it('refuses to delete a bound entry with EntryBound and changes nothing', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('live', a) },
+            { type: 'bind', name: 'server', alias: 'live' },
+            { type: 'bind', name: 'sni:www.example.com', alias: 'live' },
+          ]),
+        );
+        const before = {
+          revision: await store.revision(),
+          entries: await store.listEntries(),
+          bindings: await store.listBindings(),
+          audit: await store.listAudit(),
+        };
+        await rejectsWith(
+          store.applyChange(
+            change([
+              { type: 'putSecret', name: 'x', value: Buffer.from('x') },
+              { type: 'deleteEntry', alias: 'live' },
+            ]),
+          ),
+          'EntryBound',
+        );
+        assert.deepEqual(
+          {
+            revision: await store.revision(),
+            entries: await store.listEntries(),
+            bindings: await store.listBindings(),
+            audit: await store.listAudit(),
+          },
+          before,
+        );
+        assert.equal(await store.getSecret('x'), undefined);
+        assert.ok((await store.getPrivateKey('live'))?.equals(a.keyDer));
+      });
+
+      it('deletes an entry unbound in the same change', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('live', a) },
+            { type: 'bind', name: 'server', alias: 'live' },
+          ]),
+        );
+        await store.applyChange(
+          change([
+            { type: 'unbind', name: 'server' },
+            { type: 'deleteEntry', alias: 'live' },
+          ]),
+        );
+        assert.deepEqual(await store.listEntries(), []);
+        assert.deepEqual(await store.listBindings(), []);
+      });
+
+      it('refuses to remove a binding that does not exist', async () => {
+        await rejectsWith(
+          store.applyChange(change([{ type: 'unbind', name: 'server' }])),
+          'InvalidMutation',
+        );
+      });
+    });
+
+    describe('atomic changes', () => {
+      it('refuses a change made for another revision with RevisionConflict', async () => {
+        await store.applyChange(change([], { expectedRevision: 0 }));
+        await rejectsWith(
+          store.applyChange(
+            change([{ type: 'putEntry', entry: keyPairEntry('late', a) }], { expectedRevision: 0 }),
+          ),
+          'RevisionConflict',
+        );
+        assert.equal(await store.getEntry('late'), undefined);
+        assert.equal(await store.revision(), 1);
+        assert.equal(await store.applyChange(change([], { expectedRevision: 1 })), 2);
+      });
+
+      it('lets exactly one of two changes for the same revision win', async () => {
+        const results = await Promise.allSettled(
+          ['x', 'y'].map((alias) =>
+            store.applyChange(
+              change([{ type: 'putEntry', entry: keyPairEntry(alias, a) }], {
+                expectedRevision: 0,
+              }),
+            ),
+          ),
+        );
+        assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+        const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isStoreError(failed.reason, 'RevisionConflict'));
+        assert.equal((await store.listEntries()).length, 1);
+      });
+
+      it('writes none of a change whose third mutation fails against the stored state', async () => {
+        await rejectsWith(
+          store.applyChange(
+            change([
+              { type: 'putEntry', entry: keyPairEntry('first', a) },
+              { type: 'bind', name: 'server', alias: 'first' },
+              { type: 'deleteEntry', alias: 'ghost' },
+            ]),
+          ),
+          'AliasNotFound',
+        );
+        assert.equal(await store.revision(), 0);
+        assert.deepEqual(await store.listEntries(), []);
+        assert.deepEqual(await store.listBindings(), []);
+        assert.deepEqual(await store.listAudit(), []);
+      });
+
+      it('writes none of a change whose third mutation is nonsense', async () => {
+        await rejectsWith(
+          store.applyChange(
+            change([
+              { type: 'putEntry', entry: keyPairEntry('first', a) },
+              { type: 'putSecret', name: 'k', value: Buffer.from('v') },
+              {
+                type: 'putEntry',
+                entry: { ...pendingEntry('odd', b), certificatePem: b.certificatePem },
+              },
+            ]),
+          ),
+          'InvalidMutation',
+        );
+        assert.equal(await store.revision(), 0);
+        assert.deepEqual(await store.listEntries(), []);
+        assert.equal(await store.getSecret('k'), undefined);
+      });
+
+      it('refuses nonsense with InvalidMutation', async () => {
+        const nonsense: [string, Mutation[] | ChangeInput][] = [
+          [
+            'a pending entry with a certificate',
+            [
+              {
+                type: 'putEntry',
+                entry: { ...pendingEntry('p', a), certificatePem: a.certificatePem },
+              },
+            ],
+          ],
+          [
+            'a pending entry without its CSR',
+            [{ type: 'putEntry', entry: { ...pendingEntry('p', a), csrPem: null } }],
+          ],
+          [
+            'a key-pair without its key',
+            [{ type: 'putEntry', entry: { ...keyPairEntry('k', a), privateKeyDer: null } }],
+          ],
+          [
+            'a key-pair without its certificate',
+            [{ type: 'putEntry', entry: { ...keyPairEntry('k', a), certificatePem: null } }],
+          ],
+          [
+            'a key-pair keeping a CSR',
+            [{ type: 'putEntry', entry: { ...keyPairEntry('k', a), csrPem: a.csrPem } }],
+          ],
+          [
+            'a trusted entry with a key',
+            [{ type: 'putEntry', entry: { ...trustedEntry('t', a), privateKeyDer: a.keyDer } }],
+          ],
+          [
+            'an unknown kind',
+            [{ type: 'putEntry', entry: { ...keyPairEntry('k', a), kind: 'other' as 'trusted' } }],
+          ],
+          [
+            'a key that is not PKCS#8 DER',
+            [
+              {
+                type: 'putEntry',
+                entry: { ...keyPairEntry('k', a), privateKeyDer: Buffer.from('not a key') },
+              },
+            ],
+          ],
+          [
+            'a key in the certificate field',
+            [
+              {
+                type: 'putEntry',
+                entry: {
+                  ...keyPairEntry('k', a),
+                  certificatePem: `${a.certificatePem}-----BEGIN PRIVATE KEY-----\n${a.keyDer.toString('base64')}\n-----END PRIVATE KEY-----\n`,
+                },
+              },
+            ],
+          ],
+          [
+            'a key in the chain field',
+            [
+              {
+                type: 'putEntry',
+                entry: {
+                  ...keyPairEntry('k', a),
+                  chainPem: `-----BEGIN PRIVATE KEY-----\n${a.keyDer.toString('base64')}\n-----END PRIVATE KEY-----\n`,
+                },
+              },
+            ],
+          ],
+          [
+            'two certificates as the certificate',
+            [
+              {
+                type: 'putEntry',
+                entry: {
+                  ...keyPairEntry('k', a),
+                  certificatePem: a.certificatePem + b.certificatePem,
+                },
+              },
+            ],
+          ],
+          [
+            'a fingerprint of another certificate',
+            [{ type: 'putEntry', entry: { ...keyPairEntry('k', a), fingerprint: b.fingerprint } }],
+          ],
+          ['an empty alias', [{ type: 'putEntry', entry: keyPairEntry('', a) }]],
+          [
+            'an alias with a control character',
+            [{ type: 'putEntry', entry: keyPairEntry('a\nb', a) }],
+          ],
+          [
+            'a binding name of no known form',
+            [{ type: 'bind', name: 'sni:Upper.Example', alias: 'x' }],
+          ],
+          ['an unknown mutation type', [{ type: 'explode' } as unknown as Mutation]],
+          [
+            'a secret that is not bytes',
+            [{ type: 'putSecret', name: 's', value: 'text' as unknown as Buffer }],
+          ],
+          ['bytes in the audit details', change([], { details: { key: a.keyDer } })],
+          ['no actor', change([], { actor: '' })],
+          ['a negative expected revision', change([], { expectedRevision: -1 })],
+        ];
+        for (const [what, input] of nonsense) {
+          const c = Array.isArray(input) ? change(input) : input;
+          await assert.rejects(store.applyChange(c), (err: unknown) => {
+            assert.ok(isStoreError(err, 'InvalidMutation'), `${what}: got ${String(err)}`);
+            return true;
+          });
+        }
+        assert.equal(await store.revision(), 0);
+      });
+    });
+
+    describe('audit', () => {
+      it('records one row per change, newest first, after a revision, limited', async () => {
+        await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('web', a) }], {
+            actor: 'cli',
+            action: 'import',
+            target: 'web',
+            details: { files: ['a.pem'], n: 1 },
+          }),
+        );
+        await store.applyChange(
+          change([{ type: 'bind', name: 'server', alias: 'web' }], {
+            actor: 'api:admin',
+            action: 'activate',
+            target: 'server',
+          }),
+        );
+        await store.applyChange(
+          change([{ type: 'unbind', name: 'server' }], { action: 'deactivate' }),
+        );
+        await rejectsWith(
+          store.applyChange(change([{ type: 'unbind', name: 'server' }])),
+          'InvalidMutation',
+        );
+
+        const audit = await store.listAudit();
+        assert.deepEqual(
+          audit.map((r) => [r.revision, r.actor, r.action, r.target]),
+          [
+            [3, 'test', 'deactivate', null],
+            [2, 'api:admin', 'activate', 'server'],
+            [1, 'cli', 'import', 'web'],
+          ],
+        );
+        assert.deepEqual(audit[2]?.details, { files: ['a.pem'], n: 1 });
+        assert.deepEqual(audit[0]?.details, {});
+        for (const r of audit) assert.ok(!Number.isNaN(Date.parse(r.at)), r.at);
+        assert.deepEqual(
+          (await store.listAudit({ afterRevision: 1 })).map((r) => r.revision),
+          [3, 2],
+        );
+        assert.deepEqual(
+          (await store.listAudit({ limit: 1 })).map((r) => r.revision),
+          [3],
+        );
+        assert.deepEqual(await store.listAudit({ afterRevision: 3 }), []);
+      });
+    });
+
+    describe('secrets', () => {
+      it('round-trips secrets byte-identical and replaces them', async () => {
+        const value = Buffer.from([0, 1, 2, 255, 254, 0]);
+        await store.applyChange(
+          change([
+            { type: 'putSecret', name: 'ticket-keys', value },
+            { type: 'putSecret', name: 'empty', value: Buffer.alloc(0) },
+          ]),
+        );
+        assert.ok((await store.getSecret('ticket-keys'))?.equals(value));
+        assert.equal((await store.getSecret('empty'))?.length, 0);
+        await store.applyChange(
+          change([{ type: 'putSecret', name: 'ticket-keys', value: Buffer.from('new') }]),
+        );
+        assert.equal((await store.getSecret('ticket-keys'))?.toString(), 'new');
+      });
+
+      it('keeps a secret and an entry of the same name apart', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('same', a) },
+            { type: 'putSecret', name: 'same', value: Buffer.from('secret') },
+          ]),
+        );
+        assert.ok((await store.getPrivateKey('same'))?.equals(a.keyDer));
+        assert.equal((await store.getSecret('same'))?.toString(), 'secret');
+      });
+    });
+
+    describe('watch', () => {
+      it('fires once per commit with the new revision, not for a failed change', async () => {
+        const seen: number[] = [];
+        store.watch((revision) => seen.push(revision));
+        const r1 = await store.applyChange(change([]));
+        assert.deepEqual(seen, [r1], 'fires by the time applyChange resolves');
+        await rejectsWith(
+          store.applyChange(change([], { expectedRevision: 0 })),
+          'RevisionConflict',
+        );
+        const r2 = await store.applyChange(
+          change([{ type: 'putSecret', name: 's', value: Buffer.from('v') }]),
+        );
+        await sleep(150);
+        assert.deepEqual(seen, [r1, r2]);
+      });
+
+      it('calls every listener, and stops calling one that unsubscribed', async () => {
+        const first: number[] = [];
+        const second: number[] = [];
+        const stop = store.watch((r) => first.push(r));
+        store.watch((r) => second.push(r));
+        await store.applyChange(change([]));
+        stop();
+        await store.applyChange(change([]));
+        assert.deepEqual(first, [1]);
+        assert.deepEqual(second, [1, 2]);
+      });
+
+      it('keeps calling the others when one listener throws', async () => {
+        const seen: number[] = [];
+        store.watch(() => {
+          throw new Error('listener failure (expected by the test)');
+        });
+        store.watch((r) => seen.push(r));
+        assert.equal(await store.applyChange(change([])), 1);
+        assert.deepEqual(seen, [1]);
+      });
+
+      it('sees a commit made through another handle within 200 ms', async (t) => {
+        const other = await second(t);
+        if (!other) return;
+        const seen: { revision: number; at: number }[] = [];
+        store.watch((revision) => seen.push({ revision, at: performance.now() }));
+        const started = performance.now();
+        const revision = await other.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('cli', a) }]),
+        );
+        const committed = performance.now();
+        while (seen.length === 0 && performance.now() - started < 1000) await sleep(5);
+        assert.equal(seen[0]?.revision, revision);
+        const delay = seen[0]!.at - committed;
+        t.diagnostic(`delay ${delay.toFixed(1)} ms`);
+        assert.ok(delay < 200, `took ${delay} ms`);
+        assert.ok((await store.getPrivateKey('cli'))?.equals(a.keyDer));
+      });
+
+      it('stops watching on close, and refuses calls after it', async (t) => {
+        const other = await second(t);
+        if (!other) return;
+        const seen: number[] = [];
+        store.watch((r) => seen.push(r));
+        await store.close();
+        await other.applyChange(change([]));
+        await sleep(250);
+        assert.deepEqual(seen, []);
+        await rejectsWith(store.applyChange(change([])), 'StoreUnavailable');
+        await rejectsWith(store.revision(), 'StoreUnavailable');
+        await store.close(); // a second close is harmless
+      });
+    });
+
+    describe('persistence', () => {
+      it('keeps every entry, binding, secret and audit row across a reopen', async (t) => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('web', a) },
+            { type: 'bind', name: 'server', alias: 'web' },
+            { type: 'putSecret', name: 's', value: Buffer.from('v') },
+          ]),
+        );
+        const entries = await store.listEntries();
+        await store.close();
+        const other = await second(t);
+        if (!other) return;
+        assert.equal(await other.revision(), 1);
+        assert.deepEqual(await other.listEntries(), entries);
+        assert.deepEqual(await other.listBindings(), [
+          { name: 'server', alias: 'web', revision: 1 },
+        ]);
+        assert.ok((await other.getPrivateKey('web'))?.equals(a.keyDer));
+        assert.equal((await other.getSecret('s'))?.toString(), 'v');
+        assert.equal((await other.listAudit()).length, 1);
+      });
+    });
+  });
+}
