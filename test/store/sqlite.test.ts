@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { loadMasterKey } from '../../src/store/master-key.js';
@@ -74,11 +74,13 @@ function fixture() {
 
 type Fixture = ReturnType<typeof fixture>;
 
-function withFixture(fn: (f: Fixture) => Promise<void>): () => Promise<void> {
-  return async () => {
+function withFixture(
+  fn: (f: Fixture, t: TestContext) => Promise<void>,
+): (t: TestContext) => Promise<void> {
+  return async (t) => {
     const f = fixture();
     try {
-      await fn(f);
+      await fn(f, t);
     } finally {
       await f.cleanup();
     }
@@ -370,7 +372,7 @@ describe('SQLite store', () => {
   describe('other processes', () => {
     it(
       "delivers another process's commits to watch within 200 ms",
-      withFixture(async (f) => {
+      withFixture(async (f, t) => {
         const store = await f.open();
         const seen: { revision: number; at: number }[] = [];
         store.watch((revision) =>
@@ -387,7 +389,7 @@ describe('SQLite store', () => {
         });
         const sorted = [...delays].sort((x, y) => x - y);
         const summary = `delays ms: ${delays.map((d) => d.toFixed(1)).join(' ')}; max ${sorted.at(-1)?.toFixed(1)}`;
-        console.log(`  # ${summary}`);
+        t.diagnostic(summary);
         assert.ok(sorted.at(-1)! < 200, summary);
         assert.equal(seen.at(-1)?.revision, 8);
         for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.revision > seen[i - 1]!.revision);
