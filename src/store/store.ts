@@ -84,25 +84,26 @@ export interface AuditRecord {
   details: Record<string, unknown>;
 }
 
-/** The error type of `store/`. */
-export type StoreErrorCode =
-  | 'RevisionConflict'
-  | 'AliasNotFound'
-  | 'AliasInUse'
-  | 'EntryBound'
-  | 'MasterKeyMissing'
-  | 'MasterKeyWrong'
-  | 'StoreUnavailable'
-  | 'InvalidMutation'
-  /** CERTKEEPER_MASTER_KEY or the key file is not 32 bytes (raw, hex or base64). */
-  | 'MasterKeyInvalid'
-  /** The master key file is readable by group or others (fix: `chmod 600`). */
-  | 'MasterKeyInsecure'
-  /** The store was written by a newer certkeeper (schema version above the code's). */
-  | 'StoreTooNew'
-  /** Stored data fails its integrity check (ciphertext altered, moved or truncated). */
-  | 'StoreCorrupt';
+/** The catalogue of `store/` error codes, each with what it means. */
+export const STORE_ERROR_CODES = {
+  RevisionConflict: 'The store moved on since the revision the change expected.',
+  AliasNotFound: 'No entry has this alias.',
+  AliasInUse: 'An entry with this alias already exists.',
+  EntryBound: 'The entry is bound (server, SNI or CA) and cannot be deleted or downgraded.',
+  MasterKeyMissing: 'The store holds encrypted data but no master key was found.',
+  MasterKeyWrong: 'The master key does not match this data directory.',
+  StoreUnavailable: 'The store cannot be opened or used (missing, locked, not a certkeeper file).',
+  InvalidMutation: 'A mutation of the change is not valid.',
+  MasterKeyInvalid: 'CERTKEEPER_MASTER_KEY or the key file is not 32 bytes (raw, hex or base64).',
+  MasterKeyInsecure: 'The master key file is readable by group or others.',
+  StoreTooNew: 'The store was written by a newer certkeeper.',
+  StoreCorrupt: 'Stored data fails its integrity check (ciphertext altered, moved or truncated).',
+} as const;
 
+/** A stable `store/` error code. */
+export type StoreErrorCode = keyof typeof STORE_ERROR_CODES;
+
+/** The one error type of `store/`: a stable `code` and a sentence for a person. */
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   readonly code: StoreErrorCode;

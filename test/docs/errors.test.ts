@@ -3,13 +3,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CORE_ERROR_CODES, CoreError, isCoreError } from '../../src/core/errors.js';
+import { RUNTIME_ERROR_CODES } from '../../src/runtime/identity.js';
+import { SERVICE_ERROR_CODES } from '../../src/service/errors.js';
+import { STORE_ERROR_CODES } from '../../src/store/store.js';
 import { REPO_ROOT } from '../support/tools.js';
 
-describe('core error catalogue', () => {
+const CATALOGUES: Record<string, Record<string, string>> = {
+  core: CORE_ERROR_CODES,
+  store: STORE_ERROR_CODES,
+  service: SERVICE_ERROR_CODES,
+  runtime: RUNTIME_ERROR_CODES,
+};
+const ALL_CODES = new Set(Object.values(CATALOGUES).flatMap((c) => Object.keys(c)));
+
+describe('error catalogues', () => {
   const doc = readFileSync(join(REPO_ROOT, 'docs/errors.md'), 'utf8');
 
-  it('documents every code with what happened and how to fix it', () => {
-    for (const code of Object.keys(CORE_ERROR_CODES)) {
+  it('documents every code of every layer with what happened and how to fix it', () => {
+    for (const code of ALL_CODES) {
       const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
       assert.ok(row, `docs/errors.md has no row for ${code}`);
       const cells = row
@@ -23,7 +34,7 @@ describe('core error catalogue', () => {
 
   it('documents no code that does not exist', () => {
     const documented = [...doc.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]);
-    for (const code of documented) assert.ok(code! in CORE_ERROR_CODES, `${code} is not a code`);
+    for (const code of documented) assert.ok(ALL_CODES.has(code!), `${code} is not a code`);
   });
 
   it('carries the code, the cause and details', () => {
