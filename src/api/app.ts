@@ -1,33 +1,20 @@
+import type { RequestListener } from 'node:http';
 import type { Server } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { ServedStatus } from '../runtime/supervisor.js';
+import { STRICT_TRANSPORT_SECURITY } from '../runtime/tls-runtime.js';
 import { LOCAL_CA_ALIAS } from '../service/context.js';
 import type { Store } from '../store/store.js';
 import { sendProblem } from './problem.js';
 
-/** What `GET /api/v1/server/tls` reports about the live TLS state of this process. */
-export interface TlsStatus {
-  /** `flag`, `default-location`, `config`, `environment`, `keystore`, `local-ca`. */
-  source: string;
-  /** The file or alias the identity came from, in words. */
-  what: string;
-  alias: string | null;
-  fingerprint: string;
-  /** The store revision this process serves. */
-  revision: number;
-  lastProbe: { at: string; ok: boolean; details?: unknown } | null;
-  /** What each startup source gave, in order. */
-  attempts: unknown[];
-}
-
 export interface AppOptions {
   store: Store;
-  tlsStatus: () => TlsStatus | undefined;
+  /** The live TLS state of this node, undefined while starting. */
+  tlsStatus: () => ServedStatus | undefined;
   /** Creates the HTTPS server Fastify will use (the runtime's, so identity can swap live). */
-  serverFactory: (handler: (req: never, res: never) => void) => Server;
+  serverFactory: (handler: RequestListener) => Server;
   logger?: boolean | object;
 }
-
-const HSTS = 'max-age=31536000';
 
 /** The Fastify application: health, the public CA certificate and the native API. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -35,11 +22,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     serverFactory: options.serverFactory as never,
     bodyLimit: 1 << 20,
-    // Never log request bodies or auth headers: uploads carry keys and passwords.
-    disableRequestLogging: true,
   });
   app.addHook('onSend', async (_req, reply) => {
-    reply.header('Strict-Transport-Security', HSTS);
+    reply.header('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
   });
   app.setErrorHandler((err, _req, reply) => sendProblem(reply, err));
   app.setNotFoundHandler((req, reply) =>

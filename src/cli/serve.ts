@@ -1,0 +1,134 @@
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { buildApp } from '../api/app.js';
+import { localServerNames } from '../runtime/local-ca.js';
+import { SourceError } from '../runtime/sources.js';
+import { Supervisor } from '../runtime/supervisor.js';
+import type { Store } from '../store/store.js';
+import { openDataDir } from './data-dir.js';
+import type { Io } from './io.js';
+import { loadServeConfig, SERVE_HELP, type ServeConfig } from './serve-config.js';
+
+/** A running server: stop it to close the listener, the store and every timer. */
+export interface RunningServer {
+  supervisor: Supervisor;
+  store: Store;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Never let a secret reach a log line. */
+const REDACT = [
+  'password',
+  'keyPem',
+  'privateKey',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+/** Opens the data directory and starts serving HTTPS as configured. */
+export async function startServer(
+  config: ServeConfig,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<RunningServer> {
+  const store = await openDataDir(config.dataDir, env);
+  let supervisor: Supervisor | undefined;
+  try {
+    const host = hostname();
+    const app = await buildApp({
+      store,
+      tlsStatus: () => supervisor?.status(),
+      serverFactory: (handler) => {
+        supervisor = new Supervisor({
+          store,
+          sources: {
+            dataDir: config.dataDir,
+            flags: config.flags,
+            config: config.config,
+            env,
+            strict: config.strictTls,
+          },
+          localNames: localServerNames(host, config.sans),
+          commonName: host,
+          host: config.host,
+          port: config.port,
+          handler,
+          logger: logger.child({ layer: 'runtime' }),
+          runtime: {
+            contextCacheSize: config.sniCacheSize,
+            ticketKeyRotationMs: config.ticketKeyRotationHours * 3600_000,
+          },
+        });
+        return supervisor.runtime.server;
+      },
+    });
+    await app.ready();
+    await supervisor!.start();
+    const address = supervisor!.runtime.address()!;
+    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? host : config.host;
+    return {
+      supervisor: supervisor!,
+      store,
+      url: `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/`,
+      stop: async () => {
+        await supervisor!.stop();
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await supervisor?.stop().catch(() => undefined);
+    await store.close();
+    throw err;
+  }
+}
+
+/** `certkeeper serve`: runs until SIGINT or SIGTERM; SIGHUP re-runs the source lookup. */
+export async function runServe(
+  argv: string[],
+  io: Io,
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  const config = await loadServeConfig(argv, env);
+  if (config === 'help') {
+    io.stdout.write(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  const logger = pino(
+    { name: 'certkeeper', level: env.CERTKEEPER_LOG_LEVEL ?? 'info', redact: REDACT },
+    pino.destination(2),
+  );
+  let server: RunningServer;
+  try {
+    server = await startServer(config, env, logger);
+  } catch (err) {
+    if (err instanceof SourceError) {
+      io.stderr.write(`certkeeper: --strict-tls: ${err.attempt.code}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const status = server.supervisor.status()!;
+  io.stdout.write(
+    [
+      `certkeeper is serving ${server.url}`,
+      `  certificate sha256=${status.fingerprint}`,
+      `  source      ${status.source} (${status.what})`,
+      `  local CA    ${server.url}ca/root.pem (trust it once to trust the local certificates)`,
+      '',
+    ].join('\n'),
+  );
+  return new Promise<number>((resolve) => {
+    const onHup = () => void server.supervisor.reload();
+    const onStop = () => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+      void server.stop().then(() => resolve(0));
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  });
+}
