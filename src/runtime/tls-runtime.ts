@@ -1,0 +1,624 @@
+/**
+ * The live TLS state of one process (DESIGN.md "runtime"): one HTTPS listener that stays
+ * open for the life of the process while the identities it serves are swapped under it.
+ *
+ * A swap follows Caddy's order: build, check, swap one reference, retire. `apply` builds
+ * the new server context first (a broken identity is refused with `ContextBuildFailed`
+ * and nothing changes), then, in one synchronous step, installs it as the listener's
+ * default context and replaces the one reference `SNICallback` reads. The handshakes that
+ * start after `apply` returns see the new state; connections already open keep the
+ * context they were made with, because nothing here closes or touches them. Then the
+ * self-probe connects to the listener for the server identity and a bounded sample of
+ * the SNI names (changed names first); when a check fails, the previous state is put
+ * back the same way and `apply` resolves `{ ok: false, code: 'ProbeFailed', … }` for
+ * the caller to log and record in the audit log.
+ *
+ * SNI contexts are built on the first handshake that needs them and kept in a bounded
+ * LRU keyed by identity content, so an identity a swap leaves unchanged keeps its
+ * context. Session resumption (tickets and session ids) is the listener's and survives
+ * swaps and, with a `TicketKeyStore`, restarts: see ticket-keys.ts.
+ *
+ * What the runtime does not do: it writes no HTTP response (the API layer mounts on
+ * `server` and sets `Strict-Transport-Security: STRICT_TRANSPORT_SECURITY` on each
+ * response, and serves `/healthz`, `/readyz`); it does not choose the identities (the
+ * startup source order and the store follower call `start` and `apply`).
+ */
+
+import type { RequestListener } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { ContextCache, type ContextCacheStats } from './context-cache.js';
+import {
+  type Clock,
+  contextBuildError,
+  describeIdentity,
+  type Identity,
+  identityContentKey,
+  RuntimeError,
+  type RuntimeLogger,
+  secureContextOptions,
+  silentLogger,
+  systemClock,
+  TLS_PROTOCOL_OPTIONS,
+} from './identity.js';
+import {
+  DEFAULT_PROBE_CONCURRENCY,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  loopbackFor,
+  type ProbeCheck,
+  type ProbeReport,
+  type ProbeTarget,
+  probeListener,
+} from './probe.js';
+import {
+  DEFAULT_SESSION_CACHE_SIZE,
+  SessionIdCache,
+  type TicketKeyStatus,
+  type TicketKeyStore,
+  TicketKeys,
+} from './ticket-keys.js';
+
+/**
+ * The value the API layer sets as `Strict-Transport-Security` on every response: two
+ * years, without `includeSubDomains` (sibling hosts of a management UI may not be HTTPS).
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=63072000';
+
+/** What one revision of the store says to serve. */
+export interface RuntimeState {
+  revision: number;
+  /** The default identity: clients without SNI and names no SNI binding covers. */
+  server: Identity;
+  /**
+   * SNI bindings: exact host names and `*.` wildcards (one label), lower case. The map is
+   * read, never changed, by the runtime; give a new map with each state.
+   */
+  sni: ReadonlyMap<string, Identity>;
+}
+
+export type ApplyResult =
+  | {
+      ok: true;
+      revision: number;
+      /** False when the state had the same identities as the served one (nothing swapped). */
+      changed: boolean;
+      /** Null when nothing was swapped or probing is off. */
+      probe: ProbeReport | null;
+    }
+  | {
+      ok: false;
+      code: 'ProbeFailed';
+      /** The revision that was refused. */
+      revision: number;
+      /** The revision served now (the previous one, when `rolledBack`). */
+      servedRevision: number;
+      rolledBack: boolean;
+      failures: ProbeCheck[];
+      probe: ProbeReport;
+    };
+
+export interface TlsRuntimeOptions {
+  /** Address to listen on; Node's default (all addresses) when omitted. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one (tests). */
+  port: number;
+  /** The request handler (Fastify: create the runtime in `serverFactory`). */
+  handler?: RequestListener;
+  logger?: RuntimeLogger;
+  clock?: Clock;
+  /** Where the ticket key is persisted; in memory only when omitted. */
+  ticketKeyStore?: TicketKeyStore;
+  /** Default 12 h. */
+  ticketKeyRotationMs?: number;
+  /** Lifetime of sessions and tickets, seconds. Default 12 h. */
+  sessionTimeoutSeconds?: number;
+  /** TLS 1.2 session ids kept for resumption. Default 10,000. */
+  sessionCacheSize?: number;
+  /** SNI contexts kept. Default 1,000. */
+  contextCacheSize?: number;
+  probe?: {
+    /** Default true. */
+    enabled?: boolean;
+    /** Per handshake. Default 3,000 ms. */
+    timeoutMs?: number;
+    /** SNI names checked per swap besides the server identity. Default 8. */
+    maxSniNames?: number;
+    concurrency?: number;
+  };
+  /** How long `stop()` lets open connections finish before destroying them. Default 5,000 ms. */
+  stopGraceMs?: number;
+}
+
+/** What `GET /api/v1/server/tls` needs. */
+export interface TlsStatus {
+  running: boolean;
+  address: { host: string; port: number } | null;
+  revision: number | null;
+  server: { fingerprint: string; alias: string | null; source: string } | null;
+  sniNames: number;
+  lastProbe: ProbeReport | null;
+  ticketKey: TicketKeyStatus;
+  contexts: ContextCacheStats;
+  sessionIds: { size: number; resumed: number };
+  /** Handshakes that failed (bad clients, old protocols…) since start. */
+  tlsClientErrors: number;
+}
+
+/** The SNI name the probe uses to check the fallback to the server identity (RFC 2606). */
+export const FALLBACK_PROBE_NAME = 'certkeeper-probe.invalid';
+const WILDCARD_PROBE_LABEL = 'certkeeper-probe';
+const DEFAULT_CONTEXT_CACHE_SIZE = 1000;
+const DEFAULT_SESSION_TIMEOUT_SECONDS = 12 * 3600;
+const DEFAULT_PROBE_SNI_NAMES = 8;
+const DEFAULT_STOP_GRACE_MS = 5000;
+
+/** What the handshakes read: the state and its pinned server context. Replaced, never changed. */
+interface Live {
+  state: RuntimeState;
+  serverContext: SecureContext;
+}
+
+export class TlsRuntime {
+  /** The listener. Mount the API on it; never close it to change identity. */
+  readonly server: Server;
+  readonly ticketKeys: TicketKeys;
+  readonly contexts: ContextCache;
+  readonly #options: TlsRuntimeOptions;
+  readonly #logger: RuntimeLogger;
+  readonly #clock: Clock;
+  readonly #sessions: SessionIdCache;
+  readonly #sessionTimeout: number;
+  readonly #sockets = new Set<Socket>();
+  #live: Live | undefined;
+  #lastProbe: ProbeReport | undefined;
+  #started = false;
+  #running = false;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  #inFlight = 0;
+  #tlsClientErrors = 0;
+
+  constructor(options: TlsRuntimeOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
+    this.#sessionTimeout = options.sessionTimeoutSeconds ?? DEFAULT_SESSION_TIMEOUT_SECONDS;
+    this.contexts = new ContextCache({
+      max: options.contextCacheSize ?? DEFAULT_CONTEXT_CACHE_SIZE,
+      onFailure: (identity, err) =>
+        this.#logger.error(
+          { ...describeIdentity(identity), code: err.code, reason: err.message },
+          'An SNI identity cannot be served; its handshakes fail.',
+        ),
+    });
+    this.ticketKeys = new TicketKeys({
+      store: options.ticketKeyStore,
+      rotateEveryMs: options.ticketKeyRotationMs,
+      clock: this.#clock,
+      logger: this.#logger,
+      onRotate: (key) => {
+        // Only the installed default context uses ticket keys; later ones get the key
+        // when they are built.
+        if (this.#live) this.server.setTicketKeys(key);
+      },
+    });
+    this.#sessions = new SessionIdCache(options.sessionCacheSize ?? DEFAULT_SESSION_CACHE_SIZE);
+    this.server = createServer(
+      {
+        ...TLS_PROTOCOL_OPTIONS,
+        sessionTimeout: this.#sessionTimeout,
+        SNICallback: (servername, callback) => this.#sni(servername, callback),
+      },
+      options.handler ?? notFound,
+    );
+    this.server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.server.on('tlsClientError', () => {
+      this.#tlsClientErrors++;
+    });
+  }
+
+  /** The state being served; undefined before `start`. */
+  get current(): RuntimeState | undefined {
+    return this.#live?.state;
+  }
+
+  get lastProbe(): ProbeReport | undefined {
+    return this.#lastProbe;
+  }
+
+  address(): AddressInfo | null {
+    const address = this.server.address();
+    return address && typeof address === 'object' ? address : null;
+  }
+
+  /**
+   * Loads the ticket key, installs `initial` (refused with `ContextBuildFailed` before
+   * anything listens), listens, and probes. A failed probe at start has no previous
+   * state to return to: the result says so and `initial` keeps serving; the caller
+   * decides whether to stop.
+   */
+  async start(initial: RuntimeState): Promise<ApplyResult> {
+    if (this.#started)
+      throw new RuntimeError('AlreadyStarted', 'The TLS runtime was started already.');
+    this.#started = true;
+    const done = this.#start(initial);
+    this.#enqueue(done);
+    return done;
+  }
+
+  async #start(initial: RuntimeState): Promise<ApplyResult> {
+    try {
+      await this.ticketKeys.start();
+      const state = normalizeState(initial);
+      this.#install(this.#build(state));
+      this.#sessions.attach(this.server);
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen({ port: this.#options.port, host: this.#options.host }, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.ticketKeys.stop();
+      this.#sessions.detach();
+      this.#live = undefined;
+      throw err;
+    }
+    if (this.#stopping)
+      throw new RuntimeError('NotRunning', 'The TLS runtime was stopped while starting.');
+    this.#running = true;
+    const state = this.#live!.state;
+    const { address, port } = this.address()!;
+    this.#logger.info(
+      {
+        address,
+        port,
+        revision: state.revision,
+        ...describeIdentity(state.server),
+        sniNames: state.sni.size,
+      },
+      'Serving HTTPS.',
+    );
+    return this.#probeAndSettle(undefined, state);
+  }
+
+  /**
+   * Serves `next`. Refuses a broken server identity with `ContextBuildFailed` (nothing
+   * changes); otherwise swaps synchronously — handshakes from the next tick on see
+   * `next` — and resolves after the probe: `{ ok: true }`, or `{ ok: false,
+   * code: 'ProbeFailed' }` with the previous state restored. Identities equal to the
+   * served ones make no swap (only the revision number moves). Calls run one at a time,
+   * in order.
+   */
+  apply(next: RuntimeState): Promise<ApplyResult> {
+    if (!this.#running) {
+      return Promise.reject(new RuntimeError('NotRunning', 'The TLS runtime is not running.'));
+    }
+    const result =
+      this.#inFlight === 0 ? this.#applyNow(next) : this.#tail.then(() => this.#applyNow(next));
+    this.#enqueue(result);
+    return result;
+  }
+
+  /**
+   * Stops listening, lets open connections finish for `stopGraceMs` and then destroys
+   * them, clears every timer, and waits until the listener is closed. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#running = false;
+    this.ticketKeys.stop();
+    await this.#tail;
+    this.#sessions.detach();
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const grace = setTimeout(() => {
+      for (const socket of this.#sockets) socket.destroy();
+    }, this.#options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    grace.unref();
+    await closed;
+    clearTimeout(grace);
+    this.#logger.info({}, 'Stopped serving HTTPS.');
+  }
+
+  /** The identity a handshake with this SNI name gets (null: no SNI). */
+  resolve(servername: string | null): Identity {
+    const live = this.#live;
+    if (!live) throw new RuntimeError('NotRunning', 'The TLS runtime has no state yet.');
+    return servername === null ? live.state.server : resolveIdentity(live.state, servername);
+  }
+
+  status(): TlsStatus {
+    const state = this.#live?.state;
+    const address = this.address();
+    return {
+      running: this.#running,
+      address: address ? { host: address.address, port: address.port } : null,
+      revision: state?.revision ?? null,
+      server: state ? describeIdentity(state.server) : null,
+      sniNames: state?.sni.size ?? 0,
+      lastProbe: this.#lastProbe ?? null,
+      ticketKey: this.ticketKeys.status(),
+      contexts: this.contexts.stats(),
+      sessionIds: { size: this.#sessions.size, resumed: this.#sessions.resumed },
+      tlsClientErrors: this.#tlsClientErrors,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  #enqueue(result: Promise<unknown>): void {
+    this.#inFlight++;
+    const settled = (): void => {
+      this.#inFlight--;
+    };
+    this.#tail = result.then(settled, settled);
+  }
+
+  /** Runs synchronously up to the swap (see `apply`). */
+  async #applyNow(raw: RuntimeState): Promise<ApplyResult> {
+    if (!this.#running) throw new RuntimeError('NotRunning', 'The TLS runtime is stopping.');
+    const next = normalizeState(raw);
+    const previous = this.#live!;
+    if (sameIdentities(previous.state, next)) {
+      this.#live = { state: next, serverContext: previous.serverContext };
+      return { ok: true, revision: next.revision, changed: false, probe: null };
+    }
+    const live = this.#build(next);
+    this.#install(live);
+    this.#logger.info(
+      {
+        revision: next.revision,
+        previousRevision: previous.state.revision,
+        ...describeIdentity(next.server),
+        sniNames: next.sni.size,
+      },
+      'Swapped the served identities.',
+    );
+    return this.#probeAndSettle(previous, next);
+  }
+
+  async #probeAndSettle(previous: Live | undefined, next: RuntimeState): Promise<ApplyResult> {
+    const options = this.#options.probe ?? {};
+    if (options.enabled === false)
+      return { ok: true, revision: next.revision, changed: true, probe: null };
+    const report = await this.#probe(previous?.state, next);
+    this.#lastProbe = report;
+    if (report.ok) return { ok: true, revision: next.revision, changed: true, probe: report };
+
+    let rolledBack = false;
+    if (previous && this.#live?.state === next) {
+      try {
+        this.#install(previous);
+        rolledBack = true;
+      } catch (err) {
+        this.#logger.error(
+          { revision: previous.state.revision, code: (err as RuntimeError).code ?? null },
+          'The previous identities could not be restored.',
+        );
+      }
+    }
+    const servedRevision = this.#live?.state.revision ?? next.revision;
+    this.#logger.error(
+      {
+        revision: next.revision,
+        servedRevision,
+        rolledBack,
+        failures: report.failures.map(({ binding, servername, expected, served, error }) => ({
+          binding,
+          servername,
+          expected,
+          served,
+          error,
+        })),
+      },
+      rolledBack
+        ? 'The self-probe failed after the swap; the previous identities are served again.'
+        : 'The self-probe failed.',
+    );
+    return {
+      ok: false,
+      code: 'ProbeFailed',
+      revision: next.revision,
+      servedRevision,
+      rolledBack,
+      failures: report.failures,
+      probe: report,
+    };
+  }
+
+  /** Builds the server context eagerly: a broken server identity is refused here. */
+  #build(state: RuntimeState): Live {
+    return { state, serverContext: this.contexts.get(state.server) };
+  }
+
+  /**
+   * The swap: the listener's default context (clients without SNI; protocol settings,
+   * ticket key and session timeout for all) and the reference `SNICallback` reads, in one
+   * synchronous step.
+   */
+  #install(live: Live): void {
+    try {
+      this.server.setSecureContext(
+        secureContextOptions(live.state.server, {
+          ticketKeys: this.ticketKeys.current,
+          sessionTimeout: this.#sessionTimeout,
+        }),
+      );
+    } catch (err) {
+      throw contextBuildError(live.state.server, err);
+    }
+    this.#live = live;
+  }
+
+  #sni(servername: string, callback: (err: Error | null, ctx?: SecureContext) => void): void {
+    const live = this.#live;
+    if (!live) {
+      callback(new RuntimeError('NotRunning', 'The TLS runtime has no state yet.'));
+      return;
+    }
+    const identity = resolveIdentity(live.state, servername);
+    if (identity === live.state.server) {
+      callback(null, live.serverContext);
+      return;
+    }
+    let context: SecureContext;
+    try {
+      context = this.contexts.get(identity);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback(null, context);
+  }
+
+  async #probe(previous: RuntimeState | undefined, next: RuntimeState): Promise<ProbeReport> {
+    const options = this.#options.probe ?? {};
+    const at = this.#clock.now().toISOString();
+    const started = performance.now();
+    const address = this.address()!;
+    const host = loopbackFor(address.address);
+    const checks = await probeListener({
+      host,
+      port: address.port,
+      targets: probeTargets(previous, next, options.maxSniNames ?? DEFAULT_PROBE_SNI_NAMES),
+      timeoutMs: options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+      concurrency: options.concurrency ?? DEFAULT_PROBE_CONCURRENCY,
+    });
+    const failures = checks.filter((c) => !c.ok);
+    return {
+      at,
+      revision: next.revision,
+      ok: failures.length === 0,
+      ms: Math.round(performance.now() - started),
+      host,
+      port: address.port,
+      checks,
+      failures,
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// State
+
+/**
+ * The identity for an SNI name: an exact binding, else a `*.` binding for the name minus
+ * its first label, else the server identity. Names compare in lower case, without a
+ * trailing dot.
+ */
+export function resolveIdentity(state: RuntimeState, servername: string): Identity {
+  let name = servername.toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  const exact = state.sni.get(name);
+  if (exact) return exact;
+  const dot = name.indexOf('.');
+  if (dot > 0) {
+    const wildcard = state.sni.get(`*${name.slice(dot)}`);
+    if (wildcard) return wildcard;
+  }
+  return state.server;
+}
+
+const SNI_KEY =
+  /^(\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
+
+/**
+ * Checks a state and returns it with lower-case SNI keys (the same object when they are
+ * already). A bad revision or host name is `InvalidState`.
+ */
+export function normalizeState(state: RuntimeState): RuntimeState {
+  if (!Number.isSafeInteger(state?.revision) || state.revision < 0) {
+    throw new RuntimeError('InvalidState', `The revision must be a non-negative integer.`);
+  }
+  if (!state.server) throw new RuntimeError('InvalidState', 'The state has no server identity.');
+  let normalized: Map<string, Identity> | undefined;
+  for (const [name, identity] of state.sni) {
+    if (SNI_KEY.test(name) && name.length <= 253) continue;
+    const fixed = name.toLowerCase().replace(/\.$/, '');
+    if (!SNI_KEY.test(fixed) || fixed.length > 253) {
+      throw new RuntimeError('InvalidState', `"${name}" is not a host name or a *. wildcard.`, {
+        details: { name },
+      });
+    }
+    normalized ??= new Map(state.sni);
+    normalized.delete(name);
+    normalized.set(fixed, identity);
+  }
+  return normalized ? { ...state, sni: normalized } : state;
+}
+
+function sameIdentity(a: Identity | undefined, b: Identity | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return identityContentKey(a) === identityContentKey(b);
+}
+
+/** True when both states serve the same identities under the same names. */
+function sameIdentities(a: RuntimeState, b: RuntimeState): boolean {
+  if (!sameIdentity(a.server, b.server)) return false;
+  if (a.sni === b.sni) return true;
+  if (a.sni.size !== b.sni.size) return false;
+  for (const [name, identity] of b.sni) {
+    if (!sameIdentity(a.sni.get(name), identity)) return false;
+  }
+  return true;
+}
+
+/**
+ * What the probe checks after a swap to `next`: the server identity without SNI and
+ * through the SNI fallback, then up to `maxSniNames` SNI bindings — those new or changed
+ * since `previous` first, then others. A wildcard is probed with a name under it. The
+ * expected fingerprint is the one `resolveIdentity` gives, so shadowing is accounted for.
+ */
+export function probeTargets(
+  previous: RuntimeState | undefined,
+  next: RuntimeState,
+  maxSniNames: number,
+): ProbeTarget[] {
+  const targets: ProbeTarget[] = [
+    { servername: null, expected: next.server.fingerprint, binding: 'server' },
+    {
+      servername: FALLBACK_PROBE_NAME,
+      expected: resolveIdentity(next, FALLBACK_PROBE_NAME).fingerprint,
+      binding: 'server (SNI fallback)',
+    },
+  ];
+  if (maxSniNames <= 0 || next.sni.size === 0) return targets;
+  const changed: string[] = [];
+  const unchanged: string[] = [];
+  for (const [name, identity] of next.sni) {
+    if (!previous || !sameIdentity(previous.sni.get(name), identity)) {
+      changed.push(name);
+      if (changed.length >= maxSniNames) break;
+    } else if (unchanged.length < maxSniNames) {
+      unchanged.push(name);
+    }
+  }
+  for (const name of [...changed, ...unchanged].slice(0, maxSniNames)) {
+    const servername = name.startsWith('*.') ? `${WILDCARD_PROBE_LABEL}${name.slice(1)}` : name;
+    targets.push({
+      servername,
+      expected: resolveIdentity(next, servername).fingerprint,
+      binding: `sni:${name}`,
+    });
+  }
+  return targets;
+}
+
+const notFound: RequestListener = (_req, res) => {
+  res.statusCode = 404;
+  res.end();
+};
