@@ -71,7 +71,7 @@ export async function loadServeConfig(
   const file = await readConfigFile(configFile, values.config !== undefined);
   const tls = (file.tls ?? {}) as Record<string, unknown>;
   const port = numberOption('port', values.port ?? file.port ?? env.CERTKEEPER_PORT ?? 8443);
-  if (port < 1 || port > 65535) throw new UsageError(`port ${port} is out of range`);
+  if (port > 65535) throw new UsageError(`port ${port} is out of range (0 picks a free one)`);
   return {
     dataDir,
     host: String(values.host ?? file.host ?? env.CERTKEEPER_HOST ?? '0.0.0.0'),

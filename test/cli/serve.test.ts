@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:tls';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import pino from 'pino';
+import { type RunningServer, startServer } from '../../src/cli/serve.js';
+import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import { sha256Fingerprint } from '../../src/core/certificate.js';
+import { parsePemBlocks } from '../../src/core/pem.js';
+import { makeHierarchy } from '../support/pki.js';
+import { REPO_ROOT, tempDir } from '../support/tools.js';
+
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
+
+/** The SHA-256 fingerprint a TLS client sees on a fresh handshake. */
+function servedFingerprint(port: number, servername?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      { host: '127.0.0.1', port, rejectUnauthorized: false, ...(servername ? { servername } : {}) },
+      () => {
+        const cert = socket.getPeerCertificate();
+        socket.destroy();
+        resolve(sha256Fingerprint(cert.raw));
+      },
+    );
+    socket.once('error', reject);
+  });
+}
+
+async function get(
+  port: number,
+  path: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    if (await check()) return performance.now() - start;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`condition not met within ${ms} ms`);
+}
+
+describe('certkeeper serve, in process', () => {
+  const { dir, cleanup } = tempDir();
+  const dataDir = join(dir, 'data');
+  let server: RunningServer;
+  let port: number;
+  let config: ServeConfig;
+
+  before(async () => {
+    config = (await loadServeConfig(
+      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
+      {},
+    )) as ServeConfig;
+    server = await startServer(config, {}, pino({ level: 'silent' }));
+    port = server.supervisor.runtime.address()!.port;
+  });
+  after(async () => {
+    await server.stop();
+    cleanup();
+  });
+
+  it('serves the local CA certificate at once and says so', async () => {
+    const status = server.supervisor.status()!;
+    assert.equal(status.source, 'local-ca');
+    assert.equal(await servedFingerprint(port), status.fingerprint);
+    const api = await get(port, '/api/v1/server/tls');
+    assert.equal(api.status, 200);
+    assert.equal(JSON.parse(api.body).fingerprint, status.fingerprint);
+    assert.match(String(api.headers['strict-transport-security']), /max-age=\d+/);
+  });
+
+  it('publishes the local CA without authentication, and the served chain ends at it', async () => {
+    const res = await get(port, '/ca/root.pem');
+    assert.equal(res.status, 200);
+    const caDer = parsePemBlocks(res.body)[0]!.der;
+    const { X509Certificate } = await import('node:crypto');
+    const ca = new X509Certificate(caDer);
+    const socket = await new Promise<ReturnType<typeof connect>>((resolve, reject) => {
+      const s = connect(
+        { host: '127.0.0.1', port, servername: 'localhost', ca: ca.toString() },
+        () => resolve(s),
+      );
+      s.once('error', reject);
+    });
+    assert.equal(socket.authorized, true);
+    socket.destroy();
+  });
+
+  it('answers unknown routes with problem+json', async () => {
+    const res = await get(port, '/nope');
+    assert.equal(res.status, 404);
+    assert.match(String(res.headers['content-type']), /application\/problem\+json/);
+    assert.equal(JSON.parse(res.body).code, 'BadRequest');
+  });
+
+  it('follows an import by another process within 250 ms', async () => {
+    const pki = await makeHierarchy({ name: 'Imported', hosts: ['localhost'] });
+    writeFileSync(join(dir, 'chain.pem'), pki.leaf.certPem + pki.intermediate.certPem);
+    writeFileSync(join(dir, 'key.pem'), pki.leaf.keyPem);
+    await run(process.execPath, [
+      CLI,
+      'import',
+      'web',
+      join(dir, 'chain.pem'),
+      join(dir, 'key.pem'),
+      '--activate',
+      '--data-dir',
+      dataDir,
+    ]);
+    const committed = performance.now();
+    await waitFor(async () => (await servedFingerprint(port)) === pki.leaf.cert.sha256, 2000);
+    const elapsed = performance.now() - committed;
+    assert.ok(elapsed < 250, `served after ${elapsed.toFixed(0)} ms`);
+    assert.equal(server.supervisor.status()!.source, 'keystore');
+  });
+
+  it('rolls back an entry whose stored key was corrupted, and records why', async () => {
+    const before = await servedFingerprint(port);
+    const pki = await makeHierarchy({ name: 'Broken', hosts: ['localhost'] });
+    writeFileSync(
+      join(dir, 'broken.pem'),
+      pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem,
+    );
+    await run(process.execPath, [
+      CLI,
+      'import',
+      'broken',
+      join(dir, 'broken.pem'),
+      '--data-dir',
+      dataDir,
+    ]);
+    // Flip one byte of the encrypted key, as a damaged disk would.
+    const db = new Database(join(dataDir, 'certkeeper.db'));
+    const row = db.prepare("SELECT private_key FROM entries WHERE alias = 'broken'").get() as {
+      private_key: Buffer;
+    };
+    row.private_key[row.private_key.length - 1]! ^= 0xff;
+    db.prepare("UPDATE entries SET private_key = ? WHERE alias = 'broken'").run(row.private_key);
+    db.close();
+    const { activateEntry } = await import('../../src/service/activate.js');
+    await activateEntry(
+      { store: server.store, now: () => new Date(), trusted: [] },
+      { alias: 'broken', actor: 'test' },
+    );
+    await waitFor(
+      async () => (await server.store.listAudit({ limit: 1 }))[0]?.action === 'rollback',
+      2000,
+    );
+    const rollback = (await server.store.listAudit({ limit: 1 }))[0]!;
+    assert.equal(rollback.details.code, 'StoreCorrupt');
+    assert.equal(
+      (await server.store.listBindings()).find((b) => b.name === 'server')?.alias,
+      'web',
+    );
+    assert.equal(await servedFingerprint(port), before, 'the previous identity keeps serving');
+  });
+
+  it('renews the local CA certificate when the clock reaches two thirds of its life', async () => {
+    const { Supervisor } = await import('../../src/runtime/supervisor.js');
+    const { localServerNames, renewalTime } = await import('../../src/runtime/local-ca.js');
+    const { parseCertificate } = await import('../../src/core/certificate.js');
+    const { openDataDir } = await import('../../src/cli/data-dir.js');
+    const d = tempDir();
+    let now = new Date('2027-03-01T00:00:00Z');
+    const store = await openDataDir(d.dir, {});
+    const supervisor = new Supervisor({
+      store,
+      sources: { dataDir: d.dir, flags: {}, config: {}, env: {}, strict: false },
+      localNames: localServerNames('renew.test'),
+      commonName: 'renew.test',
+      host: '127.0.0.1',
+      port: 0,
+      logger: pino({ level: 'silent' }),
+      clock: { now: () => now },
+    });
+    try {
+      await supervisor.start();
+      const p = supervisor.runtime.address()!.port;
+      const first = await servedFingerprint(p);
+      const entry = await store.getEntry('certkeeper-local-server');
+      const cert = parseCertificate(parsePemBlocks(entry!.certificatePem!)[0]!.der);
+      now = new Date(renewalTime(cert).getTime() - 60_000);
+      await supervisor.renewNow();
+      assert.equal(await servedFingerprint(p), first, 'not renewed before it is due');
+      now = renewalTime(cert);
+      await supervisor.renewNow();
+      await waitFor(async () => (await servedFingerprint(p)) !== first, 2000);
+      assert.equal(
+        (await store.listAudit({ limit: 5 })).some((a) => a.action === 'renew'),
+        true,
+      );
+    } finally {
+      await supervisor.stop();
+      await store.close();
+      d.cleanup();
+    }
+  });
+});
+
+describe('certkeeper serve, as a process', () => {
+  const { dir, cleanup } = tempDir();
+  const dataDir = join(dir, 'data');
+  let child: ChildProcess;
+  let port: number;
+  let stderr = '';
+
+  before(async () => {
+    child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stderr!.on('data', (c) => (stderr += c));
+    port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (c) => {
+        out += c;
+        const m = /serving https:\/\/[^:]+:(\d+)\//.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+  });
+  after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    cleanup();
+  });
+
+  it('logs the chosen source with its fingerprint', () => {
+    assert.match(
+      stderr,
+      /Setting up HTTPS certificate from .* \(via local CA\) sha256=([0-9A-F]{2}:){31}[0-9A-F]{2}/,
+    );
+  });
+
+  it('re-runs the source lookup on SIGHUP and swaps to the default location', async () => {
+    const pki = await makeHierarchy({ name: 'Hup', hosts: ['localhost'] });
+    mkdirSync(join(dataDir, 'ssl'), { recursive: true });
+    writeFileSync(join(dataDir, 'ssl/server.crt'), pki.leaf.certPem + pki.intermediate.certPem);
+    writeFileSync(join(dataDir, 'ssl/server.key'), pki.leaf.keyPem);
+    child.kill('SIGHUP');
+    await waitFor(async () => (await servedFingerprint(port)) === pki.leaf.cert.sha256, 3000);
+    const status = JSON.parse((await get(port, '/api/v1/server/tls')).body);
+    assert.equal(status.source, 'default-location');
+    assert.match(stderr, /via default location lookup/);
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 0);
+  });
+});
