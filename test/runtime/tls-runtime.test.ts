@@ -9,7 +9,10 @@ import type { TLSSocket } from 'node:tls';
 import { type Identity, isRuntimeError } from '../../src/runtime/identity.js';
 import { MemoryTicketKeyStore } from '../../src/runtime/ticket-keys.js';
 import {
+  normalizeState,
+  probeTargets,
   type RuntimeState,
+  resolveIdentity,
   TlsRuntime,
   type TlsRuntimeOptions,
 } from '../../src/runtime/tls-runtime.js';
@@ -489,5 +492,68 @@ describe('TlsRuntime: lifecycle', () => {
     assert.equal(signal, null, `the child did not exit by itself: ${output}`);
     assert.equal(code, 0, output);
     assert.match(output, /stopped/);
+  });
+});
+
+describe('runtime state', () => {
+  it('lower-cases SNI names and refuses what is not a host name or a one-label wildcard', () => {
+    const ok = state(1, A, [['c.example.test', C]]);
+    assert.equal(normalizeState(ok), ok, 'a normalized state is used as given');
+    const fixed = normalizeState(state(1, A, [['C.Example.Test.', C]]));
+    assert.deepEqual([...fixed.sni.keys()], ['c.example.test']);
+    for (const bad of [
+      '*.*.example.test',
+      'a.*.example.test',
+      '*example.test',
+      'a b.test',
+      '',
+      '.a.test',
+    ]) {
+      assert.throws(
+        () => normalizeState(state(1, A, [[bad, C]])),
+        (e: unknown) => isRuntimeError(e, 'InvalidState'),
+        bad,
+      );
+    }
+    assert.throws(
+      () => normalizeState({ ...ok, revision: -1 }),
+      (e: unknown) => isRuntimeError(e, 'InvalidState'),
+    );
+  });
+
+  it('resolves exact before wildcard before the server identity', () => {
+    const s = state(1, A, [
+      ['*.example.test', W],
+      ['c.example.test', C],
+    ]);
+    assert.equal(resolveIdentity(s, 'c.example.test'), C);
+    assert.equal(resolveIdentity(s, 'x.example.test'), W);
+    assert.equal(resolveIdentity(s, 'example.test'), A);
+    assert.equal(resolveIdentity(s, 'localhost'), A);
+  });
+
+  it('probes the server twice, then changed SNI names first, within the limit', () => {
+    const previous = state(1, A, [
+      ['b.example.test', B],
+      ['c.example.test', C],
+    ]);
+    const next = state(2, A, [
+      ['b.example.test', cloneIdentity(B)],
+      ['c.example.test', C],
+      ['*.wild.example.test', W],
+      ['d.example.test', D],
+    ]);
+    const targets = probeTargets(previous, next, 3);
+    assert.deepEqual(
+      targets.map((t) => [t.binding, t.servername, t.expected]),
+      [
+        ['server', null, A.fingerprint],
+        ['server (SNI fallback)', 'certkeeper-probe.invalid', A.fingerprint],
+        ['sni:*.wild.example.test', 'certkeeper-probe.wild.example.test', W.fingerprint],
+        ['sni:d.example.test', 'd.example.test', D.fingerprint],
+        ['sni:b.example.test', 'b.example.test', B.fingerprint],
+      ],
+    );
+    assert.equal(probeTargets(previous, next, 0).length, 2);
   });
 });
