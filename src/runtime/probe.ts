@@ -78,7 +78,16 @@ export function probeOnce(
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.destroy();
+      if (error === null) {
+        // Close politely: a TLS 1.3 client is connected before the server has read its
+        // Finished, and a reset here would count as a failed handshake on the server.
+        socket.end();
+        const linger = setTimeout(() => socket.destroy(), timeoutMs);
+        linger.unref();
+        socket.once('close', () => clearTimeout(linger));
+      } else {
+        socket.destroy();
+      }
       const ok = error === null && served !== null && sameFingerprint(served, target.expected);
       resolve({
         ...target,

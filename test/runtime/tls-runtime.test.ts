@@ -133,6 +133,19 @@ describe('TlsRuntime: serving and swapping', () => {
     assert.equal((await handshake(port)).fingerprint, A.fingerprint);
   });
 
+  it('probes without failing handshakes on the server (regression: the probe reset TLS 1.3)', async () => {
+    const { runtime } = await startRuntime(state(1, A, [['c.example.test', C]]));
+    for (let revision = 2; revision < 8; revision++) {
+      const result = await runtime.apply(
+        state(revision, revision % 2 ? A : B, [['c.example.test', C]]),
+      );
+      assert.equal(result.ok, true);
+    }
+    // Let the last probe connections close.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(runtime.status().tlsClientErrors, 0);
+  });
+
   it('applies calls one at a time, in order', async () => {
     const { runtime, port } = await startRuntime(state(1, A));
     const results = await Promise.all([
