@@ -1,0 +1,371 @@
+/**
+ * bench/sni-scale: a `TlsRuntime` with 1, 10,000 and 100,000 SNI bindings — how long
+ * `start()` takes, the process's RSS, and the full-handshake rate against the 1-binding
+ * case.
+ *
+ * What is generated (honestly): one CA and ONE shared ECDSA P-256 leaf key; a pool of
+ * `--pool` (default 10,000) distinct leaf certificates issued with core/generate for that
+ * key. The 10,000 case binds one name per certificate; the 100,000 case binds 10 names
+ * per certificate (10,000 distinct fingerprints, so at most 10,000 distinct contexts).
+ * Every binding gets its own copy of its certificate PEM, so memory is that of 100,000
+ * stored PEMs; the private key is one shared string (a distinct P-256 key would add
+ * ~0.25 KB per binding, an RSA-2048 key ~1.7 KB).
+ *
+ * Each scale runs in a fresh server process pinned to CPU 0; the load generator (this
+ * file with `--client`) is pinned to CPU 1: `tls.connect` with SNI, full TLS 1.3
+ * handshakes, one `GET /`, 16 in flight. Two name distributions: "hot" (500 names, whose
+ * contexts fit the 1,000-entry LRU after warm-up) and "uniform" over all names (at 10k
+ * and 100k mostly LRU misses: every such handshake builds a context). The Node client
+ * can saturate its core before the server does, so the server's CPU time per handshake
+ * is reported too, and its ratio is the capacity ratio. Medians over `--runs`.
+ *
+ * Run: `node --import tsx bench/sni-scale.ts [--runs 3] [--seconds 3] [--pool 10000]
+ *       [--scales 1,10000,100000] [--json]`
+ */
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { parseCertificate } from '../src/core/certificate.js';
+import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
+import { toPem } from '../src/core/pem.js';
+import type { Identity } from '../src/runtime/identity.js';
+import { TlsRuntime } from '../src/runtime/tls-runtime.js';
+
+const HOT_NAMES = 500;
+const name = (i: number): string => `h${i}.scale.test`;
+
+interface Pool {
+  keyPem: string;
+  certs: { pem: string; fingerprint: string }[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Load generator (child)
+
+interface LoadCommand {
+  type: 'load';
+  port: number;
+  ms: number;
+  names: number;
+  concurrency: number;
+}
+
+function runClient(): void {
+  process.on('message', async (message: LoadCommand) => {
+    if (message.type !== 'load') return;
+    let handshakes = 0;
+    let failures = 0;
+    const started = performance.now();
+    const deadline = started + message.ms;
+    const one = (): Promise<void> =>
+      new Promise((resolve) => {
+        const socket = connect({
+          host: '127.0.0.1',
+          port: message.port,
+          servername: name(Math.floor(Math.random() * message.names)),
+          rejectUnauthorized: false,
+        });
+        let response = '';
+        socket.setEncoding('utf8');
+        socket.once('secureConnect', () => {
+          handshakes++;
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        });
+        socket.on('data', (d: string) => (response += d));
+        socket.once('end', () => {
+          if (!response.startsWith('HTTP/1.1 200')) failures++;
+          socket.destroy();
+          resolve();
+        });
+        socket.once('error', () => {
+          failures++;
+          socket.destroy();
+          resolve();
+        });
+      });
+    const worker = async (): Promise<void> => {
+      while (performance.now() < deadline) await one();
+    };
+    await Promise.all(Array.from({ length: message.concurrency }, worker));
+    process.send!({ type: 'loaded', handshakes, failures, ms: performance.now() - started });
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Server (child)
+
+async function runServer(poolFile: string, bindings: number): Promise<void> {
+  const pool = JSON.parse(readFileSync(poolFile, 'utf8')) as Pool;
+  const perCert = Math.max(1, Math.ceil(bindings / pool.certs.length));
+  const serverCert = pool.certs[0]!;
+  const server: Identity = {
+    keyPem: pool.keyPem,
+    certPem: serverCert.pem,
+    fingerprint: serverCert.fingerprint,
+    source: 'bench',
+  };
+  const t0 = performance.now();
+  const sni = new Map<string, Identity>();
+  for (let i = 0; i < bindings; i++) {
+    const cert = pool.certs[Math.floor(i / perCert) % pool.certs.length]!;
+    sni.set(name(i), {
+      keyPem: pool.keyPem,
+      // A copy per binding, as a store read would give.
+      certPem: Buffer.from(cert.pem).toString(),
+      fingerprint: cert.fingerprint,
+      alias: `a${i}`,
+      source: 'keystore',
+    });
+  }
+  const stateMs = performance.now() - t0;
+  global.gc?.();
+  const handler: RequestListener = (_req, res) => {
+    res.setHeader('content-length', 2);
+    res.end('ok');
+  };
+  const t1 = performance.now();
+  const runtime = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
+  const started = await runtime.start({ revision: 1, server, sni });
+  const readyMs = performance.now() - t1;
+  const rssReady = process.memoryUsage().rss;
+  process.send!({
+    type: 'ready',
+    port: runtime.address()!.port,
+    ok: started.ok,
+    stateMs,
+    readyMs,
+    rssReady,
+  });
+  let cpu = process.cpuUsage();
+  process.on('message', async (message: { type: string }) => {
+    if (message.type === 'mark') {
+      cpu = process.cpuUsage();
+      process.send!({ type: 'marked' });
+    } else if (message.type === 'cpu') {
+      const used = process.cpuUsage(cpu);
+      process.send!({
+        type: 'cpu',
+        cpuMs: (used.user + used.system) / 1000,
+        rss: process.memoryUsage().rss,
+        contexts: runtime.contexts.stats(),
+      });
+    } else if (message.type === 'stop') {
+      await runtime.stop();
+      process.exit(0);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Parent
+
+async function makePool(size: number): Promise<Pool> {
+  const now = new Date();
+  const caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
+  const ca = parseCertificate(
+    await createSelfSignedCa({ key: caKey, subject: { CN: 'Scale CA' }, days: 30, now }),
+  );
+  const leaf = await generateKeyPair({ type: 'ec', curve: 'P-256' });
+  const certs: Pool['certs'] = [];
+  for (let i = 0; i < size; i++) {
+    const der = await issueCertificate({
+      issuer: { certificate: ca, key: caKey },
+      publicKey: leaf.publicKey,
+      subject: { CN: name(i) },
+      sans: { dns: [name(i)] },
+      days: 7,
+      now,
+    });
+    certs.push({ pem: toPem('CERTIFICATE', der), fingerprint: parseCertificate(der).sha256 });
+  }
+  return { keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certs };
+}
+
+function pin(pid: number, cpu: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function next<T extends { type: string }>(child: ChildProcess, type: string): Promise<T> {
+  for (;;) {
+    const [message] = (await once(child, 'message')) as [T];
+    if (message.type === type) return message;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const round = (v: number, d = 1): number => Math.round(v * 10 ** d) / 10 ** d;
+
+interface Sample {
+  stateMs: number;
+  readyMs: number;
+  rssReadyMb: number;
+  rssAfterMb: number;
+  hot: { rate: number; cpuUsPerHandshake: number; failures: number };
+  uniform: { rate: number; cpuUsPerHandshake: number; failures: number; missShare: number };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const get = (flag: string, fallback: string): string => {
+    const i = argv.indexOf(`--${flag}`);
+    return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+  };
+  const runs = Number(get('runs', '3'));
+  const seconds = Number(get('seconds', '3'));
+  const poolSize = Number(get('pool', '10000'));
+  const scales = get('scales', '1,10000,100000').split(',').map(Number);
+  const file = new URL(import.meta.url).pathname;
+
+  const g0 = performance.now();
+  const pool = await makePool(poolSize);
+  const generateMs = performance.now() - g0;
+  const poolFile = join(tmpdir(), `certkeeper-sni-scale-${process.pid}.json`);
+  writeFileSync(poolFile, JSON.stringify(pool));
+
+  const client = fork(file, ['--client'], { execArgv: ['--import', 'tsx'] });
+  await new Promise((r) => setTimeout(r, 50));
+  const pinned = pin(client.pid!, 1);
+
+  const samples = new Map<number, Sample[]>(scales.map((s) => [s, []]));
+  try {
+    for (let run = 0; run < runs; run++) {
+      for (const scale of scales) {
+        const server = fork(file, ['--server', poolFile, String(scale)], {
+          execArgv: ['--import', 'tsx', '--expose-gc'],
+        });
+        pin(server.pid!, 0);
+        const ready = await next<{
+          type: string;
+          port: number;
+          ok: boolean;
+          stateMs: number;
+          readyMs: number;
+          rssReady: number;
+        }>(server, 'ready');
+        if (!ready.ok) throw new Error(`the ${scale} runtime's probe failed`);
+        const window = async (names: number) => {
+          server.send({ type: 'mark' });
+          await next(server, 'marked');
+          client.send({
+            type: 'load',
+            port: ready.port,
+            ms: seconds * 1000,
+            names,
+            concurrency: 16,
+          });
+          const load = await next<{
+            type: string;
+            handshakes: number;
+            failures: number;
+            ms: number;
+          }>(client, 'loaded');
+          server.send({ type: 'cpu' });
+          const cpu = await next<{
+            type: string;
+            cpuMs: number;
+            rss: number;
+            contexts: { misses: number; hits: number };
+          }>(server, 'cpu');
+          return { load, cpu };
+        };
+        // Warm-up: fills the LRU with the hot names.
+        await window(Math.min(HOT_NAMES, scale));
+        const hot = await window(Math.min(HOT_NAMES, scale));
+        const before = hot.cpu.contexts;
+        const uniform = await window(scale);
+        const after = uniform.cpu.contexts;
+        const lookups = after.misses + after.hits - before.misses - before.hits;
+        samples.get(scale)!.push({
+          stateMs: ready.stateMs,
+          readyMs: ready.readyMs,
+          rssReadyMb: ready.rssReady / 2 ** 20,
+          rssAfterMb: uniform.cpu.rss / 2 ** 20,
+          hot: {
+            rate: (hot.load.handshakes * 1000) / hot.load.ms,
+            cpuUsPerHandshake: (hot.cpu.cpuMs * 1000) / hot.load.handshakes,
+            failures: hot.load.failures,
+          },
+          uniform: {
+            rate: (uniform.load.handshakes * 1000) / uniform.load.ms,
+            cpuUsPerHandshake: (uniform.cpu.cpuMs * 1000) / uniform.load.handshakes,
+            failures: uniform.load.failures,
+            missShare: (after.misses - before.misses) / Math.max(1, lookups),
+          },
+        });
+        server.send({ type: 'stop' });
+        await once(server, 'exit');
+      }
+    }
+  } finally {
+    client.disconnect();
+    rmSync(poolFile, { force: true });
+  }
+
+  const base = samples.get(scales[0]!)!;
+  const baseRate = median(base.map((s) => s.hot.rate));
+  const baseCpu = median(base.map((s) => s.hot.cpuUsPerHandshake));
+  const report = {
+    node: process.version,
+    openssl: process.versions.openssl,
+    pool: `${poolSize} distinct ECDSA P-256 leaf certificates, one shared key, generated in ${round(generateMs / 1000)} s`,
+    load: `Node tls.connect, SNI, full TLS 1.3 handshakes + GET /, 16 in flight, ${seconds} s windows, pinned: ${pinned}`,
+    runs,
+    scales: Object.fromEntries(
+      scales.map((scale) => {
+        const s = samples.get(scale)!;
+        const m = (f: (x: Sample) => number, d = 1): number => round(median(s.map(f)), d);
+        return [
+          scale,
+          {
+            bindings: scale,
+            distinctCertificates: Math.min(scale, poolSize),
+            stateBuildMs: m((x) => x.stateMs),
+            readyMs: m((x) => x.readyMs),
+            rssReadyMb: m((x) => x.rssReadyMb),
+            rssAfterLoadMb: m((x) => x.rssAfterMb),
+            hot: {
+              handshakesPerSecond: m((x) => x.hot.rate),
+              rateRatio: round(median(s.map((x) => x.hot.rate)) / baseRate, 3),
+              serverCpuUsPerHandshake: m((x) => x.hot.cpuUsPerHandshake),
+              capacityRatio: round(baseCpu / median(s.map((x) => x.hot.cpuUsPerHandshake)), 3),
+              failures: s.reduce((n, x) => n + x.hot.failures, 0),
+            },
+            uniform: {
+              handshakesPerSecond: m((x) => x.uniform.rate),
+              rateRatio: round(median(s.map((x) => x.uniform.rate)) / baseRate, 3),
+              serverCpuUsPerHandshake: m((x) => x.uniform.cpuUsPerHandshake),
+              capacityRatio: round(baseCpu / median(s.map((x) => x.uniform.cpuUsPerHandshake)), 3),
+              lruMissShare: m((x) => x.uniform.missShare, 3),
+              failures: s.reduce((n, x) => n + x.uniform.failures, 0),
+            },
+          },
+        ];
+      }),
+    ),
+  };
+  console.log(argv.includes('--json') ? JSON.stringify(report) : JSON.stringify(report, null, 2));
+}
+
+if (process.argv.includes('--client')) {
+  runClient();
+} else if (process.argv.includes('--server')) {
+  const i = process.argv.indexOf('--server');
+  await runServer(process.argv[i + 1]!, Number(process.argv[i + 2]));
+} else {
+  await main();
+}
