@@ -132,7 +132,7 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
   const runtime = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
   const started = await runtime.start({ revision: 1, server, sni });
   const readyMs = performance.now() - t1;
-  const rssReady = process.memoryUsage().rss;
+  const { rss: rssReady, heapUsed } = process.memoryUsage();
   process.send!({
     type: 'ready',
     port: runtime.address()!.port,
@@ -140,6 +140,7 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
     stateMs,
     readyMs,
     rssReady,
+    heapUsed,
   });
   let cpu = process.cpuUsage();
   process.on('message', async (message: { type: string }) => {
@@ -148,10 +149,13 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
       process.send!({ type: 'marked' });
     } else if (message.type === 'cpu') {
       const used = process.cpuUsage(cpu);
+      const rss = process.memoryUsage().rss;
+      global.gc?.();
       process.send!({
         type: 'cpu',
         cpuMs: (used.user + used.system) / 1000,
-        rss: process.memoryUsage().rss,
+        rss,
+        rssAfterGc: process.memoryUsage().rss,
         contexts: runtime.contexts.stats(),
       });
     } else if (message.type === 'stop') {
@@ -215,6 +219,8 @@ interface Sample {
   readyMs: number;
   rssReadyMb: number;
   rssAfterMb: number;
+  rssAfterGcMb: number;
+  heapUsedMb: number;
   hot: { rate: number; cpuUsPerHandshake: number; failures: number };
   uniform: { rate: number; cpuUsPerHandshake: number; failures: number; missShare: number };
 }
@@ -256,6 +262,7 @@ async function main(): Promise<void> {
           stateMs: number;
           readyMs: number;
           rssReady: number;
+          heapUsed: number;
         }>(server, 'ready');
         if (!ready.ok) throw new Error(`the ${scale} runtime's probe failed`);
         const window = async (names: number) => {
@@ -279,6 +286,7 @@ async function main(): Promise<void> {
             type: string;
             cpuMs: number;
             rss: number;
+            rssAfterGc: number;
             contexts: { misses: number; hits: number };
           }>(server, 'cpu');
           return { load, cpu };
@@ -295,6 +303,8 @@ async function main(): Promise<void> {
           readyMs: ready.readyMs,
           rssReadyMb: ready.rssReady / 2 ** 20,
           rssAfterMb: uniform.cpu.rss / 2 ** 20,
+          rssAfterGcMb: uniform.cpu.rssAfterGc / 2 ** 20,
+          heapUsedMb: ready.heapUsed / 2 ** 20,
           hot: {
             rate: (hot.load.handshakes * 1000) / hot.load.ms,
             cpuUsPerHandshake: (hot.cpu.cpuMs * 1000) / hot.load.handshakes,
@@ -337,7 +347,12 @@ async function main(): Promise<void> {
             stateBuildMs: m((x) => x.stateMs),
             readyMs: m((x) => x.readyMs),
             rssReadyMb: m((x) => x.rssReadyMb),
+            rssReadyOverOneBindingMb: round(
+              median(s.map((x) => x.rssReadyMb)) - median(base.map((x) => x.rssReadyMb)),
+            ),
+            heapUsedReadyMb: m((x) => x.heapUsedMb),
             rssAfterLoadMb: m((x) => x.rssAfterMb),
+            rssAfterLoadAndGcMb: m((x) => x.rssAfterGcMb),
             hot: {
               handshakesPerSecond: m((x) => x.hot.rate),
               rateRatio: round(median(s.map((x) => x.hot.rate)) / baseRate, 3),
