@@ -53,6 +53,20 @@ describe('reading the pyca certificate corpus, one test per file', () => {
     });
   }
 
+  it('reads every NIST PKITS certificate, and answers every other PKITS file with a typed error or a value', async () => {
+    const pkits = join(x509, 'PKITS_data');
+    let certificates = 0;
+    for (const file of filesUnder(pkits)) {
+      if (file.includes('/pkcs12/')) continue; // opened with their password in pkcs12.test.ts
+      const result = await understandOrReject(readFileSync(file));
+      if (file.endsWith('.crt')) {
+        assert.ok(result.ok, `${relative(pkits, file)}: ${result.ok ? '' : result.code}`);
+        certificates += result.material.certificates.length;
+      }
+    }
+    assert.equal(certificates, 405);
+  });
+
   it('finds the one certificate among free text and dummy key blocks', async () => {
     const m = await readMaterial(readFileSync(join(x509, 'cryptography.io.with_garbage.pem')));
     assert.equal(m.certificates.length, 1);
