@@ -284,6 +284,46 @@ describe('certkeeper serve, across restarts', () => {
   });
 });
 
+describe('each file source, over a real TLS handshake', () => {
+  const { dir, cleanup } = tempDir();
+  after(cleanup);
+
+  it('serves the flags, the config file and the environment, each in its turn', async () => {
+    const pki = await makeHierarchy({ name: 'Files', hosts: ['localhost'] });
+    writeFileSync(join(dir, 'chain.pem'), pki.leaf.certPem + pki.intermediate.certPem);
+    writeFileSync(join(dir, 'key.pem'), pki.leaf.keyPem);
+    writeFileSync(
+      join(dir, 'certkeeper.yaml'),
+      'tls:\n  certificate: chain.pem\n  privateKey: key.pem\n',
+    );
+    const base = ['--port', '0', '--host', '127.0.0.1'];
+    const cases: [string, string[], Record<string, string>][] = [
+      ['flag', ['-z', join(dir, 'chain.pem'), '-k', join(dir, 'key.pem')], {}],
+      ['config', ['--config', join(dir, 'certkeeper.yaml')], {}],
+      [
+        'environment',
+        [],
+        { CERTKEEPER_SSL_CERT: join(dir, 'chain.pem'), CERTKEEPER_SSL_KEY: join(dir, 'key.pem') },
+      ],
+    ];
+    for (const [source, flags, env] of cases) {
+      const config = (await loadServeConfig(
+        ['--data-dir', join(dir, source), ...base, ...flags],
+        env,
+      )) as ServeConfig;
+      const server = await startServer(config, env, pino({ level: 'silent' }));
+      try {
+        const port = server.supervisor.runtime.address()!.port;
+        assert.equal(await servedFingerprint(port), pki.leaf.cert.sha256, source);
+        assert.equal(server.supervisor.status()!.source, source);
+        assert.match(server.supervisor.pinnedBy() ?? '', /./, `${source} pins the server identity`);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+});
+
 describe('certkeeper serve, as a process', () => {
   const { dir, cleanup } = tempDir();
   const dataDir = join(dir, 'data');
