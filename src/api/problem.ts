@@ -1,7 +1,6 @@
 import type { FastifyReply } from 'fastify';
-import { CORE_ERROR_CODES, CoreError } from '../core/errors.js';
-import { SERVICE_ERROR_CODES, ServiceError } from '../service/errors.js';
-import { StoreError } from '../store/store.js';
+import { CORE_ERROR_CODES, CodedError } from '../core/errors.js';
+import { SERVICE_ERROR_CODES } from '../service/errors.js';
 
 /** HTTP status for each stable error code: the one table of it (STYLE.md §3). */
 const STATUS: Record<string, number> = {
@@ -33,28 +32,29 @@ export interface Problem {
 
 /** Renders any error as problem+json; a 5xx hides its detail and points to the logs. */
 export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
-  const typed =
-    err instanceof CoreError || err instanceof ServiceError || err instanceof StoreError;
   const fastifyStatus = (err as { statusCode?: number }).statusCode;
-  const code = typed
-    ? err.code
-    : fastifyStatus && fastifyStatus < 500
-      ? 'BadRequest'
-      : 'InternalError';
-  const status = typed
-    ? (STATUS[code] ?? 400)
-    : fastifyStatus && fastifyStatus < 500
-      ? fastifyStatus
-      : 500;
+  const clientError = fastifyStatus !== undefined && fastifyStatus < 500;
+  let code: string;
+  let status: number;
+  if (err instanceof CodedError) {
+    code = err.code;
+    status = STATUS[code] ?? 400;
+  } else {
+    code = clientError ? 'BadRequest' : 'InternalError';
+    status = clientError ? fastifyStatus : 500;
+  }
   const problem: Problem = {
     type: `urn:certkeeper:problem:${code}`,
     title: code,
     status,
     code,
     requestId: String(reply.request.id),
+    // A 4xx explains; a 5xx hides what went wrong and points to the log.
+    detail:
+      status < 500
+        ? (err as Error).message
+        : `An internal error occurred; see the server log for request ${reply.request.id}.`,
   };
-  if (status < 500) problem.detail = (err as Error).message;
-  else
-    problem.detail = `An internal error occurred; see the server log for request ${reply.request.id}.`;
+  if (status >= 500) reply.log.error({ err, requestId: reply.request.id }, 'request failed');
   return reply.code(status).type('application/problem+json').send(problem);
 }

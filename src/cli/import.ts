@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { parseArgs } from 'node:util';
 import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { importEntry } from '../service/import-entry.js';
+import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { openDataDir } from './data-dir.js';
 import { type Io, UsageError } from './io.js';
 
@@ -26,13 +26,13 @@ export async function runImport(
   io: Io,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(argv, {
+    ...PASSWORD_OPTIONS,
+    activate: { type: 'boolean' },
+    replace: { type: 'boolean' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     io.stdout.write(`${HELP}\n`);
     return 0;
@@ -40,13 +40,7 @@ export async function runImport(
   const [alias, ...files] = positionals;
   if (!alias || files.length === 0)
     throw new UsageError('import needs an ALIAS and at least one FILE');
-  if (values.password !== undefined && values['password-file'] !== undefined) {
-    throw new UsageError('give --password or --password-file, not both');
-  }
-  let password = values.password;
-  if (values['password-file'] !== undefined) {
-    password = (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
-  }
+  const password = await passwordFrom(values);
   const inputs = await Promise.all(
     files.map(async (name) => ({ name, bytes: await readFile(name) })),
   );
@@ -78,20 +72,4 @@ export async function runImport(
   } finally {
     await store.close();
   }
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      password: { type: 'string' },
-      'password-file': { type: 'string' },
-      activate: { type: 'boolean' },
-      replace: { type: 'boolean' },
-      'data-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }

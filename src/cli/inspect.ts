@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { parseArgs } from 'node:util';
 import { type Certificate, parseCertificate } from '../core/certificate.js';
 import { isCoreError } from '../core/errors.js';
 import { type InspectReport, inspect } from '../core/inspect.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
+import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
 const HELP = `Usage: certkeeper inspect FILE... [options]
@@ -27,31 +27,27 @@ sentence on stderr), 2 a usage error.`;
 
 /** `certkeeper inspect`: describe and validate files. */
 export async function runInspect(argv: string[], io: Io): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(argv, {
+    ...PASSWORD_OPTIONS,
+    host: { type: 'string' },
+    ca: { type: 'string', multiple: true },
+    at: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     io.stdout.write(`${HELP}\n`);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('inspect needs at least one FILE');
-  if (values.password !== undefined && values['password-file'] !== undefined) {
-    throw new UsageError('give --password or --password-file, not both');
-  }
   const now = values.at ? new Date(values.at) : new Date();
   if (Number.isNaN(now.getTime())) throw new UsageError(`--at "${values.at}" is not a date`);
 
-  let password = values.password;
+  let password: string | undefined;
   const inputs: { name: string; bytes: Buffer }[] = [];
   const trusted: Certificate[] = [];
   try {
-    if (values['password-file'] !== undefined) {
-      password = (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
-    }
+    password = await passwordFrom(values);
     for (const name of positionals) inputs.push({ name, bytes: await readFile(name) });
     for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
     for (const file of values.ca ?? []) {
@@ -83,23 +79,6 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`${p.code}: ${p.origin ? `${p.origin}: ` : ''}${p.message}\n`);
   }
   return report.ok ? 0 : 1;
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      password: { type: 'string' },
-      'password-file': { type: 'string' },
-      host: { type: 'string' },
-      ca: { type: 'string', multiple: true },
-      at: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 /** The report as text for a person, one certificate or key per paragraph. */

@@ -1,6 +1,4 @@
-import { CoreError } from '../core/errors.js';
-import { ServiceError } from '../service/errors.js';
-import { StoreError } from '../store/store.js';
+import { CodedError } from '../core/errors.js';
 import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
@@ -46,7 +44,7 @@ export async function main(
       io.stderr.write(`certkeeper: ${err.message}\n\n${USAGE}\n`);
       return 2;
     }
-    if (err instanceof CoreError || err instanceof ServiceError || err instanceof StoreError) {
+    if (err instanceof CodedError) {
       io.stderr.write(`${err.code}: ${err.message}\n`);
       return 1;
     }

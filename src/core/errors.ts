@@ -37,15 +37,17 @@ export const CORE_ERROR_CODES = {
 /** A stable, documented error code of `core/`. */
 export type CoreErrorCode = keyof typeof CORE_ERROR_CODES;
 
-/** The one error type of `core/`: a stable `code` and a sentence for a person. */
-export class CoreError extends Error {
-  override readonly name = 'CoreError';
-  readonly code: CoreErrorCode;
+/**
+ * The base of each layer's one error type (`CoreError`, `StoreError`, `ServiceError`,
+ * `RuntimeError`): a stable `code`, a sentence for a person, optional plain details.
+ */
+export abstract class CodedError<Code extends string> extends Error {
+  readonly code: Code;
   /** Optional machine-readable facts (the missing issuer's name, the index in a chain…). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
-    code: CoreErrorCode,
+    code: Code,
     message: string,
     options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
@@ -53,6 +55,11 @@ export class CoreError extends Error {
     this.code = code;
     this.details = options?.details;
   }
+}
+
+/** The one error type of `core/`. */
+export class CoreError extends CodedError<CoreErrorCode> {
+  override readonly name = 'CoreError';
 }
 
 /** True when `err` is a `CoreError`, optionally with the given code. */

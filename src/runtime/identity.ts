@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { sha256Fingerprint } from '../core/certificate.js';
-import { CoreError } from '../core/errors.js';
+import { CodedError, CoreError } from '../core/errors.js';
 import { parsePemBlocks, toPem } from '../core/pem.js';
 
 // ---------------------------------------------------------------------------------------
@@ -30,20 +30,8 @@ export const RUNTIME_ERROR_CODES = {
 export type RuntimeErrorCode = keyof typeof RUNTIME_ERROR_CODES;
 
 /** The one error type of `runtime/`: a stable `code`, a sentence, optional plain details. */
-export class RuntimeError extends Error {
+export class RuntimeError extends CodedError<RuntimeErrorCode> {
   override readonly name = 'RuntimeError';
-  readonly code: RuntimeErrorCode;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-
-  constructor(
-    code: RuntimeErrorCode,
-    message: string,
-    options?: { cause?: unknown; details?: Record<string, unknown> },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options?.details;
-  }
 }
 
 export function isRuntimeError(err: unknown, code?: RuntimeErrorCode): err is RuntimeError {

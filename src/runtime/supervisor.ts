@@ -314,8 +314,8 @@ export class Supervisor {
   }
 
   /** Renews the local CA's certificate if it is due (the timer calls this; tests too). */
-  renewNow(): Promise<void | undefined> {
-    return this.#enqueue(() => this.#ensureLocalCa()).finally(() => this.#scheduleRenewal());
+  async renewNow(): Promise<void> {
+    await this.#enqueue(() => this.#ensureLocalCa()).finally(() => this.#scheduleRenewal());
   }
 
   #ticketKeyStore(): TicketKeyStore {

@@ -2,6 +2,8 @@
  * The error type of `service/`. `core/` and `store/` errors pass through unchanged
  * (each layer has its own catalogue); these are the domain rules of the keystore.
  */
+import { CodedError } from '../core/errors.js';
+
 export const SERVICE_ERROR_CODES = {
   InvalidAlias: 'An alias must be 1–64 letters, digits, dots, dashes or underscores.',
   AliasInUse: 'An entry with this alias already exists.',
@@ -14,17 +16,6 @@ export const SERVICE_ERROR_CODES = {
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;
 
-export class ServiceError extends Error {
+export class ServiceError extends CodedError<ServiceErrorCode> {
   override readonly name = 'ServiceError';
-  readonly code: ServiceErrorCode;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-  constructor(
-    code: ServiceErrorCode,
-    message: string,
-    options?: { cause?: unknown; details?: Record<string, unknown> },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options?.details;
-  }
 }

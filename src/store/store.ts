@@ -6,6 +6,8 @@
  * ciphertext.
  */
 
+import { CodedError } from '../core/errors.js';
+
 /** What an entry of the keystore holds (DESIGN.md "entry"). */
 export type EntryKind = 'key-pair' | 'trusted' | 'pending';
 
@@ -104,13 +106,8 @@ export const STORE_ERROR_CODES = {
 export type StoreErrorCode = keyof typeof STORE_ERROR_CODES;
 
 /** The one error type of `store/`: a stable `code` and a sentence for a person. */
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
 /** True when `err` is a `StoreError`, optionally with the given code. */

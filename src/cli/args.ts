@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { UsageError } from './io.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: O }>
+>;
+
+/** Parses a command's arguments strictly; a mistake is a `UsageError` (exit code 2). */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O): Parsed<O> {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** The `--password` / `--password-file` options every command shares. */
+export const PASSWORD_OPTIONS = {
+  password: { type: 'string' },
+  'password-file': { type: 'string' },
+} as const;
+
+/** The password from `--password`, or the first line of `--password-file`; both is a usage error. */
+export async function passwordFrom(values: {
+  password?: string | undefined;
+  'password-file'?: string | undefined;
+}): Promise<string | undefined> {
+  if (values.password !== undefined && values['password-file'] !== undefined) {
+    throw new UsageError('give --password or --password-file, not both');
+  }
+  if (values['password-file'] === undefined) return values.password;
+  return (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
+}
