@@ -19,6 +19,12 @@ export interface Policy {
   forbiddenSignatureHashes: string[];
   /** Longest validity a leaf may have, in days. */
   maxValidityDays?: number;
+  /**
+   * Require the key identifiers RFC 5280 §4.2.1.1–2 mandates: an authority key identifier
+   * (with its keyIdentifier) on every certificate not issued by itself, a subject key
+   * identifier on every CA. Old private CAs often lack them; relax this to accept them.
+   */
+  requireKeyIdentifiers: boolean;
 }
 
 export const DEFAULT_POLICY: Policy = Object.freeze({
@@ -27,6 +33,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   allowEd25519: true,
   allowEd448: false,
   forbiddenSignatureHashes: Object.freeze(['md5', 'sha1']) as string[],
+  requireKeyIdentifiers: true,
 }) as Policy;
 
 /** The default policy with the given values replaced. */

@@ -181,6 +181,7 @@ class Validation {
   private readonly policy: Policy;
   private readonly policyCode: CoreErrorCode;
   private readonly checkPolicy: boolean;
+  private readonly keyIdentifierCode: CoreErrorCode;
   private readonly maxDepth: number;
   private readonly requiredEkus: string[];
   private readonly host: Host | undefined;
@@ -209,6 +210,8 @@ class Validation {
     this.checkPolicy = options.checkPolicy ?? true;
     this.policy = this.checkPolicy ? resolvePolicy(options.policy) : DEFAULT_POLICY;
     this.policyCode = this.checkPolicy ? 'PolicyViolation' : 'UnsupportedAlgorithm';
+    // Under a caller's policy a missing key identifier is a relaxable policy matter.
+    this.keyIdentifierCode = this.checkPolicy ? 'PolicyViolation' : 'MalformedInput';
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.requiredEkus = (options.requiredExtendedKeyUsage ?? ['serverAuth']).map(ekuOid);
     if (options.host !== undefined) {
@@ -631,12 +634,13 @@ class Validation {
       }
     }
     // The AKI identifies the issuer during path building; an anchor ends the path.
-    if (!isSelfIssued(cert) && role !== 'anchor') {
+    if (!isSelfIssued(cert) && role !== 'anchor' && this.policy.requireKeyIdentifiers) {
       const aki = safe(() => authorityKeyIdentifierOf(cert));
       if (!aki?.keyId) {
-        yield malformed(
-          `${name} has no authority key identifier, which every certificate not issued by itself must carry.`,
-        );
+        yield {
+          code: this.keyIdentifierCode,
+          message: `${name} has no authority key identifier (keyIdentifier), which every certificate not issued by itself must carry.`,
+        };
       }
     }
     const key = this.publicKey(cert);
@@ -768,9 +772,9 @@ class Validation {
       yield { code: 'MalformedInput', message: `A CA certificate has an empty subject name.` };
     }
     const ski = safe(() => subjectKeyIdOf(cert));
-    if (!findExtension(cert, OID.subjectKeyIdentifier)) {
+    if (this.policy.requireKeyIdentifiers && !findExtension(cert, OID.subjectKeyIdentifier)) {
       yield {
-        code: 'MalformedInput',
+        code: this.keyIdentifierCode,
         message: `${name} is a CA without a subject key identifier, which RFC 5280 requires.`,
       };
     }

@@ -91,6 +91,17 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:a.secret.example.com
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[ica_no_ski]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = none
+authorityKeyIdentifier = keyid:always
+[leaf_no_aki]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:www.example.com
+subjectKeyIdentifier = none
+authorityKeyIdentifier = none
 [leaf_unknown_critical]
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
@@ -210,6 +221,9 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
     await issue('nc-org-leaf', 'www.example.org', 'nc-ica', 'leaf_other_org');
     await issue('nc-secret-leaf', 'a.secret.example.com', 'nc-ica', 'leaf_secret');
     await issue('critical-leaf', 'www.example.com', 'ica', 'leaf_unknown_critical');
+    // An old-style private CA: no SKI on the CA, no AKI on the leaf.
+    await issue('old-ica', 'Old Issuing CA', 'root', 'ica_no_ski');
+    await issue('old-leaf', 'www.example.com', 'old-ica', 'leaf_no_aki');
     await issue('decoy-leaf', 'www.example.com', 'decoy-ica', 'leaf');
     // Key rollover: a new key for "Test Issuing CA", certified by the old one (self-issued).
     await issue('rollover-ica', 'Test Issuing CA', 'ica', 'ica');
@@ -413,6 +427,23 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
 
   it('reports damaged CRL bytes instead of throwing', () => {
     assertProblem(validate('leaf', { crls: [Buffer.from('not a crl')] }), 'MalformedInput');
+  });
+
+  it('refuses missing key identifiers by policy, and accepts them when the policy is relaxed', () => {
+    const strict = validate('old-leaf', { intermediates: [certs['old-ica']!] });
+    assertProblem(strict, 'PolicyViolation', 0);
+    assertProblem(strict, 'PolicyViolation', 1);
+    const relaxed = validate('old-leaf', {
+      intermediates: [certs['old-ica']!],
+      policy: { requireKeyIdentifiers: false },
+    });
+    assert.deepEqual(relaxed.problems, []);
+    assert.equal(relaxed.valid, true);
+    // The web PKI profile keeps them mandatory, as x509-limbo expects.
+    assertProblem(
+      validate('old-leaf', { intermediates: [certs['old-ica']!], checkPolicy: false }),
+      'MalformedInput',
+    );
   });
 
   it('never throws when nothing is trusted', () => {
