@@ -17,6 +17,8 @@ Options:
   --password P         password of an encrypted key or PKCS#12 file
   --password-file F    read the password from the first line of F
   --activate           also make it the served identity (the "server" binding)
+  --sni HOST           also serve it for this SNI host name, exact or *.wildcard
+                       (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
 
@@ -29,6 +31,7 @@ export async function runImport(
   const { values, positionals } = parseCommandArgs(argv, {
     ...PASSWORD_OPTIONS,
     activate: { type: 'boolean' },
+    sni: { type: 'string', multiple: true },
     replace: { type: 'boolean' },
     'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -61,6 +64,7 @@ export async function runImport(
         password,
         replace: values.replace ?? false,
         activate: values.activate ?? false,
+        sniHosts: values.sni ?? [],
         actor: 'cli',
       },
     );

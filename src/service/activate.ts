@@ -3,7 +3,7 @@ import { CoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
-import { assertNotPinned } from './import-entry.js';
+import { assertNotPinned, sniBinding } from './import-entry.js';
 
 /**
  * Binds a `key-pair` entry as the `server` identity (or `sni:<host>`), as one change.
@@ -13,13 +13,14 @@ export async function activateEntry(
   ctx: ServiceContext,
   input: { alias: string; binding?: string; actor: string; expectedRevision?: number },
 ): Promise<{ revision: number }> {
-  const binding = input.binding ?? 'server';
-  if (binding !== 'server' && !/^sni:(\*\.)?[a-z0-9.-]+$/i.test(binding)) {
+  const requested = input.binding ?? 'server';
+  if (requested !== 'server' && !requested.startsWith('sni:')) {
     throw new ServiceError(
       'InvalidRequest',
-      `"${binding}" is not a binding: use "server" or "sni:<host>".`,
+      `"${requested}" is not a binding: use "server" or "sni:<host>".`,
     );
   }
+  const binding = requested === 'server' ? 'server' : sniBinding(requested.slice(4));
   const entry = await ctx.store.getEntry(input.alias);
   if (!entry) throw new ServiceError('AliasNotFound', `No entry is named "${input.alias}".`);
   if (entry.kind !== 'key-pair' || !entry.hasPrivateKey || !entry.certificatePem) {

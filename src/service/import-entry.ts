@@ -7,6 +7,7 @@ import {
   isSelfSigned,
 } from '../core/describe.js';
 import { CoreError, type CoreErrorCode } from '../core/errors.js';
+import { isValidDnsName } from '../core/hostname.js';
 import { toPem } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
 import { type ValidationProblem, validateServerChain } from '../core/validate.js';
@@ -35,6 +36,8 @@ export interface ImportInput {
   replace?: boolean;
   /** Also bind the entry as the `server` identity in the same change. */
   activate?: boolean;
+  /** Also bind it for these SNI host names (exact or `*.` wildcard), in the same change. */
+  sniHosts?: string[];
   actor: string;
   expectedRevision?: number;
 }
@@ -119,7 +122,7 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
     if (existing?.kind === 'pending') {
       throw new CoreError('NoPrivateKey', `The pending entry "${input.alias}" has lost its key.`);
     }
-    if (input.activate) {
+    if (input.activate || input.sniHosts?.length) {
       throw new CoreError('NoPrivateKey', 'A server identity needs its private key in the upload.');
     }
     if (new Set(certs.map((c) => c.sha256)).size > 1) {
@@ -144,6 +147,9 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
     assertNotPinned(ctx);
     mutations.push({ type: 'bind', name: 'server', alias: input.alias });
   }
+  for (const host of input.sniHosts ?? []) {
+    mutations.push({ type: 'bind', name: sniBinding(host), alias: input.alias });
+  }
   const revision = await ctx.store.applyChange({
     actor: input.actor,
     action: existing ? (existing.kind === 'pending' ? 'complete-csr' : 'replace') : 'import',
@@ -154,12 +160,26 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
       subject: leaf.subject.rfc4514,
       notAfter: leaf.notAfter.toISOString(),
       activated: Boolean(input.activate),
+      sniHosts: input.sniHosts ?? [],
     },
     ...(input.expectedRevision === undefined ? {} : { expectedRevision: input.expectedRevision }),
     mutations,
   });
   const stored = await ctx.store.getEntry(input.alias);
   return { revision, entry: stored!, certificate: describeCertificate(leaf), warnings };
+}
+
+/** The binding name for an SNI host: `sni:` and the lower-case name (`*.` wildcard allowed). */
+export function sniBinding(host: string): string {
+  const name = host.trim().toLowerCase().replace(/\.$/, '');
+  const bare = name.startsWith('*.') ? name.slice(2) : name;
+  if (!isValidDnsName(bare)) {
+    throw new ServiceError(
+      'InvalidRequest',
+      `"${host}" is not a host name an SNI binding can use.`,
+    );
+  }
+  return `sni:${name}`;
 }
 
 /** Throws `PinnedBySource` when a higher-precedence startup source pins the server identity. */

@@ -132,6 +132,42 @@ describe('certkeeper serve, in process', () => {
     assert.equal(server.supervisor.status()!.source, 'keystore');
   });
 
+  it('serves SNI bindings, exact and wildcard, and the server identity to other names', async () => {
+    const server0 = await servedFingerprint(port);
+    const api = await makeHierarchy({
+      name: 'Sni',
+      hosts: ['api.example.test', '*.apps.example.test'],
+    });
+    writeFileSync(
+      join(dir, 'sni.pem'),
+      api.leaf.certPem + api.intermediate.certPem + api.leaf.keyPem,
+    );
+    await run(process.execPath, [
+      CLI,
+      'import',
+      'api',
+      join(dir, 'sni.pem'),
+      '--sni',
+      'api.example.test',
+      '--sni',
+      '*.apps.example.test',
+      '--data-dir',
+      dataDir,
+    ]);
+    await waitFor(
+      async () => (await servedFingerprint(port, 'api.example.test')) === api.leaf.cert.sha256,
+      2000,
+    );
+    assert.equal(await servedFingerprint(port, 'one.apps.example.test'), api.leaf.cert.sha256);
+    assert.equal(
+      await servedFingerprint(port, 'a.b.apps.example.test'),
+      server0,
+      'a wildcard covers one label',
+    );
+    assert.equal(await servedFingerprint(port, 'other.example.test'), server0);
+    assert.equal(await servedFingerprint(port), server0, 'no SNI: the server identity');
+  });
+
   it('rolls back an entry whose stored key was corrupted, and records why', async () => {
     const before = await servedFingerprint(port);
     const pki = await makeHierarchy({ name: 'Broken', hosts: ['localhost'] });
