@@ -19,21 +19,42 @@
  * can saturate its core before the server does, so the server's CPU time per handshake
  * is reported too, and its ratio is the capacity ratio. Medians over `--runs`.
  *
- * Run: `node --import tsx bench/sni-scale.ts [--runs 3] [--seconds 3] [--pool 10000]
- *       [--scales 1,10000,100000] [--json]`
+ * The store path (`--store-scales`, default 1,000 and 10,000; one run each, fresh process
+ * on CPU 0): what `certkeeper serve` does with that many SNI bindings in its data
+ * directory. The bindings are written to a temporary SQLite store (one entry per binding,
+ * the pool's certificates and key, 10,000 per change), then `Supervisor.start()` is timed
+ * (it reads every binding's entry, decrypts its key and parses its certificate), and then
+ * one unrelated change (a new binding of an existing entry) from commit to applied: the
+ * supervisor rebuilds the whole state on every revision. The runtime figures above start
+ * from a state built in memory and leave this out.
+ *
+ * `--cache N` sets the runtime's SNI context cache (`contextCacheSize`, the `sniCacheSize`
+ * setting; default 1,000); `--prewarm` builds a context for every distinct identity (up to
+ * N) before the windows, timed, as a server that has run for a while would have them: at
+ * N ≥ the number of distinct certificates the uniform case then stops missing, at the
+ * memory cost of N contexts (RSS after the prewarm is reported). The report ends with the
+ * issue's targets for the largest scale, each marked met or not.
+ *
+ * Run: `npm run bench:sni -- [--runs 3] [--seconds 3] [--pool 10000]
+ *       [--scales 1,10000,100000] [--cache 1000] [--prewarm] [--store-scales 1000,10000]
+ *       [--json]`
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import { openDataDir } from '../src/cli/data-dir.js';
 import { parseCertificate } from '../src/core/certificate.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
 import type { Identity } from '../src/runtime/identity.js';
+import { Supervisor } from '../src/runtime/supervisor.js';
 import { TlsRuntime } from '../src/runtime/tls-runtime.js';
+import type { Mutation } from '../src/store/store.js';
 
 const HOT_NAMES = 500;
 const name = (i: number): string => `h${i}.scale.test`;
@@ -99,7 +120,12 @@ function runClient(): void {
 // ---------------------------------------------------------------------------------------
 // Server (child)
 
-async function runServer(poolFile: string, bindings: number): Promise<void> {
+async function runServer(
+  poolFile: string,
+  bindings: number,
+  cacheSize: number,
+  prewarm: boolean,
+): Promise<void> {
   const pool = JSON.parse(readFileSync(poolFile, 'utf8')) as Pool;
   const perCert = Math.max(1, Math.ceil(bindings / pool.certs.length));
   const serverCert = pool.certs[0]!;
@@ -129,10 +155,32 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
     res.end('ok');
   };
   const t1 = performance.now();
-  const runtime = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
+  const runtime = new TlsRuntime({
+    host: '127.0.0.1',
+    port: 0,
+    handler,
+    contextCacheSize: cacheSize,
+  });
   const started = await runtime.start({ revision: 1, server, sni });
   const readyMs = performance.now() - t1;
   const { rss: rssReady, heapUsed } = process.memoryUsage();
+  // --prewarm: a context for every distinct identity the cache can hold, as a server
+  // that has run for a while has (a uniform window alone is too short to fill a big cache).
+  let prewarmMs = 0;
+  let rssPrewarmed = rssReady;
+  if (prewarm) {
+    const p0 = performance.now();
+    let built = 0;
+    for (const identity of sni.values()) {
+      if (built >= cacheSize) break;
+      if (runtime.contexts.has(identity)) continue;
+      runtime.contexts.get(identity);
+      built++;
+    }
+    prewarmMs = performance.now() - p0;
+    global.gc?.();
+    rssPrewarmed = process.memoryUsage().rss;
+  }
   process.send!({
     type: 'ready',
     port: runtime.address()!.port,
@@ -141,6 +189,8 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
     readyMs,
     rssReady,
     heapUsed,
+    prewarmMs,
+    rssPrewarmed,
   });
   let cpu = process.cpuUsage();
   process.on('message', async (message: { type: string }) => {
@@ -163,6 +213,110 @@ async function runServer(poolFile: string, bindings: number): Promise<void> {
       process.exit(0);
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// Store path (child)
+
+interface StoreSample {
+  bindings: number;
+  writeMs: number;
+  startMs: number;
+  startOk: boolean;
+  sniNames: number;
+  rssStartedMb: number;
+  /** One more binding: from its commit to the runtime having applied the new state. */
+  followMs: number;
+  errors: number;
+}
+
+async function runStoreServer(poolFile: string, bindings: number): Promise<void> {
+  const pool = JSON.parse(readFileSync(poolFile, 'utf8')) as Pool;
+  const keyDer = createPrivateKey(pool.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const perCert = Math.max(1, Math.ceil(bindings / pool.certs.length));
+  const dir = mkdtempSync(join(tmpdir(), 'certkeeper-sni-store-'));
+  try {
+    const dataDir = join(dir, 'data');
+    const store = await openDataDir(dataDir, {});
+    const w0 = performance.now();
+    for (let from = 0; from < bindings; from += 10_000) {
+      const mutations: Mutation[] = [];
+      for (let i = from; i < Math.min(bindings, from + 10_000); i++) {
+        const cert = pool.certs[Math.floor(i / perCert) % pool.certs.length]!;
+        mutations.push(
+          {
+            type: 'putEntry',
+            entry: {
+              alias: `a${i}`,
+              kind: 'key-pair',
+              certificatePem: cert.pem,
+              chainPem: '',
+              privateKeyDer: keyDer,
+              fingerprint: cert.fingerprint,
+            },
+          },
+          { type: 'bind', name: `sni:${name(i)}`, alias: `a${i}` },
+        );
+      }
+      await store.applyChange({ actor: 'bench', action: 'import', mutations });
+    }
+    const writeMs = performance.now() - w0;
+    let errors = 0;
+    const supervisor = new Supervisor({
+      store,
+      sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
+      localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
+      commonName: 'localhost',
+      host: '127.0.0.1',
+      port: 0,
+      logger: {
+        info() {},
+        warn() {},
+        error() {
+          errors++;
+        },
+      },
+    });
+    global.gc?.();
+    const s0 = performance.now();
+    const started = await supervisor.start();
+    const startMs = performance.now() - s0;
+    const rssStartedMb = process.memoryUsage().rss / 2 ** 20;
+    const runtime = supervisor.runtime;
+    const sniNames = runtime.current?.sni.size ?? 0;
+    const applied = new Promise<void>((resolve) => {
+      const apply = runtime.apply.bind(runtime);
+      runtime.apply = (state) => {
+        const result = apply(state);
+        void result.then(() => resolve());
+        return result;
+      };
+    });
+    const f0 = performance.now();
+    await store.applyChange({
+      actor: 'bench',
+      action: 'activate',
+      mutations: [{ type: 'bind', name: 'sni:one-more.scale.test', alias: 'a0' }],
+    });
+    await applied;
+    const followMs = performance.now() - f0;
+    const sample: StoreSample = {
+      bindings,
+      writeMs,
+      startMs,
+      startOk: started.ok,
+      sniNames,
+      rssStartedMb,
+      followMs,
+      errors,
+    };
+    await supervisor.stop();
+    await store.close();
+    process.send!({ type: 'store', sample });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,8 +375,16 @@ interface Sample {
   rssAfterMb: number;
   rssAfterGcMb: number;
   heapUsedMb: number;
-  hot: { rate: number; cpuUsPerHandshake: number; failures: number };
-  uniform: { rate: number; cpuUsPerHandshake: number; failures: number; missShare: number };
+  prewarmMs: number;
+  rssPrewarmedMb: number;
+  hot: { rate: number; cpuUsPerHandshake: number; cpuShare: number; failures: number };
+  uniform: {
+    rate: number;
+    cpuUsPerHandshake: number;
+    cpuShare: number;
+    failures: number;
+    missShare: number;
+  };
 }
 
 async function main(): Promise<void> {
@@ -235,6 +397,12 @@ async function main(): Promise<void> {
   const seconds = Number(get('seconds', '3'));
   const poolSize = Number(get('pool', '10000'));
   const scales = get('scales', '1,10000,100000').split(',').map(Number);
+  const cacheSize = Number(get('cache', '1000'));
+  const prewarm = argv.includes('--prewarm');
+  const storeScales = get('store-scales', '1000,10000')
+    .split(',')
+    .filter((x) => x.trim() !== '' && x !== '0')
+    .map(Number);
   const file = new URL(import.meta.url).pathname;
 
   const g0 = performance.now();
@@ -248,10 +416,12 @@ async function main(): Promise<void> {
   const pinned = pin(client.pid!, 1);
 
   const samples = new Map<number, Sample[]>(scales.map((s) => [s, []]));
+  const storeSamples: StoreSample[] = [];
   try {
     for (let run = 0; run < runs; run++) {
       for (const scale of scales) {
-        const server = fork(file, ['--server', poolFile, String(scale)], {
+        const args = ['--server', poolFile, String(scale), String(cacheSize), String(prewarm)];
+        const server = fork(file, args, {
           execArgv: ['--import', 'tsx', '--expose-gc'],
         });
         pin(server.pid!, 0);
@@ -263,6 +433,8 @@ async function main(): Promise<void> {
           readyMs: number;
           rssReady: number;
           heapUsed: number;
+          prewarmMs: number;
+          rssPrewarmed: number;
         }>(server, 'ready');
         if (!ready.ok) throw new Error(`the ${scale} runtime's probe failed`);
         const window = async (names: number) => {
@@ -305,14 +477,18 @@ async function main(): Promise<void> {
           rssAfterMb: uniform.cpu.rss / 2 ** 20,
           rssAfterGcMb: uniform.cpu.rssAfterGc / 2 ** 20,
           heapUsedMb: ready.heapUsed / 2 ** 20,
+          prewarmMs: ready.prewarmMs,
+          rssPrewarmedMb: ready.rssPrewarmed / 2 ** 20,
           hot: {
             rate: (hot.load.handshakes * 1000) / hot.load.ms,
             cpuUsPerHandshake: (hot.cpu.cpuMs * 1000) / hot.load.handshakes,
+            cpuShare: hot.cpu.cpuMs / hot.load.ms,
             failures: hot.load.failures,
           },
           uniform: {
             rate: (uniform.load.handshakes * 1000) / uniform.load.ms,
             cpuUsPerHandshake: (uniform.cpu.cpuMs * 1000) / uniform.load.handshakes,
+            cpuShare: uniform.cpu.cpuMs / uniform.load.ms,
             failures: uniform.load.failures,
             missShare: (after.misses - before.misses) / Math.max(1, lookups),
           },
@@ -320,6 +496,16 @@ async function main(): Promise<void> {
         server.send({ type: 'stop' });
         await once(server, 'exit');
       }
+    }
+    for (const scale of storeScales) {
+      const server = fork(file, ['--store-server', poolFile, String(scale)], {
+        execArgv: ['--import', 'tsx', '--expose-gc'],
+      });
+      pin(server.pid!, 0);
+      storeSamples.push(
+        (await next<{ type: string; sample: StoreSample }>(server, 'store')).sample,
+      );
+      await once(server, 'exit');
     }
   } finally {
     client.disconnect();
@@ -329,9 +515,25 @@ async function main(): Promise<void> {
   const base = samples.get(scales[0]!)!;
   const baseRate = median(base.map((s) => s.hot.rate));
   const baseCpu = median(base.map((s) => s.hot.cpuUsPerHandshake));
+  const largest = Math.max(...scales);
+  const storeLargest = storeSamples.reduce<StoreSample | undefined>(
+    (a, b) => (a && a.bindings > b.bindings ? a : b),
+    undefined,
+  );
+  const top = samples.get(largest)!;
+  const med = (f: (x: Sample) => number): number => median(top.map(f));
+  const target = (value: number, limit: number, atLeast = false) => ({
+    value: round(value, atLeast ? 3 : 1),
+    target: `${atLeast ? '>=' : '<'} ${limit}`,
+    met: atLeast ? value >= limit : value < limit,
+  });
   const report = {
     node: process.version,
     openssl: process.versions.openssl,
+    nproc: Number(execFileSync('nproc', ['--all'], { encoding: 'utf8' }).trim()),
+    cpu: /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? null,
+    contextCacheSize: cacheSize,
+    prewarm,
     pool: `${poolSize} distinct ECDSA P-256 leaf certificates, one shared key, generated in ${round(generateMs / 1000)} s`,
     load: `Node tls.connect, SNI, full TLS 1.3 handshakes + GET /, 16 in flight, ${seconds} s windows, pinned: ${pinned}`,
     runs,
@@ -351,12 +553,19 @@ async function main(): Promise<void> {
               median(s.map((x) => x.rssReadyMb)) - median(base.map((x) => x.rssReadyMb)),
             ),
             heapUsedReadyMb: m((x) => x.heapUsedMb),
+            ...(prewarm
+              ? {
+                  prewarmSeconds: m((x) => x.prewarmMs / 1000, 2),
+                  rssPrewarmedMb: m((x) => x.rssPrewarmedMb),
+                }
+              : {}),
             rssAfterLoadMb: m((x) => x.rssAfterMb),
             rssAfterLoadAndGcMb: m((x) => x.rssAfterGcMb),
             hot: {
               handshakesPerSecond: m((x) => x.hot.rate),
               rateRatio: round(median(s.map((x) => x.hot.rate)) / baseRate, 3),
               serverCpuUsPerHandshake: m((x) => x.hot.cpuUsPerHandshake),
+              serverCpuShare: m((x) => x.hot.cpuShare, 2),
               capacityRatio: round(baseCpu / median(s.map((x) => x.hot.cpuUsPerHandshake)), 3),
               failures: s.reduce((n, x) => n + x.hot.failures, 0),
             },
@@ -364,6 +573,7 @@ async function main(): Promise<void> {
               handshakesPerSecond: m((x) => x.uniform.rate),
               rateRatio: round(median(s.map((x) => x.uniform.rate)) / baseRate, 3),
               serverCpuUsPerHandshake: m((x) => x.uniform.cpuUsPerHandshake),
+              serverCpuShare: m((x) => x.uniform.cpuShare, 2),
               capacityRatio: round(baseCpu / median(s.map((x) => x.uniform.cpuUsPerHandshake)), 3),
               lruMissShare: m((x) => x.uniform.missShare, 3),
               failures: s.reduce((n, x) => n + x.uniform.failures, 0),
@@ -372,15 +582,67 @@ async function main(): Promise<void> {
         ];
       }),
     ),
+    storePath: storeSamples.map((x) => ({
+      bindings: x.bindings,
+      writeSeconds: round(x.writeMs / 1000),
+      supervisorStartSeconds: round(x.startMs / 1000, 2),
+      startOk: x.startOk,
+      sniNamesServed: x.sniNames,
+      rssStartedMb: round(x.rssStartedMb),
+      oneMoreBindingCommitToAppliedSeconds: round(x.followMs / 1000, 2),
+      startMsPerBinding: round(x.startMs / x.bindings, 2),
+      errorsLogged: x.errors,
+    })),
+    targets: {
+      bindings: largest,
+      readyMs: target(
+        med((x) => x.readyMs),
+        5000,
+      ),
+      ...(storeLargest
+        ? {
+            storePathStartMs: {
+              ...target(storeLargest.startMs, 5000),
+              measuredAt: storeLargest.bindings,
+              ...(storeLargest.bindings < largest
+                ? {
+                    linearEstimateAtLargestMs: round(
+                      (storeLargest.startMs / storeLargest.bindings) * largest,
+                    ),
+                  }
+                : {}),
+            },
+          }
+        : {}),
+      rssReadyMb: target(
+        med((x) => x.rssReadyMb),
+        300,
+      ),
+      rssAfterLoadMb: target(
+        med((x) => x.rssAfterMb),
+        300,
+      ),
+      hotRateRatio: target(med((x) => x.hot.rate) / baseRate, 0.9, true),
+      uniformRateRatio: target(med((x) => x.uniform.rate) / baseRate, 0.9, true),
+      uniformCapacityRatio: target(baseCpu / med((x) => x.uniform.cpuUsPerHandshake), 0.9, true),
+    },
   };
   console.log(argv.includes('--json') ? JSON.stringify(report) : JSON.stringify(report, null, 2));
 }
 
 if (process.argv.includes('--client')) {
   runClient();
+} else if (process.argv.includes('--store-server')) {
+  const i = process.argv.indexOf('--store-server');
+  await runStoreServer(process.argv[i + 1]!, Number(process.argv[i + 2]));
 } else if (process.argv.includes('--server')) {
   const i = process.argv.indexOf('--server');
-  await runServer(process.argv[i + 1]!, Number(process.argv[i + 2]));
+  await runServer(
+    process.argv[i + 1]!,
+    Number(process.argv[i + 2]),
+    Number(process.argv[i + 3]),
+    process.argv[i + 4] === 'true',
+  );
 } else {
   await main();
 }

@@ -1,95 +1,119 @@
 /**
  * bench/swap-under-load: new TLS connections as fast as a load generator on the other
- * core can make them, against a `TlsRuntime` whose certificate is swapped all along, and
- * against a bare `https.createServer` with a static certificate in the same run.
+ * core can make them, against three servers in the same run, on the same core, with the
+ * same certificate and the same load generator:
  *
- * The servers run in this process, pinned to CPU 0 (taskset). On CPU 1:
- * - the load: `--processes` (4) `openssl s_time` clients, each one connection at a time,
- *   `-new` (full handshakes) or `-reuse` (resumed, TLS 1.3 tickets), `-www /` (one
- *   request per connection), without SNI, so through the listener's default context
- *   (h2load is not on this machine; `--load node` uses a Node client instead);
- * - the sampler (this file with `--client`): one Node connection at a time with SNI (the
- *   SNI fallback path), full handshakes, reporting each new fingerprint it sees.
- * Windows alternate bare / runtime so both see the same noise; rates are medians over the
- * windows. In each runtime window the certificate (RSA-2048 by default) is swapped at an
- * even pace: `--swaps` over the full-handshake windows and as many over the resumed ones.
+ * - nginx (Debian's package): one worker, `ssl_session_cache shared:SSL:10m`, tickets
+ *   on, a static response (bench/nginx.ts): the outside reference;
+ * - a bare `https.createServer` with the static certificate and Node's defaults;
+ * - the certkeeper runtime as `certkeeper serve` runs it: a `Supervisor` following an
+ *   SQLite store in a temporary data directory, whose `server` binding is re-pointed at
+ *   another entry `--swaps` times per mode while the load runs. Half of the commits are
+ *   made in the server process (as the API would), half by another process on the same
+ *   data directory (as `certkeeper import --activate` would), alternately.
  *
- * Reported: failed handshakes (server-side `tlsClientError` by code, s_time aborts, the
- * sampler's) and failed requests (target 0); commit-to-served latency from calling
- * `apply()` to the first handshake with the new fingerprint, as seen by the sampler in
- * another process and by the server itself (its first completed handshake with the new
- * certificate, the probe's included), p50/p99; the synchronous part of `apply()` (build +
- * swap) and `apply()` with its probe; handshakes/s runtime vs bare, full and resumed
- * separately (target ratio ≥ 0.97), with the server's CPU use: below 1.0 the client core,
- * not the server, was the bottleneck, so the server CPU per handshake (capacity ratio) is
- * given too. nginx is reported as an outside reference only if installed.
+ * The servers run in this process (pinned to CPU 0) and in nginx (pinned to CPU 0). On
+ * CPU 1: h2load (bench/h2load.ts), HTTP/1.1 with `Connection: close`, so one TLS
+ * handshake per request: `full` windows make every handshake a full one, `resumed` windows
+ * resume the client's TLS 1.3 session on all but the first connection of each client; the
+ * share of resumed handshakes is counted on the server side (Node: `isSessionReused()`;
+ * nginx: `$ssl_session_reused` in its access log). Also on CPU 1: a sampler (this file,
+ * `--sampler`), one Node connection at a time with full handshakes, reporting each new
+ * certificate fingerprint it sees; and the committer (`--committer`).
  *
- * Run: `node --import tsx bench/swap-under-load.ts [--seconds 20] [--swaps 50]
- *       [--windows 5] [--processes 4] [--key rsa|ec] [--load stime|node] [--json]`
+ * Windows rotate through the three servers so that they see the same noise; figures are
+ * medians over `--windows` windows per server and mode. Each window reports the load
+ * generator's handshake rate, and the server's CPU time per handshake (from
+ * `process.cpuUsage()`, or the nginx worker's /proc stat), because with one client core
+ * the load generator can saturate before the server does: the busy share of each core is
+ * reported so that this can be seen.
+ *
+ * Commit to served, per swap: from the commit (the store transaction returned, in the
+ * process that made it) to (a) the swap (the listener's new default context installed:
+ * handshakes from here on get the new certificate), (b) the first handshake the server
+ * completed on a connection accepted after the swap (usually its self-probe's; its
+ * certificate is checked), (c) the first full handshake of the sampler with the new
+ * certificate. (b) and (c) include the time the observing handshake waited in the
+ * server's queue behind the load's connections.
+ *
+ * `--explain` adds bare servers with one of the runtime's differences each, and a runtime
+ * that does not swap (see `explainTargets`); `--modes full` or `--modes resumed` runs one
+ * mode only. Before the windows, eight in-process swaps with no load give the CPU one swap
+ * costs the server process.
+ *
+ * Run: `npm run bench:swap -- [--seconds 4] [--windows 5] [--swaps 50] [--key rsa|ec]
+ *       [--no-sni] [--explain] [--modes full,resumed] [--json] [--out FILE]`
+ *       (`--full-loops 2 --full-clients 100 --resumed-loops 2 --resumed-clients 32
+ *       --resumed-requests 1600` shape the h2load runs)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { connect, type TLSSocket } from 'node:tls';
-import { parseCertificate } from '../src/core/certificate.js';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import { openDataDir } from '../src/cli/data-dir.js';
+import { type Certificate, parseCertificate } from '../src/core/certificate.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
-import { type Identity, identityFromPem } from '../src/runtime/identity.js';
-import { type RuntimeState, TlsRuntime } from '../src/runtime/tls-runtime.js';
+import {
+  type Identity,
+  type RuntimeLogger,
+  TLS_PROTOCOL_OPTIONS,
+} from '../src/runtime/identity.js';
+import { Supervisor } from '../src/runtime/supervisor.js';
+import { SessionIdCache } from '../src/runtime/ticket-keys.js';
+import { type ApplyResult, TlsRuntime } from '../src/runtime/tls-runtime.js';
+import { activateEntry } from '../src/service/activate.js';
+import type { ServiceContext } from '../src/service/context.js';
+import { importEntry } from '../src/service/import-entry.js';
+import type { Store } from '../src/store/store.js';
+import { type DriveCommand, type DriveResult, drive } from './h2load.js';
+import { type Nginx, startNginx } from './nginx.js';
 
-// ---------------------------------------------------------------------------------------
-// Load generator (child process)
-
-interface RunCommand {
-  port: number;
-  ms: number;
-  resume: boolean;
-  concurrency: number;
-}
-
-interface RunStats {
-  ms: number;
-  handshakes: number;
-  full: number;
-  resumed: number;
-  failedHandshakes: number;
-  failedRequests: number;
-  errors: Record<string, number>;
-  clientCpuMs: number;
-}
+const SERVERNAME = 'bench.example.test';
+const TLS13_CIPHER = 'TLS_AES_128_GCM_SHA256';
+const SAMPLER_PAUSE_MS = 10;
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function runClient(): void {
-  process.on('message', async (message: { type: 'run' } & RunCommand) => {
-    if (message.type !== 'run') return;
-    const stats = await load(message);
-    process.send!({ type: 'done', stats });
+// ---------------------------------------------------------------------------------------
+// Children (all pinned to CPU 1)
+
+interface SampleCommand {
+  type: 'sample';
+  port: number;
+  ms: number;
+  servername: string | null;
+}
+
+interface SampleStats {
+  handshakes: number;
+  failedHandshakes: number;
+  failedRequests: number;
+  errors: Record<string, number>;
+}
+
+/** One connection at a time, full handshakes, `GET /`; reports each new fingerprint. */
+function runSampler(): void {
+  process.on('message', async (message: SampleCommand) => {
+    if (message.type !== 'sample') return;
+    process.send!({ type: 'sampled', stats: await sample(message) });
   });
   process.on('disconnect', () => process.exit(0));
 }
 
-async function load(command: RunCommand): Promise<RunStats> {
-  const stats: RunStats = {
-    ms: 0,
-    handshakes: 0,
-    full: 0,
-    resumed: 0,
-    failedHandshakes: 0,
-    failedRequests: 0,
-    errors: {},
-    clientCpuMs: 0,
-  };
-  let session: Buffer | undefined;
+async function sample(command: SampleCommand): Promise<SampleStats> {
+  const stats: SampleStats = { handshakes: 0, failedHandshakes: 0, failedRequests: 0, errors: {} };
   let lastFingerprint = '';
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const deadline = started + command.ms;
-
+  const deadline = performance.now() + command.ms;
   const one = (): Promise<void> =>
     new Promise((resolve) => {
       let handshaken = false;
@@ -98,9 +122,8 @@ async function load(command: RunCommand): Promise<RunStats> {
       const socket = connect({
         host: '127.0.0.1',
         port: command.port,
-        servername: 'bench.example.test',
+        ...(command.servername ? { servername: command.servername } : {}),
         rejectUnauthorized: false,
-        ...(command.resume && session ? { session } : {}),
       });
       socket.setEncoding('utf8');
       const finish = (error?: string): void => {
@@ -117,25 +140,15 @@ async function load(command: RunCommand): Promise<RunStats> {
         socket.destroy();
         resolve();
       };
-      if (command.resume) {
-        socket.on('session', (s: Buffer) => {
-          session = s;
-        });
-      }
       socket.once('secureConnect', () => {
         handshaken = true;
         stats.handshakes++;
-        if (socket.isSessionReused()) {
-          stats.resumed++;
-        } else {
-          stats.full++;
-          const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
-          if (fingerprint !== lastFingerprint) {
-            lastFingerprint = fingerprint;
-            process.send!({ type: 'fingerprint', fingerprint, at: wallMs() });
-          }
+        const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+        if (fingerprint !== lastFingerprint) {
+          lastFingerprint = fingerprint;
+          process.send!({ type: 'fingerprint', fingerprint, at: wallMs() });
         }
-        socket.write('GET / HTTP/1.1\r\nHost: bench.example.test\r\nConnection: close\r\n\r\n');
+        socket.write(`GET / HTTP/1.1\r\nHost: ${SERVERNAME}\r\nConnection: close\r\n\r\n`);
       });
       socket.on('data', (chunk: string) => {
         response += chunk;
@@ -143,29 +156,53 @@ async function load(command: RunCommand): Promise<RunStats> {
       socket.once('end', () => finish());
       socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message));
     });
-
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) await one();
-  };
-  await Promise.all(Array.from({ length: command.concurrency }, worker));
-  stats.ms = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  stats.clientCpuMs = (used.user + used.system) / 1000;
+  while (performance.now() < deadline) {
+    await one();
+    // A pause, to leave the load generator's core to h2load.
+    await new Promise((r) => setTimeout(r, SAMPLER_PAUSE_MS));
+  }
   return stats;
 }
 
+/** Runs h2load windows for the parent. */
+function runDriver(): void {
+  process.on('message', async (message: { type: string; command: DriveCommand }) => {
+    if (message.type !== 'drive') return;
+    process.send!({ type: 'driven', result: await drive(message.command) });
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** Activates entries on the data directory, as `certkeeper import --activate` would. */
+async function runCommitter(dataDir: string): Promise<void> {
+  const store = await openDataDir(dataDir, {});
+  const ctx: ServiceContext = { store, now: () => new Date(), trusted: [] };
+  process.on('message', async (message: { type: string; id: number; alias: string }) => {
+    if (message.type !== 'commit') return;
+    const { revision } = await activateEntry(ctx, { alias: message.alias, actor: 'bench' });
+    process.send!({ type: 'committed', id: message.id, revision, at: wallMs() });
+  });
+  process.on('disconnect', () => {
+    void store.close().then(() => process.exit(0));
+  });
+  process.send!({ type: 'ready' });
+}
+
 // ---------------------------------------------------------------------------------------
-// Server side (this process)
+// Parent
 
 interface Options {
   seconds: number;
-  swaps: number;
   windows: number;
-  concurrency: number;
+  swaps: number;
   key: 'rsa' | 'ec';
-  load: 'stime' | 'node';
-  processes: number;
+  sni: boolean;
+  explain: boolean;
+  modes: Mode[];
   json: boolean;
+  out: string | null;
+  full: { loops: number; clients: number };
+  resumed: { loops: number; clients: number; requests: number };
 }
 
 function parseArgs(argv: string[]): Options {
@@ -176,37 +213,75 @@ function parseArgs(argv: string[]): Options {
   const key = get('key', 'rsa');
   if (key !== 'rsa' && key !== 'ec') throw new Error('--key is rsa or ec');
   return {
-    seconds: Number(get('seconds', '20')),
-    swaps: Number(get('swaps', '50')),
+    seconds: Number(get('seconds', '4')),
     windows: Number(get('windows', '5')),
-    concurrency: Number(get('concurrency', '16')),
+    swaps: Number(get('swaps', '50')),
     key,
-    load: get('load', has('openssl') ? 'stime' : 'node') === 'node' ? 'node' : 'stime',
-    processes: Number(get('processes', '4')),
+    sni: !argv.includes('--no-sni'),
+    explain: argv.includes('--explain'),
+    modes: get('modes', 'full,resumed')
+      .split(',')
+      .filter((m): m is Mode => m === 'full' || m === 'resumed'),
     json: argv.includes('--json'),
+    out: get('out', '') || null,
+    full: { loops: Number(get('full-loops', '2')), clients: Number(get('full-clients', '100')) },
+    resumed: {
+      loops: Number(get('resumed-loops', '2')),
+      clients: Number(get('resumed-clients', '32')),
+      requests: Number(get('resumed-requests', '1600')),
+    },
   };
 }
 
-function has(command: string): boolean {
+function pinSelf(cpu: number): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
 }
 
-function pin(pid: number, cpu: number): boolean {
-  if (!has('taskset')) return false;
-  try {
-    execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+function child(role: string, args: string[] = []): ChildProcess {
+  return spawn(
+    'taskset',
+    [
+      '-c',
+      '1',
+      process.execPath,
+      '--import',
+      'tsx',
+      new URL(import.meta.url).pathname,
+      role,
+      ...args,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+}
+
+async function next<T extends { type: string }>(from: ChildProcess, type: string): Promise<T> {
+  for (;;) {
+    const [message] = (await once(from, 'message')) as [T];
+    if (message.type === type) return message;
   }
 }
 
-async function makeIdentities(count: number, key: 'rsa' | 'ec'): Promise<Identity[]> {
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+interface Material {
+  ca: Certificate;
+  caPem: string;
+  leaves: { keyPem: string; certPem: string }[];
+}
+
+async function makeMaterial(count: number, key: 'rsa' | 'ec'): Promise<Material> {
   const now = new Date();
   const caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
   const caDer = await createSelfSignedCa({
@@ -216,7 +291,7 @@ async function makeIdentities(count: number, key: 'rsa' | 'ec'): Promise<Identit
     now,
   });
   const ca = parseCertificate(caDer);
-  const identities: Identity[] = [];
+  const leaves: Material['leaves'] = [];
   for (let i = 0; i < count; i++) {
     const pair = await generateKeyPair(
       key === 'rsa' ? { type: 'rsa', bits: 2048 } : { type: 'ec', curve: 'P-256' },
@@ -224,22 +299,17 @@ async function makeIdentities(count: number, key: 'rsa' | 'ec'): Promise<Identit
     const der = await issueCertificate({
       issuer: { certificate: ca, key: caKey },
       publicKey: pair.publicKey,
-      subject: { CN: 'bench.example.test' },
-      sans: { dns: ['bench.example.test'] },
+      subject: { CN: SERVERNAME },
+      sans: { dns: [SERVERNAME], ip: ['127.0.0.1'] },
       days: 7,
       now,
     });
-    identities.push(
-      identityFromPem({
-        key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-        cert: toPem('CERTIFICATE', der),
-        chain: toPem('CERTIFICATE', caDer),
-        source: 'bench',
-        alias: `bench-${i}`,
-      }),
-    );
+    leaves.push({
+      keyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      certPem: toPem('CERTIFICATE', der),
+    });
   }
-  return identities;
+  return { ca, caPem: toPem('CERTIFICATE', caDer), leaves };
 }
 
 const handler: RequestListener = (_req, res) => {
@@ -254,357 +324,11 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** Nearest-rank percentile. */
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-interface Swap {
-  fingerprint: string;
-  calledAt: number;
-  syncMs: number;
-  applyMs?: number;
-  ok?: boolean;
-  /** Seen by the sampler (another process). */
-  servedAfterMs?: number;
-  /** Seen by the server: its first completed handshake with the new certificate. */
-  serverServedMs?: number;
-}
-
-interface Window {
-  /** Handshakes per second made by the load generator. */
-  rate: number;
-  /** Share of the load generator's handshakes that resumed a session. */
-  resumedShare: number;
-  /** The load generator's own failures (s_time stops at its first one). */
-  loadFailures: string[];
-  sampler: RunStats;
-  /** CPU seconds per second used by this (the server) process. */
-  serverCpu: number;
-  /** Server CPU microseconds per handshake (load generator's and sampler's). */
-  serverCpuUsPerHandshake: number;
-}
-
-/**
- * `openssl s_time` load: `processes` sequential clients in parallel on CPU 1, each doing
- * new (`-new`) or resumed (`-reuse`) handshakes plus `GET /` for `seconds`. Its output has
- * one character per connection (`*` new session, `r` reused) and a count line.
- */
-async function stimeLoad(
-  port: number,
-  seconds: number,
-  resume: boolean,
-  processes: number,
-): Promise<{ connections: number; resumed: number; wallMs: number; failures: string[] }> {
-  const args = ['s_time', '-connect', `127.0.0.1:${port}`, resume ? '-reuse' : '-new'];
-  args.push('-www', '/', '-time', String(seconds));
-  const started = performance.now();
-  const runs = await Promise.all(
-    Array.from({ length: processes }, async () => {
-      const child = has('taskset')
-        ? spawn('taskset', ['-c', '1', 'openssl', ...args])
-        : spawn('openssl', args);
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      const [code] = (await once(child, 'exit')) as [number | null];
-      const connections = Number(/(\d+) connections in \d+ real seconds/.exec(out)?.[1] ?? 0);
-      const marks = /^[*r]+$/m.exec(out)?.[0] ?? '';
-      const failed = code !== 0 || /ERROR/.test(out);
-      return {
-        connections,
-        resumed: [...marks].filter((c) => c === 'r').length,
-        failure: failed
-          ? out
-              .split('\n')
-              .filter((l) => !/^[*r]*$/.test(l))
-              .join(' ')
-              .slice(0, 300)
-          : null,
-      };
-    }),
-  );
-  return {
-    connections: runs.reduce((n, r) => n + r.connections, 0),
-    resumed: runs.reduce((n, r) => n + r.resumed, 0),
-    wallMs: performance.now() - started,
-    failures: runs.flatMap((r) => (r.failure ? [r.failure] : [])),
-  };
-}
-
-async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
-  const pinnedServer = pin(process.pid, 0);
-  const identities = await makeIdentities(4, options.key);
-  const [first] = identities as [Identity];
-
-  const bare: Server = createHttpsServer({ key: first.keyPem, cert: first.certPem }, handler);
-  const tlsErrors = { bare: {} as Record<string, number>, runtime: {} as Record<string, number> };
-  const countTlsError = (side: 'bare' | 'runtime') => (err: NodeJS.ErrnoException) => {
-    const key = err.code ?? err.message;
-    tlsErrors[side][key] = (tlsErrors[side][key] ?? 0) + 1;
-  };
-  bare.on('tlsClientError', countTlsError('bare'));
-  bare.listen(0, '127.0.0.1');
-  await once(bare, 'listening');
-  const barePort = (bare.address() as { port: number }).port;
-
-  const runtime = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
-  const started = await runtime.start({ revision: 1, server: first, sni: new Map() });
-  if (!started.ok) throw new Error('the runtime did not start');
-  const runtimePort = runtime.address()!.port;
-  runtime.server.on('tlsClientError', countTlsError('runtime'));
-
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', new URL(import.meta.url).pathname, '--client'],
-    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-  );
-  await new Promise((r) => setTimeout(r, 50));
-  const pinnedClient = pin(child.pid!, 1);
-
-  const swaps: Swap[] = [];
-  let pending: Swap | undefined;
-  child.on('message', (message: { type: string; fingerprint?: string; at?: number }) => {
-    if (message.type !== 'fingerprint' || !pending) return;
-    if (message.fingerprint === pending.fingerprint && pending.servedAfterMs === undefined) {
-      pending.servedAfterMs = message.at! - pending.calledAt;
-    }
-  });
-
-  const nodeLoad = async (
-    port: number,
-    ms: number,
-    resume: boolean,
-    concurrency: number,
-  ): Promise<RunStats> => {
-    child.send({ type: 'run', port, ms, resume, concurrency });
-    for (;;) {
-      const [message] = (await once(child, 'message')) as [{ type: string; stats?: RunStats }];
-      if (message.type === 'done') return message.stats!;
-    }
-  };
-
-  const useStime = options.load === 'stime';
-  const windowSeconds = Math.max(1, Math.round(options.seconds / options.windows));
-  const windowMs = windowSeconds * 1000;
-
-  /**
-   * One window of load on `port`. The Node sampler (one connection at a time, full
-   * handshakes with SNI) runs in every window, for the fingerprints and its failures;
-   * the load proper is s_time (no SNI) or, with `--load node`, the Node client.
-   */
-  const loadWindow = async (
-    port: number,
-    resume: boolean,
-    during?: () => Promise<void>,
-  ): Promise<Window> => {
-    const cpu = process.cpuUsage();
-    const t0 = performance.now();
-    let rate: number;
-    let resumedShare: number;
-    let loadFailures: string[];
-    let sampler: RunStats;
-    const swapping = during?.();
-    if (useStime) {
-      const [load, sample] = await Promise.all([
-        stimeLoad(port, windowSeconds, resume, options.processes),
-        nodeLoad(port, windowMs, false, 1),
-      ]);
-      rate = (load.connections * 1000) / load.wallMs;
-      resumedShare = load.resumed / Math.max(1, load.connections);
-      loadFailures = load.failures;
-      sampler = sample;
-    } else {
-      const load = await nodeLoad(port, windowMs, resume, options.concurrency);
-      rate = (load.handshakes * 1000) / load.ms;
-      resumedShare = load.resumed / Math.max(1, load.handshakes);
-      loadFailures = Object.entries(load.errors).map(([k, v]) => `${k} x${v}`);
-      sampler = load;
-    }
-    await swapping;
-    const used = process.cpuUsage(cpu);
-    const cpuMs = (used.user + used.system) / 1000;
-    const elapsed = performance.now() - t0;
-    const handshakes = (rate * elapsed) / 1000 + (useStime ? sampler.handshakes : 0);
-    return {
-      rate,
-      resumedShare,
-      loadFailures,
-      sampler,
-      serverCpu: cpuMs / elapsed,
-      serverCpuUsPerHandshake: (cpuMs * 1000) / Math.max(1, handshakes),
-    };
-  };
-
-  let revision = 1;
-  let current = 0;
-  const swapsPerWindow = Math.max(1, Math.round(options.swaps / options.windows));
-
-  /** Swaps the runtime's certificate `swapsPerWindow` times at an even pace over a window. */
-  const swapAlong = async (): Promise<void> => {
-    const every = windowMs / (swapsPerWindow + 1);
-    for (let i = 0; i < swapsPerWindow; i++) {
-      await new Promise((r) => setTimeout(r, every));
-      current = (current + 1) % identities.length;
-      const next: RuntimeState = {
-        revision: ++revision,
-        server: identities[current]!,
-        sni: new Map(),
-      };
-      const swap: Swap = { fingerprint: next.server.fingerprint, calledAt: wallMs(), syncMs: 0 };
-      pending = swap;
-      const t0 = performance.now();
-      const watch = (socket: TLSSocket): void => {
-        if (socket.getX509Certificate()?.fingerprint256 !== swap.fingerprint) return;
-        swap.serverServedMs = performance.now() - t0;
-        runtime.server.off('secureConnection', watch);
-      };
-      runtime.server.on('secureConnection', watch);
-      const applying = runtime.apply(next);
-      swap.syncMs = performance.now() - t0;
-      const result = await applying;
-      swap.applyMs = performance.now() - t0;
-      swap.ok = result.ok;
-      runtime.server.off('secureConnection', watch);
-      swaps.push(swap);
-    }
-  };
-
-  // Warm-up: JIT and both servers.
-  await loadWindow(barePort, false);
-  await loadWindow(runtimePort, false);
-
-  const modes: Record<string, { bare: Window[]; runtime: Window[] }> = {};
-  for (const resume of [false, true]) {
-    const mode = resume ? 'resumed' : 'full';
-    modes[mode] = { bare: [], runtime: [] };
-    for (let w = 0; w < options.windows; w++) {
-      modes[mode].bare.push(await loadWindow(barePort, resume));
-      modes[mode].runtime.push(await loadWindow(runtimePort, resume, swapAlong));
-    }
-  }
-
-  child.disconnect();
-  await runtime.stop();
-  await new Promise<void>((r) => bare.close(() => r()));
-
-  const all = Object.values(modes).flatMap((m) => [...m.bare, ...m.runtime]);
-  const samplerErrors: Record<string, number> = {};
-  for (const w of all) {
-    for (const [k, v] of Object.entries(w.sampler.errors))
-      samplerErrors[k] = (samplerErrors[k] ?? 0) + v;
-  }
-  const served = swaps.map((s) => s.servedAfterMs).filter((v): v is number => v !== undefined);
-  const serverServed = swaps
-    .map((s) => s.serverServedMs)
-    .filter((v): v is number => v !== undefined);
-  const report = {
-    node: process.version,
-    openssl: process.versions.openssl,
-    key:
-      options.key === 'rsa'
-        ? 'RSA-2048 leaf, chain leaf + P-256 CA'
-        : 'ECDSA P-256 leaf, chain leaf + P-256 CA',
-    protocol: 'TLS 1.3, one GET / per connection',
-    load: useStime
-      ? `openssl s_time x${options.processes} on CPU 1 (no SNI: the default context); h2load ${has('h2load') ? 'installed, not used' : 'not installed'}`
-      : `Node tls.connect loop, ${options.concurrency} in flight, on CPU 1`,
-    sampler:
-      'Node tls.connect, one at a time, SNI bench.example.test (the SNI fallback path), full handshakes',
-    nginx: has('nginx') ? 'installed, not scripted' : 'not installed: no outside reference',
-    pinned: { server: pinnedServer, client: pinnedClient },
-    windows: options.windows,
-    windowSeconds,
-    swaps: swaps.length,
-    swapsOk: swaps.filter((s) => s.ok).length,
-    failedHandshakes: {
-      serverSide: tlsErrors,
-      loadGenerator: all.flatMap((w) => w.loadFailures),
-      sampler: all.reduce((n, w) => n + w.sampler.failedHandshakes, 0),
-    },
-    failedRequests: all.reduce((n, w) => n + w.sampler.failedRequests, 0),
-    samplerErrors,
-    samplerHandshakes: all.reduce((n, w) => n + w.sampler.handshakes, 0),
-    commitToServedMs: {
-      sampler: {
-        measured: served.length,
-        p50: round(percentile(served, 50)),
-        p99: round(percentile(served, 99)),
-        max: round(Math.max(...served)),
-      },
-      server: {
-        measured: serverServed.length,
-        p50: round(percentile(serverServed, 50)),
-        p99: round(percentile(serverServed, 99)),
-        max: round(Math.max(...serverServed)),
-      },
-    },
-    applySyncMs: {
-      p50: round(
-        percentile(
-          swaps.map((s) => s.syncMs),
-          50,
-        ),
-        2,
-      ),
-      p99: round(
-        percentile(
-          swaps.map((s) => s.syncMs),
-          99,
-        ),
-        2,
-      ),
-    },
-    applyWithProbeMs: {
-      p50: round(
-        percentile(
-          swaps.map((s) => s.applyMs ?? 0),
-          50,
-        ),
-      ),
-      p99: round(
-        percentile(
-          swaps.map((s) => s.applyMs ?? 0),
-          99,
-        ),
-      ),
-    },
-    handshakesPerSecond: Object.fromEntries(
-      Object.entries(modes).map(([mode, m]) => {
-        const bareRates = m.bare.map((w) => w.rate);
-        const runtimeRates = m.runtime.map((w) => w.rate);
-        return [
-          mode,
-          {
-            bare: round(median(bareRates)),
-            runtime: round(median(runtimeRates)),
-            ratio: round(median(runtimeRates) / median(bareRates), 3),
-            ratioPerWindowPair: runtimeRates.map((r, i) => round(r / bareRates[i]!, 3)),
-            resumedShare: {
-              bare: round(median(m.bare.map((w) => w.resumedShare)), 3),
-              runtime: round(median(m.runtime.map((w) => w.resumedShare)), 3),
-            },
-            serverCpu: {
-              bare: round(median(m.bare.map((w) => w.serverCpu)), 2),
-              runtime: round(median(m.runtime.map((w) => w.serverCpu)), 2),
-            },
-            serverCpuUsPerHandshake: {
-              bare: round(median(m.bare.map((w) => w.serverCpuUsPerHandshake))),
-              runtime: round(median(m.runtime.map((w) => w.serverCpuUsPerHandshake))),
-              capacityRatio: round(
-                median(m.bare.map((w) => w.serverCpuUsPerHandshake)) /
-                  median(m.runtime.map((w) => w.serverCpuUsPerHandshake)),
-                3,
-              ),
-            },
-          },
-        ];
-      }),
-    ),
-  };
-  console.log(options.json ? JSON.stringify(report) : JSON.stringify(report, null, 2));
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 function round(value: number, digits = 1): number {
@@ -612,8 +336,693 @@ function round(value: number, digits = 1): number {
   return Math.round(value * f) / f;
 }
 
-if (process.argv.includes('--client')) {
-  runClient();
+/** Busy and total jiffies of each CPU, from /proc/stat. */
+function cpuTimes(): { busy: number; total: number; steal: number }[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const f = l.trim().split(/\s+/).slice(1).map(Number);
+      const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+      const idle = f[3]! + f[4]!;
+      return { busy: total - idle, total, steal: f[7]! };
+    });
+}
+
+/** nginx, bare, runtime, and with `--explain` the bare variants. */
+type ServerName = string;
+type Mode = 'full' | 'resumed';
+
+interface Target {
+  name: ServerName;
+  port: number;
+  cpuMs(): number;
+  handshakes(): Promise<{ full: number; resumed: number }>;
+  tlsErrors(): Record<string, number>;
+}
+
+interface WindowResult {
+  server: ServerName;
+  mode: Mode;
+  ms: number;
+  load: DriveResult;
+  /** Handshakes per second made by h2load (succeeded requests over the window). */
+  rate: number;
+  /** Handshakes the server counted (h2load's, the sampler's and the self-probe's). */
+  serverHandshakes: number;
+  resumedShare: number;
+  serverCpuMs: number;
+  serverCpuUsPerHandshake: number;
+  cpuBusy: number[];
+  steal: number[];
+  sampler: SampleStats;
+  tlsErrors: Record<string, number>;
+  swaps: number;
+}
+
+interface Swap {
+  n: number;
+  mode: Mode;
+  kind: 'in-process' | 'other-process';
+  alias: string;
+  fingerprint: string;
+  requestedAt: number;
+  commitAt?: number;
+  /** In-process: how long `activateEntry` held this process (store reads, commit, fsync). */
+  activateMs?: number;
+  installedAt?: number;
+  servedAt?: number;
+  sampledAt?: number;
+}
+
+interface Event {
+  fingerprint: string;
+  at: number;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const pinned = pinSelf(0);
+  const tmp = mkdtempSync(join(tmpdir(), 'certkeeper-swap-'));
+  const cleanup: (() => Promise<void> | void)[] = [
+    () => rmSync(tmp, { recursive: true, force: true }),
+  ];
+  try {
+    await run(options, tmp, pinned, cleanup);
+  } finally {
+    for (const step of cleanup.reverse()) await step();
+  }
+}
+
+async function run(
+  options: Options,
+  tmp: string,
+  pinned: boolean,
+  cleanup: (() => Promise<void> | void)[],
+): Promise<void> {
+  const t0 = performance.now();
+  const material = await makeMaterial(4, options.key);
+  const aliases = material.leaves.map((_, i) => `bench-${i}`);
+
+  // The data directory: four key pairs, bench-0 bound as `server`.
+  const dataDir = join(tmp, 'data');
+  const store: Store = await openDataDir(dataDir, {});
+  cleanup.push(() => store.close());
+  const ctx: ServiceContext = { store, now: () => new Date(), trusted: [material.ca] };
+  const fingerprints = new Map<string, string>();
+  for (const [i, leaf] of material.leaves.entries()) {
+    const imported = await importEntry(ctx, {
+      alias: aliases[i]!,
+      files: [
+        { name: 'key.pem', bytes: Buffer.from(leaf.keyPem) },
+        { name: 'cert.pem', bytes: Buffer.from(leaf.certPem + material.caPem) },
+      ],
+      actor: 'bench',
+      activate: i === 0,
+    });
+    fingerprints.set(aliases[i]!, imported.entry.fingerprint!);
+  }
+
+  // In-process commits: the time the transaction returned (before the store tells its
+  // watchers, which run later on the event loop).
+  let lastCommitAt = 0;
+  const applyChange = store.applyChange.bind(store);
+  store.applyChange = (change) => {
+    const result = applyChange(change);
+    lastCommitAt = wallMs();
+    return result;
+  };
+
+  const errors: string[] = [];
+  const logger: RuntimeLogger = {
+    info() {},
+    warn(_obj, msg) {
+      errors.push(`warn: ${msg}`);
+    },
+    error(obj, msg) {
+      errors.push(`error: ${msg} ${JSON.stringify(obj).slice(0, 300)}`);
+    },
+  };
+  const supervisor = new Supervisor({
+    store,
+    sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
+    localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
+    commonName: 'localhost',
+    host: '127.0.0.1',
+    port: 0,
+    handler,
+    logger,
+  });
+  const started = await supervisor.start();
+  cleanup.push(() => supervisor.stop());
+  const runtime = supervisor.runtime;
+  const served = runtime.current!.server;
+  if (!started.ok || served.fingerprint !== fingerprints.get('bench-0')) {
+    throw new Error(`the runtime did not start on bench-0: ${JSON.stringify(started)}`);
+  }
+
+  // Instrumentation of the runtime: swaps, apply results, first handshakes per certificate.
+  const installs: Event[] = [];
+  const servedEvents: Event[] = [];
+  // The swap installed last, until a handshake on a connection accepted after it completes:
+  // that handshake got the new certificate (checked, once per swap). Per connection this
+  // costs a WeakMap entry while a swap awaits its first handshake, not a certificate parse.
+  let awaiting: Event | undefined;
+  const acceptedAt = new WeakMap<object, number>();
+  const fingerprintOfCert = new Map<string, string>();
+  const originalSetSecureContext = runtime.server.setSecureContext.bind(runtime.server);
+  runtime.server.setSecureContext = (context: SecureContextOptions) => {
+    originalSetSecureContext(context);
+    const at = wallMs();
+    const cert = String(context.cert);
+    let fingerprint = fingerprintOfCert.get(cert);
+    if (!fingerprint) {
+      fingerprint = new X509Certificate(cert).fingerprint256;
+      fingerprintOfCert.set(cert, fingerprint);
+    }
+    awaiting = { fingerprint, at };
+    installs.push(awaiting);
+  };
+  runtime.server.on('connection', (raw: object) => {
+    if (awaiting) acceptedAt.set(raw, wallMs());
+  });
+  runtime.server.on('secureConnection', (socket: TLSSocket) => {
+    if (!awaiting) return;
+    const raw = (socket as unknown as { _parent?: object })._parent;
+    const accepted = raw ? acceptedAt.get(raw) : undefined;
+    if (accepted === undefined || accepted < awaiting.at) return;
+    const fingerprint = socket.getX509Certificate()?.fingerprint256 ?? '';
+    servedEvents.push({ fingerprint, at: wallMs() });
+    if (fingerprint !== awaiting.fingerprint) {
+      errors.push(`a handshake after the swap to ${awaiting.fingerprint} served ${fingerprint}`);
+    }
+    awaiting = undefined;
+  });
+  const applyResults: ApplyResult[] = [];
+  const apply = runtime.apply.bind(runtime);
+  runtime.apply = (state) => {
+    const result = apply(state);
+    result.then(
+      (r) => applyResults.push(r),
+      () => undefined,
+    );
+    return result;
+  };
+
+  // The bare server and nginx serve what the runtime serves at start (the store's bench-0:
+  // the leaf without the self-signed root, as `importEntry` keeps it).
+  const bare: Server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, handler);
+  bare.listen(0, '127.0.0.1');
+  await once(bare, 'listening');
+  cleanup.push(() => new Promise<void>((r) => bare.close(() => r())));
+
+  const nginxDir = join(tmp, 'nginx');
+  mkdirSync(nginxDir);
+  const nginx: Nginx = await startNginx({
+    dir: nginxDir,
+    port: await freePort(),
+    cpu: 0,
+    certPem: served.certPem,
+    keyPem: served.keyPem,
+  });
+  cleanup.push(() => nginx.stop());
+
+  // Server-side counts for the Node servers.
+  const nodeCounter = (server: Server) => {
+    const counts = { full: 0, resumed: 0 };
+    const tlsErrors: Record<string, number> = {};
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.isSessionReused()) counts.resumed++;
+      else counts.full++;
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? err.message;
+      tlsErrors[code] = (tlsErrors[code] ?? 0) + 1;
+    });
+    return {
+      async handshakes() {
+        const taken = { ...counts };
+        counts.full = 0;
+        counts.resumed = 0;
+        return taken;
+      },
+      tlsErrors() {
+        const taken = { ...tlsErrors };
+        for (const k of Object.keys(tlsErrors)) delete tlsErrors[k];
+        return taken;
+      },
+    };
+  };
+  const processCpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const targets: Record<ServerName, Target> = {
+    ...(options.explain ? await explainTargets(served, nodeCounter, processCpuMs, cleanup) : {}),
+    nginx: {
+      name: 'nginx',
+      port: nginx.port,
+      cpuMs: () => nginx.workerCpuMs(),
+      handshakes: () => nginx.handshakesSinceLastCall(),
+      tlsErrors: () => ({}),
+    },
+    bare: {
+      name: 'bare',
+      port: (bare.address() as { port: number }).port,
+      cpuMs: processCpuMs,
+      ...nodeCounter(bare),
+    },
+    runtime: {
+      name: 'runtime',
+      port: runtime.address()!.port,
+      cpuMs: processCpuMs,
+      ...nodeCounter(runtime.server),
+    },
+  };
+
+  // The children on CPU 1.
+  const sampler = child('--sampler');
+  const driver = child('--driver');
+  const committer = child('--committer', [dataDir]);
+  cleanup.push(() => {
+    for (const c of [sampler, driver, committer]) if (c.connected) c.disconnect();
+  });
+  await next(committer, 'ready');
+  const sampled: Event[] = [];
+  sampler.on('message', (m: { type: string; fingerprint?: string; at?: number }) => {
+    if (m.type === 'fingerprint') sampled.push({ fingerprint: m.fingerprint!, at: m.at! });
+  });
+  const setupMs = performance.now() - t0;
+
+  // Swaps: alternately committed here and by the committer, at an even pace over a window.
+  const swaps: Swap[] = [];
+  let current = 0;
+  let commitId = 0;
+  const commit = async (mode: Mode): Promise<void> => {
+    current = (current + 1) % aliases.length;
+    const alias = aliases[current]!;
+    const fingerprint = fingerprints.get(alias)!;
+    const kind = swaps.length % 2 === 0 ? 'in-process' : 'other-process';
+    const swap: Swap = { n: swaps.length, mode, kind, alias, fingerprint, requestedAt: wallMs() };
+    swaps.push(swap);
+    if (kind === 'in-process') {
+      const t = performance.now();
+      await activateEntry(ctx, { alias, actor: 'bench' });
+      swap.activateMs = performance.now() - t;
+      swap.commitAt = lastCommitAt;
+    } else {
+      const id = ++commitId;
+      committer.send({ type: 'commit', id, alias });
+      for (;;) {
+        const m = await next<{ type: string; id: number; at: number }>(committer, 'committed');
+        if (m.id === id) {
+          swap.commitAt = m.at;
+          break;
+        }
+      }
+    }
+  };
+  const swapAlong = async (mode: Mode, count: number): Promise<void> => {
+    const every = (options.seconds * 1000) / (count + 1);
+    for (let i = 0; i < count; i++) {
+      await new Promise((r) => setTimeout(r, every));
+      await commit(mode);
+    }
+  };
+
+  const servername = options.sni ? SERVERNAME : null;
+  const command = (target: Target, mode: Mode, seconds: number): DriveCommand => ({
+    port: target.port,
+    servername,
+    mode,
+    seconds,
+    tls13Cipher: TLS13_CIPHER,
+    ...(mode === 'full'
+      ? { loops: options.full.loops, clients: options.full.clients, requests: options.full.clients }
+      : options.resumed),
+  });
+
+  const window = async (
+    target: Target,
+    mode: Mode,
+    seconds: number,
+    swapCount: number,
+  ): Promise<WindowResult> => {
+    await target.handshakes();
+    target.tlsErrors();
+    const cpu0 = target.cpuMs();
+    const times0 = cpuTimes();
+    const w0 = performance.now();
+    driver.send({ type: 'drive', command: command(target, mode, seconds) });
+    sampler.send({ type: 'sample', port: target.port, ms: seconds * 1000, servername });
+    const [driven, sample] = await Promise.all([
+      next<{ type: string; result: DriveResult }>(driver, 'driven'),
+      next<{ type: string; stats: SampleStats }>(sampler, 'sampled'),
+      swapCount > 0 ? swapAlong(mode, swapCount) : Promise.resolve(),
+    ]);
+    const ms = performance.now() - w0;
+    const times1 = cpuTimes();
+    const serverCpuMs = target.cpuMs() - cpu0;
+    const counts = await target.handshakes();
+    const serverHandshakes = counts.full + counts.resumed;
+    const load = driven.result;
+    return {
+      server: target.name,
+      mode,
+      ms,
+      load,
+      rate: (load.succeeded * 1000) / load.ms,
+      serverHandshakes,
+      resumedShare: counts.resumed / Math.max(1, serverHandshakes),
+      serverCpuMs,
+      serverCpuUsPerHandshake: (serverCpuMs * 1000) / Math.max(1, serverHandshakes),
+      cpuBusy: times1.map((t, i) => (t.busy - times0[i]!.busy) / (t.total - times0[i]!.total)),
+      steal: times1.map((t, i) => (t.steal - times0[i]!.steal) / (t.total - times0[i]!.total)),
+      sampler: sample.stats,
+      tlsErrors: target.tlsErrors(),
+      swaps: swapCount,
+    };
+  };
+
+  // The CPU one swap costs the server process with no load: in-process commits (the
+  // commit itself included), each awaited until its probe has settled.
+  const idleSwaps = 8;
+  const idleCpu = process.cpuUsage();
+  const idleStart = performance.now();
+  for (let i = 0; i < idleSwaps; i++) {
+    current = (current + 1) % aliases.length;
+    const settled = applyResults.length;
+    await activateEntry(ctx, { alias: aliases[current]!, actor: 'bench' });
+    while (applyResults.length === settled) await new Promise((r) => setTimeout(r, 1));
+  }
+  const idleUsed = process.cpuUsage(idleCpu);
+  const idleSwap = {
+    swaps: idleSwaps,
+    cpuMsPerSwap: round((idleUsed.user + idleUsed.system) / 1000 / idleSwaps, 2),
+    wallMsPerSwap: round((performance.now() - idleStart) / idleSwaps, 1),
+  };
+  applyResults.length = 0;
+
+  const order: ServerName[] = Object.keys(targets).sort(
+    (a, b) => rank(a) - rank(b) || a.localeCompare(b),
+  );
+  // Warm-up: JIT, nginx's caches, the kernel's.
+  for (const name of order) await window(targets[name]!, 'full', 2, 0);
+
+  const results: WindowResult[] = [];
+  const perWindow = Math.floor(options.swaps / options.windows);
+  for (const mode of options.modes) {
+    for (let w = 0; w < options.windows; w++) {
+      const swapCount = perWindow + (w < options.swaps - perWindow * options.windows ? 1 : 0);
+      for (let k = 0; k < order.length; k++) {
+        const name = order[(w + k) % order.length]!;
+        results.push(
+          await window(targets[name]!, mode, options.seconds, name === 'runtime' ? swapCount : 0),
+        );
+      }
+    }
+  }
+  // Let the last probe finish.
+  await new Promise((r) => setTimeout(r, 500));
+
+  // Commit-to-served: the first event with the swap's fingerprint after its commit and
+  // before the next commit of the same fingerprint.
+  const firstAfter = (events: Event[], swap: Swap): number | undefined => {
+    const later = swaps.find((s) => s.n > swap.n && s.fingerprint === swap.fingerprint);
+    const until = later?.commitAt ?? Number.POSITIVE_INFINITY;
+    const e = events.find(
+      (e) => e.fingerprint === swap.fingerprint && e.at > swap.commitAt! && e.at < until,
+    );
+    return e ? e.at - swap.commitAt! : undefined;
+  };
+  for (const swap of swaps) {
+    swap.installedAt = firstAfter(installs, swap);
+    swap.servedAt = firstAfter(servedEvents, swap);
+    swap.sampledAt = firstAfter(sampled, swap);
+  }
+
+  const report = buildReport(options, {
+    pinned,
+    setupMs,
+    results,
+    swaps,
+    applyResults,
+    errors,
+    nginx,
+    sni: servername,
+    idleSwap,
+  });
+  const text = options.json ? JSON.stringify(report) : JSON.stringify(report, null, 2);
+  if (options.out) writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(text);
+}
+
+function rank(name: ServerName): number {
+  return name === 'nginx' ? 0 : name === 'bare' ? 1 : name === 'runtime' ? 3 : 2;
+}
+
+type Counter = Pick<Target, 'handshakes' | 'tlsErrors'>;
+
+/**
+ * `--explain`: bare servers with one of the runtime's differences each, to tell what the
+ * runtime's handshakes cost over a bare server's:
+ * - `bare+options`: the runtime's protocol options (`TLS_PROTOCOL_OPTIONS`, session timeout);
+ * - `bare+sni`: an `SNICallback` that hands back one prebuilt context (what the runtime
+ *   does for a name without its own binding);
+ * - `bare+sessions`: the runtime's TLS 1.2 session-id cache (`newSession` / `resumeSession`
+ *   listeners, which Node calls for every session OpenSSL makes, TLS 1.3 tickets included);
+ * - `bare+runtime`: a `TlsRuntime` serving the same identity without swaps (all of the
+ *   above, and its connection tracking), so that `runtime` over it is the cost of swapping.
+ */
+async function explainTargets(
+  served: Identity,
+  counter: (server: Server) => Counter,
+  cpuMs: () => number,
+  cleanup: (() => Promise<void> | void)[],
+): Promise<Record<ServerName, Target>> {
+  const context = createSecureContext({ key: served.keyPem, cert: served.certPem });
+  const variants: Record<string, () => Server> = {
+    'bare+options': () =>
+      createHttpsServer(
+        {
+          ...TLS_PROTOCOL_OPTIONS,
+          sessionTimeout: 12 * 3600,
+          key: served.keyPem,
+          cert: served.certPem,
+        },
+        handler,
+      ),
+    'bare+sni': () =>
+      createHttpsServer(
+        {
+          key: served.keyPem,
+          cert: served.certPem,
+          SNICallback: (_name, callback) => callback(null, context),
+        },
+        handler,
+      ),
+    'bare+sessions': () => {
+      const server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, handler);
+      new SessionIdCache(10_000).attach(server);
+      return server;
+    },
+  };
+  const targets: Record<ServerName, Target> = {};
+  const idle = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
+  const started = await idle.start({ revision: 1, server: served, sni: new Map() });
+  if (!started.ok) throw new Error('the idle runtime did not start');
+  cleanup.push(() => idle.stop());
+  targets['bare+runtime'] = {
+    name: 'bare+runtime',
+    port: idle.address()!.port,
+    cpuMs,
+    ...counter(idle.server),
+  };
+  for (const [name, make] of Object.entries(variants)) {
+    const server = make();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    targets[name] = {
+      name,
+      port: (server.address() as { port: number }).port,
+      cpuMs,
+      ...counter(server),
+    };
+  }
+  return targets;
+}
+
+function buildReport(
+  options: Options,
+  data: {
+    pinned: boolean;
+    setupMs: number;
+    results: WindowResult[];
+    swaps: Swap[];
+    applyResults: ApplyResult[];
+    errors: string[];
+    nginx: Nginx;
+    sni: string | null;
+    idleSwap: { swaps: number; cpuMsPerSwap: number; wallMsPerSwap: number };
+  },
+) {
+  const { results, swaps } = data;
+  const latency = (values: (number | undefined)[]) => {
+    const v = values.filter((x): x is number => x !== undefined);
+    return {
+      measured: v.length,
+      of: values.length,
+      p50: round(percentile(v, 50), 1),
+      p99: round(percentile(v, 99), 1),
+      max: round(Math.max(...v), 1),
+    };
+  };
+  const commitToServed = Object.fromEntries(
+    (['in-process', 'other-process'] as const).map((kind) => {
+      const s = swaps.filter((x) => x.kind === kind);
+      return [
+        kind,
+        {
+          swapped: latency(s.map((x) => x.installedAt)),
+          firstServerHandshake: latency(s.map((x) => x.servedAt)),
+          firstSamplerHandshake: latency(s.map((x) => x.sampledAt)),
+        },
+      ];
+    }),
+  );
+  const failures = (server: ServerName) => {
+    const w = results.filter((r) => r.server === server);
+    const tls: Record<string, number> = {};
+    for (const r of w) for (const [k, v] of Object.entries(r.tlsErrors)) tls[k] = (tls[k] ?? 0) + v;
+    const samplerErrors: Record<string, number> = {};
+    for (const r of w) {
+      for (const [k, v] of Object.entries(r.sampler.errors))
+        samplerErrors[k] = (samplerErrors[k] ?? 0) + v;
+    }
+    return {
+      h2loadRequests: w.reduce((n, r) => n + r.load.requests, 0),
+      h2loadFailed: w.reduce((n, r) => n + r.load.failed + r.load.errored + r.load.timeout, 0),
+      h2loadNon2xx: w.reduce((n, r) => n + r.load.non2xx, 0),
+      h2loadBrokenRuns: w.flatMap((r) => r.load.brokenRuns),
+      serverTlsClientErrors: tls,
+      samplerHandshakes: w.reduce((n, r) => n + r.sampler.handshakes, 0),
+      samplerFailedHandshakes: w.reduce((n, r) => n + r.sampler.failedHandshakes, 0),
+      samplerFailedRequests: w.reduce((n, r) => n + r.sampler.failedRequests, 0),
+      samplerErrors,
+    };
+  };
+  const modes = Object.fromEntries(
+    options.modes.map((mode) => {
+      const of = (server: ServerName) =>
+        results.filter((r) => r.mode === mode && r.server === server);
+      const stat = (server: ServerName) => {
+        const w = of(server);
+        return {
+          handshakesPerSecond: round(median(w.map((r) => r.rate))),
+          perWindow: w.map((r) => round(r.rate)),
+          serverCpuUsPerHandshake: round(median(w.map((r) => r.serverCpuUsPerHandshake))),
+          serverCpuShare: round(median(w.map((r) => r.serverCpuMs / r.ms)), 2),
+          resumedShare: round(median(w.map((r) => r.resumedShare)), 3),
+          cpu0Busy: round(median(w.map((r) => r.cpuBusy[0] ?? 0)), 2),
+          cpu1Busy: round(median(w.map((r) => r.cpuBusy[1] ?? 0)), 2),
+          steal: round(median(w.map((r) => Math.max(...r.steal))), 3),
+        };
+      };
+      const names = [...new Set(results.map((r) => r.server))];
+      const s: Record<ServerName, ReturnType<typeof stat>> = Object.fromEntries(
+        names.map((n) => [n, stat(n)]),
+      );
+      const ratio = (a: ServerName, b: ServerName) => ({
+        rate: round(s[a]!.handshakesPerSecond / s[b]!.handshakesPerSecond, 3),
+        // Server CPU per handshake of b over a's: the ratio of what each core could do.
+        capacity: round(s[b]!.serverCpuUsPerHandshake / s[a]!.serverCpuUsPerHandshake, 3),
+        rateMedianOfWindows: round(
+          median(of(a).map((r, i) => r.rate / (of(b)[i]?.rate ?? Number.NaN))),
+          3,
+        ),
+      });
+      const variants = Object.fromEntries(
+        names.filter((n) => n.startsWith('bare+')).map((n) => [n, ratio(n, 'bare')]),
+      );
+      return [
+        mode,
+        {
+          ...s,
+          runtimeOverBare: ratio('runtime', 'bare'),
+          runtimeOverNginx: ratio('runtime', 'nginx'),
+          bareOverNginx: ratio('bare', 'nginx'),
+          ...(Object.keys(variants).length ? { variantsOverBare: variants } : {}),
+        },
+      ];
+    }),
+  );
+  return {
+    node: process.version,
+    openssl: process.versions.openssl,
+    nginx: data.nginx.version,
+    h2load: h2loadVersion(),
+    nproc: Number(execFileSync('nproc', ['--all'], { encoding: 'utf8' }).trim()),
+    cpu: /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? null,
+    key:
+      options.key === 'rsa'
+        ? 'RSA-2048 leaf (the chain as imported: leaf only, the self-signed root dropped)'
+        : 'ECDSA P-256 leaf (leaf only)',
+    tls: {
+      protocols: [...new Set(results.flatMap((r) => r.load.protocols))],
+      ciphers: [...new Set(results.flatMap((r) => r.load.ciphers))],
+      keyExchange: [...new Set(results.flatMap((r) => r.load.tempKeys))],
+      sni: data.sni,
+    },
+    load: {
+      generator: `h2load --h1 -H 'Connection: close' --tls13-ciphers=${TLS13_CIPHER}${data.sni ? ` --connect-to=127.0.0.1:PORT https://${data.sni}/` : ' https://127.0.0.1:PORT/'}`,
+      full: `${options.full.loops} runs in parallel of -c ${options.full.clients} -n ${options.full.clients} (one connection per client: all full handshakes)`,
+      resumed: `${options.resumed.loops} runs in parallel of -c ${options.resumed.clients} -n ${options.resumed.requests} (each client resumes its session after its first connection)`,
+      sampler: `Node tls.connect, one at a time with ${SAMPLER_PAUSE_MS} ms pauses, full handshakes`,
+      pinned: { servers: data.pinned ? 'CPU 0' : 'no', load: 'CPU 1 (taskset)' },
+    },
+    windows: options.windows,
+    windowSeconds: options.seconds,
+    setupSeconds: round(data.setupMs / 1000),
+    swaps: {
+      count: swaps.length,
+      perMode: options.swaps,
+      applied: data.applyResults.length,
+      ok: data.applyResults.filter((r) => r.ok).length,
+      idle: data.idleSwap,
+      inProcessActivateMs: latency(swaps.map((x) => x.activateMs).filter((x) => x !== undefined)),
+      probeMsP50: round(
+        median(data.applyResults.map((r) => r.probe?.ms ?? Number.NaN).filter(Number.isFinite)),
+      ),
+      runtimeLog: data.errors,
+    },
+    failures: {
+      runtimeDuringSwaps: failures('runtime'),
+      bare: failures('bare'),
+      nginx: { ...failures('nginx'), errorLog: data.nginx.errorLog() },
+    },
+    commitToServedMs: commitToServed,
+    handshakes: modes,
+  };
+}
+
+function h2loadVersion(): string | null {
+  try {
+    return (
+      /nghttp2\/(\S+)/.exec(execFileSync('h2load', ['--version'], { encoding: 'utf8' }))?.[1] ??
+      null
+    );
+  } catch {
+    return null;
+  }
+}
+
+if (process.argv.includes('--sampler')) {
+  runSampler();
+} else if (process.argv.includes('--driver')) {
+  runDriver();
+} else if (process.argv.includes('--committer')) {
+  await runCommitter(process.argv[process.argv.indexOf('--committer') + 1]!);
 } else {
   await main();
 }
