@@ -3,7 +3,13 @@ import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
 import type { Mutation, Store } from '../store/store.js';
-import { type Clock, type Identity, type RuntimeLogger, systemClock } from './identity.js';
+import {
+  type Clock,
+  type Identity,
+  identityFromPem,
+  type RuntimeLogger,
+  systemClock,
+} from './identity.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from './local-ca.js';
 import {
   identityFromStore,
@@ -46,6 +52,12 @@ export interface SupervisorOptions {
   logger: RuntimeLogger;
   clock?: Clock;
   runtime?: Partial<Omit<TlsRuntimeOptions, 'host' | 'port' | 'handler' | 'logger' | 'clock'>>;
+}
+
+/** An SNI identity with the entry revision it was loaded at. */
+interface SniIdentity {
+  updatedRevision: number;
+  identity: Identity;
 }
 
 /** What `GET /api/v1/server/tls` reports. */
@@ -195,21 +207,65 @@ export class Supervisor {
       server = await identityFromStore(this.#store, alias, source, now);
     }
     const sni = new Map<string, Identity>();
-    for (const b of bindings) {
-      if (!b.name.startsWith('sni:')) continue;
-      try {
-        sni.set(b.name.slice(4), await identityFromStore(this.#store, b.alias, 'keystore', now));
-      } catch (err) {
-        this.#logger.error(
-          { binding: b.name, alias: b.alias, err: String(err) },
-          'An SNI binding cannot be served; its host falls back to the server identity.',
+    const sniBindings = bindings.filter((b) => b.name.startsWith('sni:'));
+    if (sniBindings.length > 0) {
+      const entries = new Map((await this.#store.listEntries()).map((e) => [e.alias, e]));
+      const loaded = new Map<string, SniIdentity>();
+      for (const b of sniBindings) {
+        const identity = await this.#sniIdentity(
+          b.alias,
+          entries.get(b.alias)?.updatedRevision,
+          loaded,
         );
+        if (identity) sni.set(b.name.slice(4), identity);
       }
+      this.#sniIdentities = loaded;
     }
     this.#logServed(server);
     return { revision, server, sni };
   }
 
+  /**
+   * An SNI binding's identity, reused while its entry is unchanged: a revision rebuilds
+   * only what changed, so ten thousand bindings cost one pass at start, not one per
+   * change. Entries were validated on import; a damaged one is refused when its context
+   * is first built, and its host falls back to the server identity.
+   */
+  async #sniIdentity(
+    alias: string,
+    updatedRevision: number | undefined,
+    loaded: Map<string, SniIdentity>,
+  ): Promise<Identity | undefined> {
+    if (updatedRevision === undefined) return undefined;
+    const known = loaded.get(alias) ?? this.#sniIdentities.get(alias);
+    if (known?.updatedRevision === updatedRevision) {
+      loaded.set(alias, known);
+      return known.identity;
+    }
+    try {
+      const entry = await this.#store.getEntry(alias);
+      const key = await this.#store.getPrivateKey(alias);
+      if (!entry?.certificatePem || !key)
+        throw new Error(`the entry "${alias}" has no certificate or key`);
+      const identity = identityFromPem({
+        key,
+        cert: entry.certificatePem,
+        chain: entry.chainPem,
+        source: 'keystore',
+        alias,
+      });
+      loaded.set(alias, { updatedRevision, identity });
+      return identity;
+    } catch (err) {
+      this.#logger.error(
+        { alias, code: (err as { code?: string }).code, err: String(err) },
+        'An SNI binding cannot be served; its host falls back to the server identity.',
+      );
+      return undefined;
+    }
+  }
+
+  #sniIdentities = new Map<string, SniIdentity>();
   #lastLogged: string | undefined;
   #logServed(server: Identity): void {
     if (this.#lastLogged === server.fingerprint) return;
