@@ -8,7 +8,7 @@
  * server runs); tests that need it skip without it. Nothing here knows which adapter runs.
  */
 import assert from 'node:assert/strict';
-import { afterEach, before, beforeEach, describe, it, type TestContext } from 'node:test';
+import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type ChangeInput,
@@ -28,7 +28,7 @@ import {
 
 export interface OpenedStore {
   store: Store;
-  reopen?: () => Promise<Store>;
+  reopen: () => Promise<Store>;
   cleanup: () => Promise<void>;
 }
 
@@ -67,12 +67,8 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
     let store: Store;
     const extraStores: Store[] = [];
 
-    /** Another handle on the same data, closed after the test; skips without `reopen`. */
-    async function second(t: TestContext): Promise<Store | undefined> {
-      if (!ctx.reopen) {
-        t.skip(`${name}: no reopen`);
-        return undefined;
-      }
+    /** Another handle on the same data, closed after the test. Every adapter must offer one. */
+    async function second(): Promise<Store> {
       const other = await ctx.reopen();
       extraStores.push(other);
       return other;
@@ -654,8 +650,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
 
       it('sees a commit made through another handle within 200 ms', async (t) => {
-        const other = await second(t);
-        if (!other) return;
+        const other = await second();
         const seen: { revision: number; at: number }[] = [];
         store.watch((revision) => seen.push({ revision, at: performance.now() }));
         const started = performance.now();
@@ -671,9 +666,8 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.ok((await store.getPrivateKey('cli'))?.equals(a.keyDer));
       });
 
-      it('stops watching on close, and refuses calls after it', async (t) => {
-        const other = await second(t);
-        if (!other) return;
+      it('stops watching on close, and refuses calls after it', async (_t) => {
+        const other = await second();
         const seen: number[] = [];
         store.watch((r) => seen.push(r));
         await store.close();
@@ -687,7 +681,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
     });
 
     describe('persistence', () => {
-      it('keeps every entry, binding, secret and audit row across a reopen', async (t) => {
+      it('keeps every entry, binding, secret and audit row across a reopen', async (_t) => {
         await store.applyChange(
           change([
             { type: 'putEntry', entry: keyPairEntry('web', a) },
@@ -697,8 +691,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         );
         const entries = await store.listEntries();
         await store.close();
-        const other = await second(t);
-        if (!other) return;
+        const other = await second();
         assert.equal(await other.revision(), 1);
         assert.deepEqual(await other.listEntries(), entries);
         assert.deepEqual(await other.listBindings(), [
