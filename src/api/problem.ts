@@ -2,6 +2,22 @@ import type { FastifyReply } from 'fastify';
 import { CORE_ERROR_CODES, CodedError } from '../core/errors.js';
 import { SERVICE_ERROR_CODES } from '../service/errors.js';
 
+/** The API layer's own codes, for requests that never reach a domain operation. */
+export const API_ERROR_CODES = {
+  BadRequest: 'The request is malformed (body not valid JSON, a bad parameter).',
+  NotFound: 'No route answers this method and path.',
+  PayloadTooLarge: 'The request body is larger than the server accepts.',
+  UnsupportedMediaType: 'The request body has a content type this route does not accept.',
+  InternalError: 'Something went wrong on the server; the log has the details.',
+} as const;
+
+/** The API code for an HTTP client error Fastify raised itself. */
+const CLIENT_ERROR_CODES: Record<number, keyof typeof API_ERROR_CODES> = {
+  404: 'NotFound',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+};
+
 /** HTTP status for each stable error code: the one table of it (STYLE.md §3). */
 const STATUS: Record<string, number> = {
   ...Object.fromEntries(Object.keys(CORE_ERROR_CODES).map((c) => [c, 422])),
@@ -16,7 +32,6 @@ const STATUS: Record<string, number> = {
   PinnedBySource: 409,
   RevisionConflict: 412,
   EntryBound: 409,
-  NotFound: 404,
   StoreUnavailable: 503,
 };
 
@@ -40,7 +55,7 @@ export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
     code = err.code;
     status = STATUS[code] ?? 400;
   } else {
-    code = clientError ? 'BadRequest' : 'InternalError';
+    code = clientError ? (CLIENT_ERROR_CODES[fastifyStatus] ?? 'BadRequest') : 'InternalError';
     status = clientError ? fastifyStatus : 500;
   }
   const problem: Problem = {

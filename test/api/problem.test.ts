@@ -52,6 +52,13 @@ describe('problem+json', () => {
     assert.equal(await statusOf(new StoreError('RevisionConflict', 'x')), 412);
   });
 
+  it('names the client errors Fastify raises itself', async () => {
+    const fastifyError = (statusCode: number) => Object.assign(new Error('x'), { statusCode });
+    assert.equal((await problemFor(fastifyError(404))).body.code, 'NotFound');
+    assert.equal((await problemFor(fastifyError(413))).body.code, 'PayloadTooLarge');
+    assert.equal((await problemFor(fastifyError(400))).body.code, 'BadRequest');
+  });
+
   it('hides the detail of an unexpected error behind a request id', async () => {
     const { status, body } = await problemFor(new Error('/secret/path/to/key.pem exploded'));
     assert.equal(status, 500);

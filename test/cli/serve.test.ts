@@ -108,7 +108,7 @@ describe('certkeeper serve, in process', () => {
     const res = await get(port, '/nope');
     assert.equal(res.status, 404);
     assert.match(String(res.headers['content-type']), /application\/problem\+json/);
-    assert.equal(JSON.parse(res.body).code, 'BadRequest');
+    assert.equal(JSON.parse(res.body).code, 'NotFound');
   });
 
   it('follows an import by another process within 250 ms', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { API_ERROR_CODES } from '../../src/api/problem.js';
 import { CORE_ERROR_CODES, CoreError, isCoreError } from '../../src/core/errors.js';
 import { RUNTIME_ERROR_CODES } from '../../src/runtime/identity.js';
 import { SERVICE_ERROR_CODES } from '../../src/service/errors.js';
@@ -13,6 +14,7 @@ const CATALOGUES: Record<string, Record<string, string>> = {
   store: STORE_ERROR_CODES,
   service: SERVICE_ERROR_CODES,
   runtime: RUNTIME_ERROR_CODES,
+  api: API_ERROR_CODES,
 };
 const ALL_CODES = new Set(Object.values(CATALOGUES).flatMap((c) => Object.keys(c)));
 
