@@ -121,16 +121,7 @@ export async function createSelfSignedCa(input: {
   const pathLength = validatePathLength(input.pathLength);
   const spki = spkiOf(key);
   const extensions = [
-    extension(
-      asn.id_ce_basicConstraints,
-      true,
-      new asn.BasicConstraints({ cA: true, ...pathLength }),
-    ),
-    extension(
-      asn.id_ce_keyUsage,
-      true,
-      new asn.KeyUsage(asn.KeyUsageFlags.keyCertSign | asn.KeyUsageFlags.cRLSign),
-    ),
+    ...caExtensions(pathLength),
     extension(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyId(spki))),
   ];
   return signCertificate(key, algorithm, {
@@ -202,18 +193,7 @@ export async function issueCertificate(input: {
   const extensions: asn.Extension[] = [];
   if (input.isCa) {
     const pathLength = validatePathLength(input.pathLength);
-    extensions.push(
-      extension(
-        asn.id_ce_basicConstraints,
-        true,
-        new asn.BasicConstraints({ cA: true, ...pathLength }),
-      ),
-      extension(
-        asn.id_ce_keyUsage,
-        true,
-        new asn.KeyUsage(asn.KeyUsageFlags.keyCertSign | asn.KeyUsageFlags.cRLSign),
-      ),
-    );
+    extensions.push(...caExtensions(pathLength));
   } else {
     if (input.pathLength !== undefined) {
       throw invalid('A path length only applies to a CA certificate.');
@@ -427,6 +407,22 @@ function csrSans(csr: Csr): SubjectAltNames | undefined {
     if (name.iPAddress !== undefined) ip.push(name.iPAddress);
   }
   return { dns, ip };
+}
+
+/** basicConstraints (critical, cA, optional path length) and keyUsage keyCertSign + cRLSign. */
+function caExtensions(pathLength: { pathLenConstraint?: number }): asn.Extension[] {
+  return [
+    extension(
+      asn.id_ce_basicConstraints,
+      true,
+      new asn.BasicConstraints({ cA: true, ...pathLength }),
+    ),
+    extension(
+      asn.id_ce_keyUsage,
+      true,
+      new asn.KeyUsage(asn.KeyUsageFlags.keyCertSign | asn.KeyUsageFlags.cRLSign),
+    ),
+  ];
 }
 
 function extension(oid: string, critical: boolean, value: object): asn.Extension {

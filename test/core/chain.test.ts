@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { buildChain, requireCompleteChain } from '../../src/core/chain.js';
-import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 import { parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { needs, PYCA, REQUIRE_ALL, tempDir, tool } from '../support/tools.js';
-
-function assertCode(fn: () => unknown, code: CoreErrorCode): Error {
-  let caught: unknown;
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    caught = err;
-    return true;
-  });
-  return caught as Error;
-}
+import { assertCoreError, needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 function certsIn(path: string): Certificate[] {
   return parsePemBlocks(readFileSync(path))
@@ -190,7 +178,7 @@ describe('chains made with openssl', { skip: needs('openssl') }, () => {
 
   it('refuses two possible leaves without a key as AmbiguousLeaf', () => {
     const { root, inter, leaf, leaf2 } = certs as Record<string, Certificate>;
-    const err = assertCode(() => buildChain([leaf!, leaf2!, inter!, root!]), 'AmbiguousLeaf');
+    const err = assertCoreError(() => buildChain([leaf!, leaf2!, inter!, root!]), 'AmbiguousLeaf');
     assert.deepEqual(
       [...((err as { details?: { candidates?: string[] } }).details?.candidates ?? [])].sort(),
       ['CN=api.example.test', 'CN=www.example.test'],
@@ -199,11 +187,14 @@ describe('chains made with openssl', { skip: needs('openssl') }, () => {
 
   it('refuses a key that matches no certificate as KeyMismatch', () => {
     const { inter, leaf } = certs as Record<string, Certificate>;
-    assertCode(() => buildChain([leaf!, inter!], { key: key('unrelated.key') }), 'KeyMismatch');
+    assertCoreError(
+      () => buildChain([leaf!, inter!], { key: key('unrelated.key') }),
+      'KeyMismatch',
+    );
   });
 
   it('refuses an empty bag as NoCertificate', () => {
-    assertCode(() => buildChain([]), 'NoCertificate');
+    assertCoreError(() => buildChain([]), 'NoCertificate');
   });
 
   it('names the missing intermediate', () => {
@@ -213,7 +204,7 @@ describe('chains made with openssl', { skip: needs('openssl') }, () => {
     assert.deepEqual(assembly.chain.map(cn), ['www.example.test']);
     assert.equal(assembly.missingIssuer?.rfc4514, 'CN=Test Intermediate CA');
     assert.deepEqual(assembly.leftovers.map(cn), ['Test Root CA']);
-    const err = assertCode(() => requireCompleteChain(assembly), 'ChainIncomplete');
+    const err = assertCoreError(() => requireCompleteChain(assembly), 'ChainIncomplete');
     assert.equal(
       (err as { details?: { missingIssuer?: string } }).details?.missingIssuer,
       'CN=Test Intermediate CA',
@@ -264,15 +255,8 @@ describe('chains made with openssl', { skip: needs('openssl') }, () => {
 });
 
 const CHAIN_PEM = join(PYCA, 'x509', 'cryptography.io.chain.pem');
-function corpusSkip(path: string): false | string {
-  if (existsSync(path)) return false;
-  const reason = `SKIPPED: the corpus file ${path} is missing`;
-  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
-  console.warn(reason);
-  return reason;
-}
 
-describe('pyca cryptography.io.chain.pem', { skip: corpusSkip(CHAIN_PEM) }, () => {
+describe('pyca cryptography.io.chain.pem', { skip: needsCorpus(CHAIN_PEM) }, () => {
   it('orders the real chain and names its missing root', () => {
     const bag = certsIn(CHAIN_PEM).reverse();
     const assembly = buildChain(bag);
@@ -280,7 +264,7 @@ describe('pyca cryptography.io.chain.pem', { skip: corpusSkip(CHAIN_PEM) }, () =
     assert.equal(assembly.complete, false);
     assert.equal(assembly.missingIssuer?.rfc4514, 'CN=GeoTrust Global CA,O=GeoTrust Inc.,C=US');
     assert.deepEqual(assembly.leftovers, []);
-    assertCode(() => requireCompleteChain(assembly), 'ChainIncomplete');
+    assertCoreError(() => requireCompleteChain(assembly), 'ChainIncomplete');
   });
 
   it('drops the intermediate supplied twice from two files', () => {

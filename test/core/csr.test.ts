@@ -3,28 +3,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Csr, describeCsr, parseCsr } from '../../src/core/csr.js';
-import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
+import type { CoreErrorCode } from '../../src/core/errors.js';
 import { describeKey, parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { needs, PYCA, REQUIRE_ALL, tempDir, tool } from '../support/tools.js';
+import { assertCoreError, needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 const REQUESTS = join(PYCA, 'x509', 'requests');
-
-function corpusSkip(dir: string): false | string {
-  if (existsSync(dir)) return false;
-  const reason = `SKIPPED: the corpus ${dir} is missing`;
-  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
-  console.warn(reason);
-  return reason;
-}
-
-function assertCode(fn: () => unknown, code: CoreErrorCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  });
-}
 
 const CSR_LABELS = new Set(['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
 
@@ -211,7 +195,7 @@ const EXPECTED: Record<string, Expectation> = {
   },
 };
 
-describe('pyca certificate requests', { skip: corpusSkip(REQUESTS) }, () => {
+describe('pyca certificate requests', { skip: needsCorpus(REQUESTS) }, () => {
   const files = existsSync(REQUESTS) ? readdirSync(REQUESTS).sort() : [];
   for (const file of files) {
     const expected = EXPECTED[file];
@@ -223,7 +207,7 @@ describe('pyca certificate requests', { skip: corpusSkip(REQUESTS) }, () => {
       assert.ok(expected, `no expectation recorded for ${file}`);
       const path = join(REQUESTS, file);
       if ('error' in expected) {
-        assertCode(() => readCsrFile(path), expected.error);
+        assertCoreError(() => readCsrFile(path), expected.error);
         return;
       }
       const csr = readCsrFile(path);
@@ -262,15 +246,15 @@ describe('pyca certificate requests', { skip: corpusSkip(REQUESTS) }, () => {
 
   it('refuses a certificate given as a request', () => {
     const [cert] = parsePemBlocks(readFileSync(join(PYCA, 'x509/cryptography.io.pem')));
-    assertCode(() => parseCsr(cert!.der), 'MalformedInput');
+    assertCoreError(() => parseCsr(cert!.der), 'MalformedInput');
   });
 });
 
 describe('damaged requests', () => {
   it('refuses bytes that are not ASN.1 as typed errors', () => {
-    assertCode(() => parseCsr(Buffer.from('garbage')), 'MalformedInput');
-    assertCode(() => parseCsr(Buffer.from([0x02, 0x01, 0x00])), 'UnsupportedFormat');
-    assertCode(() => parseCsr(Buffer.from([0x30, 0x00])), 'MalformedInput');
+    assertCoreError(() => parseCsr(Buffer.from('garbage')), 'MalformedInput');
+    assertCoreError(() => parseCsr(Buffer.from([0x02, 0x01, 0x00])), 'UnsupportedFormat');
+    assertCoreError(() => parseCsr(Buffer.from([0x30, 0x00])), 'MalformedInput');
   });
 });
 

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificatePublicKey, parseCertificate } from '../../src/core/certificate.js';
-import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
+import type { CoreErrorCode } from '../../src/core/errors.js';
 import {
   describeKey,
   type KeyDescription,
@@ -17,7 +17,15 @@ import {
   sniffPrivateKeyDer,
 } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { needs, PYCA, REQUIRE_ALL, tempDir, tool } from '../support/tools.js';
+import {
+  assertCoreError,
+  needs,
+  needsCorpus,
+  PYCA,
+  REQUIRE_ALL,
+  tempDir,
+  tool,
+} from '../support/tools.js';
 
 const ASYMMETRIC = join(PYCA, 'asymmetric');
 const FOLDERS = [
@@ -26,22 +34,6 @@ const FOLDERS = [
   'DER_Serialization',
   'PEM_Serialization',
 ];
-
-function corpusSkip(dir: string): false | string {
-  if (existsSync(dir)) return false;
-  const reason = `SKIPPED: the corpus ${dir} is missing`;
-  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
-  console.warn(reason);
-  return reason;
-}
-
-function assertCode(fn: () => unknown, code: CoreErrorCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  });
-}
 
 /** Reads one key file: DER by extension, else the one PEM block it holds. */
 function parseFile(path: string, password?: string): ParsedPrivateKey {
@@ -144,7 +136,7 @@ for (let n = 9925; n <= 9932; n++) {
 EXPECTED['PKCS8/pkcs12_s2k_pem-X_9607.pem'] = rsa(1024, 'encrypted-pkcs8', '123456');
 EXPECTED['PKCS8/pkcs12_s2k_pem-X_9671.pem'] = rsa(1024, 'encrypted-pkcs8', '123456');
 
-describe('pyca private-key vectors', { skip: corpusSkip(ASYMMETRIC) }, () => {
+describe('pyca private-key vectors', { skip: needsCorpus(ASYMMETRIC) }, () => {
   const files = existsSync(ASYMMETRIC)
     ? FOLDERS.flatMap((folder) =>
         readdirSync(join(ASYMMETRIC, folder))
@@ -164,7 +156,7 @@ describe('pyca private-key vectors', { skip: corpusSkip(ASYMMETRIC) }, () => {
     it(title, () => {
       assert.ok(expected, `no expectation recorded for ${file}`);
       if ('error' in expected) {
-        assertCode(() => parseFile(path, expected.password), expected.error);
+        assertCoreError(() => parseFile(path, expected.password), expected.error);
         return;
       }
       const parsed = parseFile(path, expected.password);
@@ -175,8 +167,8 @@ describe('pyca private-key vectors', { skip: corpusSkip(ASYMMETRIC) }, () => {
       assert.equal(description.bits, expected.ok.bits);
       assert.equal(description.curve, expected.ok.curve);
       if (expected.password !== undefined) {
-        assertCode(() => parseFile(path), 'PasswordRequired');
-        assertCode(() => parseFile(path, `${expected.password}-wrong`), 'WrongPassword');
+        assertCoreError(() => parseFile(path), 'PasswordRequired');
+        assertCoreError(() => parseFile(path, `${expected.password}-wrong`), 'WrongPassword');
       }
     });
   }
@@ -200,7 +192,7 @@ describe('pyca private-key vectors', { skip: corpusSkip(ASYMMETRIC) }, () => {
   });
 
   it('refuses an unknown encryption OID even without a password', () => {
-    assertCode(
+    assertCoreError(
       () => parseFile(join(ASYMMETRIC, 'PKCS8/bad-encryption-oid.pem')),
       'UnsupportedAlgorithm',
     );
@@ -212,7 +204,7 @@ describe('pyca private-key vectors', { skip: corpusSkip(ASYMMETRIC) }, () => {
   });
 });
 
-describe('sniffPrivateKeyDer', { skip: corpusSkip(ASYMMETRIC) }, () => {
+describe('sniffPrivateKeyDer', { skip: needsCorpus(ASYMMETRIC) }, () => {
   const sniff = (file: string) => sniffPrivateKeyDer(readFileSync(join(ASYMMETRIC, file)));
 
   it('names each DER private-key structure', () => {
@@ -235,8 +227,8 @@ describe('sniffPrivateKeyDer', { skip: corpusSkip(ASYMMETRIC) }, () => {
 
 describe('damaged and foreign input', () => {
   it('refuses garbage bytes as UnsupportedFormat', () => {
-    assertCode(() => parsePrivateKeyDer(Buffer.from('hello, world')), 'UnsupportedFormat');
-    assertCode(
+    assertCoreError(() => parsePrivateKeyDer(Buffer.from('hello, world')), 'UnsupportedFormat');
+    assertCoreError(
       () => parsePrivateKeyDer(Buffer.from([0x30, 0x03, 0x02, 0x01])),
       'UnsupportedFormat',
     );
@@ -244,7 +236,7 @@ describe('damaged and foreign input', () => {
 
   it('refuses a PEM block that is not a key', () => {
     const block = { label: 'CERTIFICATE', headers: {}, der: Buffer.from([0x30, 0]), text: '' };
-    assertCode(() => parsePrivateKeyPem(block), 'UnsupportedFormat');
+    assertCoreError(() => parsePrivateKeyPem(block), 'UnsupportedFormat');
   });
 });
 
@@ -511,7 +503,7 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     const blocks = parsePemBlocks(readFileSync(at('ec-sec1.pem')));
     const params = blocks.find((b) => b.label === 'EC PARAMETERS');
     assert.ok(params);
-    assertCode(() => parsePrivateKeyPem(params), 'UnsupportedFormat');
+    assertCoreError(() => parsePrivateKeyPem(params), 'UnsupportedFormat');
     const parsed = pem('ec-sec1.pem');
     assert.equal(parsed.format, 'sec1');
     assert.equal(describeKey(parsed.key).curve, 'P-256');
@@ -531,13 +523,13 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
   });
 
   it('refuses EC keys with explicit curve parameters, encrypted or not', () => {
-    assertCode(() => pem('ec-explicit-sec1.pem'), 'UnsupportedAlgorithm');
-    assertCode(() => pem('ec-explicit-pkcs8.pem'), 'UnsupportedAlgorithm');
-    assertCode(() => pem('ec-explicit-enc.pem', secret), 'UnsupportedAlgorithm');
+    assertCoreError(() => pem('ec-explicit-sec1.pem'), 'UnsupportedAlgorithm');
+    assertCoreError(() => pem('ec-explicit-pkcs8.pem'), 'UnsupportedAlgorithm');
+    assertCoreError(() => pem('ec-explicit-enc.pem', secret), 'UnsupportedAlgorithm');
   });
 
   it('refuses an X25519 key, which cannot sign', () => {
-    assertCode(() => pem('x25519.pem'), 'UnsupportedAlgorithm');
+    assertCoreError(() => pem('x25519.pem'), 'UnsupportedAlgorithm');
   });
 
   for (const [file, format] of [
@@ -554,8 +546,8 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
       const parsed = pem(file, secret);
       assert.equal(parsed.format, format);
       assert.equal(parsed.encrypted, true);
-      assertCode(() => pem(file), 'PasswordRequired');
-      assertCode(() => pem(file, 'not-the-password'), 'WrongPassword');
+      assertCoreError(() => pem(file), 'PasswordRequired');
+      assertCoreError(() => pem(file, 'not-the-password'), 'WrongPassword');
     });
   }
 
@@ -583,8 +575,8 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
       describeKey(encrypted.key).publicKeySha256,
       describeKey(pem('ec-sec1.pem').key).publicKeySha256,
     );
-    assertCode(() => der('ec-pkcs8-aes.der'), 'PasswordRequired');
-    assertCode(() => der('ec-pkcs8-aes.der', 'wrong'), 'WrongPassword');
+    assertCoreError(() => der('ec-pkcs8-aes.der'), 'PasswordRequired');
+    assertCoreError(() => der('ec-pkcs8-aes.der', 'wrong'), 'WrongPassword');
   });
 
   it('fingerprints the SubjectPublicKeyInfo exactly as openssl does', async () => {
@@ -606,14 +598,14 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
 
   it('refuses a public key file as UnsupportedFormat', () => {
     const [block] = parsePemBlocks(readFileSync(at('rsa-pub.pem')));
-    assertCode(() => parsePrivateKeyPem(block!), 'UnsupportedFormat');
-    assertCode(() => parsePrivateKeyDer(block!.der), 'UnsupportedFormat');
+    assertCoreError(() => parsePrivateKeyPem(block!), 'UnsupportedFormat');
+    assertCoreError(() => parsePrivateKeyDer(block!.der), 'UnsupportedFormat');
   });
 
   it('refuses a traditional encrypted block without DEK-Info as MalformedInput', () => {
     const text = readFileSync(at('rsa-trad-aes128.pem'), 'latin1').replace(/^DEK-Info:.*\n/m, '');
     const [block] = parsePemBlocks(text);
-    assertCode(() => parsePrivateKeyPem(block!, secret), 'MalformedInput');
+    assertCoreError(() => parsePrivateKeyPem(block!, secret), 'MalformedInput');
   });
 
   it('refuses a PKCS#8 key whose inner structure is damaged as MalformedInput', () => {
@@ -622,7 +614,7 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     const inner = bytes.indexOf(Buffer.from([0x04, 0x82]), 20) + 4;
     assert.equal(bytes[inner], 0x30);
     bytes[inner] = 0x31;
-    assertCode(() => parsePrivateKeyDer(bytes), 'MalformedInput');
+    assertCoreError(() => parsePrivateKeyDer(bytes), 'MalformedInput');
   });
 
   it('matches a key to its own certificate and not to another', () => {
@@ -695,13 +687,13 @@ describe('keys under legacy ciphers', { skip: legacyProviderSkip() }, () => {
   for (const file of ['rc2-40.pem', 'md5-des.pem', 'pbes2-des.pem', 'trad-des.pem']) {
     it(`refuses ${file} as UnsupportedAlgorithm, with or without the password`, () => {
       const [block] = parsePemBlocks(readFileSync(at(file)));
-      assertCode(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
-      assertCode(() => parsePrivateKeyPem(block!), 'UnsupportedAlgorithm');
+      assertCoreError(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
+      assertCoreError(() => parsePrivateKeyPem(block!), 'UnsupportedAlgorithm');
     });
   }
 
   it('refuses a DER PBES2/RC2-CBC key as UnsupportedAlgorithm', () => {
-    assertCode(
+    assertCoreError(
       () => parsePrivateKeyDer(readFileSync(at('pbes2-rc2.der')), 's3cret'),
       'UnsupportedAlgorithm',
     );
@@ -710,6 +702,6 @@ describe('keys under legacy ciphers', { skip: legacyProviderSkip() }, () => {
   it('refuses a DEK-Info cipher OpenSSL does not know as UnsupportedAlgorithm', () => {
     const text = readFileSync(at('trad-des.pem'), 'latin1').replace('DES-CBC,', 'FOO-CBC,');
     const [block] = parsePemBlocks(text);
-    assertCode(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
+    assertCoreError(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
   });
 });

@@ -4,23 +4,14 @@
  * so that a regression fails; raise it when the validator gets better.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { type CaseResult, loadSuite, runCase, type Testcase } from '../../scripts/limbo.js';
-import { LIMBO, REQUIRE_ALL } from '../support/tools.js';
+import { LIMBO, needsCorpus } from '../support/tools.js';
 
 const MATCHED_FLOOR = 191;
 
-function corpusSkip(file: string): false | string {
-  if (existsSync(file)) return false;
-  const reason = `SKIPPED: the corpus ${file} is missing`;
-  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
-  console.warn(reason);
-  return reason;
-}
-
-describe('x509-limbo SERVER cases', { skip: corpusSkip(join(LIMBO, 'limbo.json')) }, () => {
+describe('x509-limbo SERVER cases', { skip: needsCorpus(join(LIMBO, 'limbo.json')) }, () => {
   let cases: Testcase[] = [];
   const results = new Map<string, CaseResult>();
 

@@ -1,9 +1,11 @@
+import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type CoreError, type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 
 const run = promisify(execFile);
 
@@ -37,6 +39,27 @@ export function needs(command: string): false | string {
   if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
   console.warn(reason);
   return reason;
+}
+
+/** A `skip` option for a test that needs a corpus file or folder: loud, and fatal in CI. */
+export function needsCorpus(path: string): false | string {
+  if (existsSync(path)) return false;
+  const reason = `SKIPPED: the corpus ${path} is missing`;
+  if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
+  console.warn(reason);
+  return reason;
+}
+
+/** Asserts that `fn` throws a CoreError with `code`, and returns it. */
+export function assertCoreError(fn: () => unknown, code: CoreErrorCode): CoreError {
+  let caught: CoreError | undefined;
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    caught = err;
+    return true;
+  });
+  return caught!;
 }
 
 /** Runs openssl (or keytool…) with arguments; resolves stdout, rejects with stderr. */
