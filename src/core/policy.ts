@@ -64,8 +64,12 @@ const SPKI_EC = '1.2.840.10045.2.1';
 const SPKI_ED25519 = '1.3.101.112';
 const SPKI_ED448 = '1.3.101.113';
 
-/** What a certificate's public key is, read from its SubjectPublicKeyInfo. */
-export interface KeyDescription {
+/**
+ * What the policy judges of a public key, read from the SubjectPublicKeyInfo itself: Node
+ * refuses to load some keys (explicit curves) that the policy must still name.
+ * Not `keys.ts`'s `KeyDescription`, which describes a loaded key for people.
+ */
+export interface PublicKeyProfile {
   /** 'RSA', 'RSA-PSS', 'EC', 'Ed25519', 'Ed448', 'DSA' or the algorithm OID. */
   type: string;
   /** Modulus bits for RSA. */
@@ -75,7 +79,7 @@ export interface KeyDescription {
 }
 
 /** Describes the certificate's public key; `key` supplies the RSA modulus length. */
-export function describePublicKey(cert: Certificate, key?: KeyObject): KeyDescription {
+export function describePublicKey(cert: Certificate, key?: KeyObject): PublicKeyProfile {
   const spki = cert.spkiDer;
   const outer = readTlv(spki);
   const [alg] = readChildren(spki, outer);
@@ -109,7 +113,7 @@ export function describePublicKey(cert: Certificate, key?: KeyObject): KeyDescri
  * Why the key is not acceptable under the policy, as one sentence, or undefined when
  * it is. RSA moduli must also be a multiple of 8 bits (CA/B BR 6.1.5).
  */
-export function keyPolicyProblem(key: KeyDescription, policy: Policy): string | undefined {
+export function keyPolicyProblem(key: PublicKeyProfile, policy: Policy): string | undefined {
   switch (key.type) {
     case 'RSA':
     case 'RSA-PSS':
