@@ -15,6 +15,7 @@ import { checkSqliteFile, migrateSqlite } from './migrations/sqlite.js';
 import {
   type AuditRecord,
   type Binding,
+  type BoundEntry,
   type ChangeInput,
   type EntryKind,
   type EntryRecord,
@@ -204,6 +205,9 @@ class SqliteStore implements Store {
       deleteEntry: db.prepare('DELETE FROM entries WHERE alias = ?'),
       bindingsOf: db.prepare('SELECT name FROM bindings WHERE alias = ? ORDER BY name').pluck(),
       listBindings: db.prepare('SELECT name, alias, revision FROM bindings ORDER BY name'),
+      listBoundEntries: db.prepare(`
+        SELECT b.name, b.alias, b.revision, e.updated_revision AS entryRevision, e.fingerprint
+        FROM bindings b JOIN entries e ON e.alias = b.alias ORDER BY b.name`),
       bind: db.prepare(`
         INSERT INTO bindings (name, alias, revision) VALUES (?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET alias = excluded.alias, revision = excluded.revision`),
@@ -248,6 +252,10 @@ class SqliteStore implements Store {
 
   async listBindings(): Promise<Binding[]> {
     return this.#read(() => this.#sql.listBindings.all() as Binding[]);
+  }
+
+  async listBoundEntries(): Promise<BoundEntry[]> {
+    return this.#read(() => this.#sql.listBoundEntries.all() as BoundEntry[]);
   }
 
   async getSecret(name: string): Promise<Buffer | undefined> {

@@ -252,6 +252,39 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         ]);
       });
 
+      it('lists each binding with the revision and fingerprint of its entry', async () => {
+        const r1 = await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('one', a) },
+            { type: 'putEntry', entry: keyPairEntry('two', b) },
+            { type: 'bind', name: 'server', alias: 'one' },
+            { type: 'bind', name: 'sni:a.example.com', alias: 'two' },
+          ]),
+        );
+        const one = await store.getEntry('one');
+        const r2 = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('two', a) }]),
+        );
+        const two = await store.getEntry('two');
+        assert.deepEqual(await store.listBoundEntries(), [
+          {
+            name: 'server',
+            alias: 'one',
+            revision: r1,
+            entryRevision: r1,
+            fingerprint: one?.fingerprint,
+          },
+          {
+            name: 'sni:a.example.com',
+            alias: 'two',
+            revision: r1,
+            entryRevision: r2,
+            fingerprint: two?.fingerprint,
+          },
+        ]);
+        assert.notEqual(one?.fingerprint, undefined);
+      });
+
       it('refuses to bind a missing alias with AliasNotFound', async () => {
         await rejectsWith(
           store.applyChange(change([{ type: 'bind', name: 'server', alias: 'ghost' }])),
