@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { readChildren, readTlv, TAG, tlvBytes } from './der.js';
@@ -84,6 +84,24 @@ const NAME_TYPES: Record<string, string> = {
 /** Colon-separated upper-case hex, the way browsers and OpenSSL print fingerprints. */
 export function formatFingerprint(digest: Buffer): string {
   return digest.toString('hex').toUpperCase().match(/../g)!.join(':');
+}
+
+/**
+ * The validity period of a DER or PEM certificate, read with Node's native parser: for
+ * the hot paths (activation, every swap) that need only the dates, not a full decode.
+ * A certificate Node can't read is `MalformedInput`.
+ */
+export function readValidity(certificate: Uint8Array | string): {
+  notBefore: Date;
+  notAfter: Date;
+} {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certificate);
+  } catch (cause) {
+    throw new CoreError('MalformedInput', 'The certificate cannot be read.', { cause });
+  }
+  return { notBefore: new Date(x509.validFrom), notAfter: new Date(x509.validTo) };
 }
 
 /** SHA-256 fingerprint of DER bytes, colon-separated. */

@@ -1,6 +1,5 @@
-import { parseCertificate } from '../core/certificate.js';
+import { readValidity } from '../core/certificate.js';
 import { CoreError } from '../core/errors.js';
-import { parsePemBlocks } from '../core/pem.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { assertNotPinned, sniBinding } from './import-entry.js';
@@ -29,7 +28,7 @@ export async function activateEntry(
       `The entry "${input.alias}" is a ${entry.kind} entry; only a key pair can serve HTTPS.`,
     );
   }
-  const leaf = parseCertificate(parsePemBlocks(entry.certificatePem)[0]!.der);
+  const leaf = readValidity(entry.certificatePem);
   const now = ctx.now();
   if (leaf.notAfter < now) {
     throw new CoreError(
