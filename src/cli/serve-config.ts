@@ -15,6 +15,8 @@ export interface ServeConfig {
   flags: TlsFiles;
   config: TlsFiles;
   sniCacheSize: number;
+  /** TLS 1.2 session ids kept for clients that don't resume by ticket; 0 is off. */
+  sessionIdCacheSize: number;
   ticketKeyRotationHours: number;
   /** The config file that was read, if any. */
   configFile: string | undefined;
@@ -35,6 +37,7 @@ const CONFIG_KEYS = new Set([
   'strictTls',
   'tls',
   'sniCacheSize',
+  'sessionIdCacheSize',
   'ticketKeyRotationHours',
 ]);
 const TLS_KEYS = new Set(['certificate', 'privateKey', 'keyPassphraseFile', 'directory']);
@@ -90,6 +93,7 @@ export async function loadServeConfig(
       directory: optionalPath('tls.directory', tls.directory, configFile),
     },
     sniCacheSize: numberOption('sniCacheSize', file.sniCacheSize ?? 1000),
+    sessionIdCacheSize: numberOption('sessionIdCacheSize', file.sessionIdCacheSize ?? 0),
     ticketKeyRotationHours: numberOption(
       'ticketKeyRotationHours',
       file.ticketKeyRotationHours ?? 12,

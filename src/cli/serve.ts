@@ -57,6 +57,7 @@ export async function startServer(
           logger: logger.child({ layer: 'runtime' }),
           runtime: {
             contextCacheSize: config.sniCacheSize,
+            sessionCacheSize: config.sessionIdCacheSize,
             ticketKeyRotationMs: config.ticketKeyRotationHours * 3600_000,
           },
         });

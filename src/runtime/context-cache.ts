@@ -6,7 +6,15 @@
  * not one per handshake.
  */
 import type { SecureContext } from 'node:tls';
-import { buildSecureContext, type Identity, identityContentKey, RuntimeError } from './identity.js';
+import {
+  buildSecureContext,
+  contextBuildError,
+  type Identity,
+  type IdentityRef,
+  identityContentKey,
+  RuntimeError,
+  sniContentKey,
+} from './identity.js';
 
 /** A least-recently-used map: reads refresh, writes beyond `max` drop the oldest. */
 export class LruCache<K, V> {
@@ -81,7 +89,11 @@ type Slot = { context: SecureContext } | { error: RuntimeError };
 export class ContextCache {
   readonly #lru: LruCache<string, Slot>;
   readonly #build: (identity: Identity) => SecureContext;
-  readonly #onFailure: ((identity: Identity, error: RuntimeError) => void) | undefined;
+  readonly #onFailure:
+    | ((identity: Identity | IdentityRef, error: RuntimeError) => void)
+    | undefined;
+  /** Loads in flight, so that concurrent handshakes for one reference load it once. */
+  readonly #loading = new Map<string, Promise<Slot>>();
   #hits = 0;
   #misses = 0;
   #failures = 0;
@@ -90,7 +102,7 @@ export class ContextCache {
     max: number;
     build?: (identity: Identity) => SecureContext;
     /** Called once per refused identity (later handshakes get the cached refusal). */
-    onFailure?: (identity: Identity, error: RuntimeError) => void;
+    onFailure?: (identity: Identity | IdentityRef, error: RuntimeError) => void;
   }) {
     this.#lru = new LruCache(options.max);
     this.#build = options.build ?? ((identity) => buildSecureContext(identity));
@@ -108,21 +120,55 @@ export class ContextCache {
       this.#hits++;
     } else {
       this.#misses++;
-      try {
-        slot = { context: this.#build(identity) };
-      } catch (err) {
-        this.#failures++;
-        const error =
-          err instanceof RuntimeError
-            ? err
-            : new RuntimeError('ContextBuildFailed', String(err), { cause: err });
-        slot = { error };
-        this.#onFailure?.(identity, error);
-      }
+      slot = this.#slot(identity, identity);
       this.#lru.set(key, slot);
     }
-    if ('error' in slot) throw slot.error;
-    return slot.context;
+    return unwrap(slot);
+  }
+
+  /**
+   * The context of an identity loaded on demand: at once when it is cached, else a
+   * promise of it once loaded and built. A load that fails is cached like a refused build.
+   */
+  getRef(ref: IdentityRef): SecureContext | Promise<SecureContext> {
+    const key = sniContentKey(ref);
+    const slot = this.#lru.get(key);
+    if (slot) {
+      this.#hits++;
+      return unwrap(slot);
+    }
+    let loading = this.#loading.get(key);
+    if (!loading) {
+      this.#misses++;
+      loading = ref
+        .load()
+        .then(
+          (identity) => this.#slot(identity, ref),
+          (err) => this.#failed(ref, err),
+        )
+        .then((loaded) => {
+          this.#loading.delete(key);
+          this.#lru.set(key, loaded);
+          return loaded;
+        });
+      this.#loading.set(key, loading);
+    }
+    return loading.then(unwrap);
+  }
+
+  #slot(identity: Identity, named: Identity | IdentityRef): Slot {
+    try {
+      return { context: this.#build(identity) };
+    } catch (err) {
+      return this.#failed(named, err);
+    }
+  }
+
+  #failed(named: Identity | IdentityRef, err: unknown): Slot {
+    this.#failures++;
+    const error = contextBuildError(named, err);
+    this.#onFailure?.(named, error);
+    return { error };
   }
 
   /** True when the identity has a context (or a cached refusal); does not refresh it. */
@@ -149,4 +195,9 @@ export class ContextCache {
       evictions: this.#lru.evictions,
     };
   }
+}
+
+function unwrap(slot: Slot): SecureContext {
+  if ('error' in slot) throw slot.error;
+  return slot.context;
 }

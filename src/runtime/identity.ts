@@ -101,7 +101,7 @@ export function identityFromPem(input: {
 }
 
 /** Key, leaf and chain of an identity as plain facts for logs and the API (never the key). */
-export function describeIdentity(identity: Identity): {
+export function describeIdentity(identity: Identity | IdentityRef): {
   fingerprint: string;
   alias: string | null;
   source: string;
@@ -112,6 +112,25 @@ export function describeIdentity(identity: Identity): {
     source: identity.source,
   };
 }
+
+/**
+ * An SNI identity that is loaded on the first handshake that needs it, not when the
+ * state is built: a keystore with 100,000 SNI bindings then costs 100,000 small records,
+ * not 100,000 keys in memory. Its context is cached under `ref`, like an `Identity`'s
+ * under its content.
+ */
+export interface IdentityRef {
+  /** Changes whenever the content does (the supervisor uses `alias@updatedRevision`). */
+  readonly ref: string;
+  /** SHA-256 of the leaf, colon hex: what the probe expects. */
+  readonly fingerprint: string;
+  readonly alias?: string;
+  readonly source: string;
+  load(): Promise<Identity>;
+}
+
+/** What an SNI binding serves: an identity in memory, or one loaded when first needed. */
+export type SniIdentity = Identity | IdentityRef;
 
 const contentKeys = new WeakMap<Identity, string>();
 
@@ -131,6 +150,11 @@ export function identityContentKey(identity: Identity): string {
     contentKeys.set(identity, key);
   }
   return key;
+}
+
+/** The context cache key of an SNI identity: its content, or its reference. */
+export function sniContentKey(identity: SniIdentity): string {
+  return 'ref' in identity ? `ref:${identity.ref}` : identityContentKey(identity);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -194,12 +218,18 @@ export function buildSecureContext(
 }
 
 /** The `ContextBuildFailed` for an OpenSSL refusal of an identity. */
-export function contextBuildError(identity: Identity, cause: unknown): RuntimeError {
+export function contextBuildError(identity: Identity | IdentityRef, cause: unknown): RuntimeError {
   if (cause instanceof RuntimeError) return cause;
   const opensslCode = (cause as { code?: unknown })?.code;
+  const message = (cause as Error)?.message ?? String(cause);
+  const coded = typeof opensslCode === 'string';
   const reason =
-    (typeof opensslCode === 'string' && OPENSSL_REASONS[opensslCode]) ||
-    `OpenSSL refused it (${(cause as Error)?.message ?? String(cause)})`;
+    (coded && OPENSSL_REASONS[opensslCode]) ||
+    // A store or core error: the identity could not be loaded at all.
+    (coded &&
+      !opensslCode.startsWith('ERR_') &&
+      `it cannot be loaded (${opensslCode}: ${message})`) ||
+    `OpenSSL refused it (${message})`;
   const name = identity.alias ? `"${identity.alias}" ` : '';
   return new RuntimeError(
     'ContextBuildFailed',

@@ -1,13 +1,17 @@
 import type { RequestListener } from 'node:http';
-import { parseCertificate } from '../core/certificate.js';
+import { parseCertificate, readValidity } from '../core/certificate.js';
+import { CoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
-import type { Mutation, Store } from '../store/store.js';
+import type { BoundEntry, Mutation, Store } from '../store/store.js';
+import { LruCache } from './context-cache.js';
 import {
   type Clock,
   type Identity,
+  type IdentityRef,
   identityFromPem,
   type RuntimeLogger,
+  type SniIdentity,
   systemClock,
 } from './identity.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from './local-ca.js';
@@ -38,6 +42,8 @@ const PINNING: ReadonlySet<SourceKind> = new Set([
 const TICKET_KEY_SECRET = 'tls-ticket-key';
 /** The renewal timer never sleeps longer than this, so a moved system clock is noticed. */
 const MAX_RENEWAL_SLEEP_MS = 3600_000;
+/** Server identities kept loaded by entry revision, so swapping back and forth reads none again. */
+const SERVER_IDENTITY_CACHE_SIZE = 8;
 
 export interface SupervisorOptions {
   store: Store;
@@ -54,10 +60,10 @@ export interface SupervisorOptions {
   runtime?: Partial<Omit<TlsRuntimeOptions, 'host' | 'port' | 'handler' | 'logger' | 'clock'>>;
 }
 
-/** An SNI identity with the entry revision it was loaded at. */
-interface SniIdentity {
-  updatedRevision: number;
+/** A keystore identity validated once at an entry revision, with its leaf's expiry. */
+interface LoadedIdentity {
   identity: Identity;
+  notAfter: Date;
 }
 
 /** What `GET /api/v1/server/tls` reports. */
@@ -189,83 +195,101 @@ export class Supervisor {
 
   /**
    * The state a revision says to serve: the pinned source's identity, else the `server`
-   * binding, else the local CA's certificate; plus every SNI binding. A broken binding
-   * throws, so that `#follow` rolls it back.
+   * binding, else the local CA's certificate; plus every SNI binding, as a reference the
+   * runtime loads on the first handshake that needs it. A broken server binding throws,
+   * so that `#follow` rolls it back.
    */
   async #state(revision: number, startIdentity?: Identity): Promise<RuntimeState> {
     const resolved = this.#resolved!;
-    const now = this.#clock.now();
-    const bindings = await this.#store.listBindings();
+    const bound = await this.#store.listBoundEntries();
     let server: Identity;
     if (startIdentity) {
       server = startIdentity;
     } else if (PINNING.has(resolved.source)) {
       server = resolved.identity;
     } else {
-      const alias = bindings.find((b) => b.name === 'server')?.alias ?? LOCAL_SERVER_ALIAS;
-      const source = alias === LOCAL_SERVER_ALIAS ? 'local-ca' : 'keystore';
-      server = await identityFromStore(this.#store, alias, source, now);
+      const alias = bound.find((b) => b.name === 'server')?.alias ?? LOCAL_SERVER_ALIAS;
+      server = await this.#serverIdentity(alias);
     }
-    const sni = new Map<string, Identity>();
-    const sniBindings = bindings.filter((b) => b.name.startsWith('sni:'));
-    if (sniBindings.length > 0) {
-      const entries = new Map((await this.#store.listEntries()).map((e) => [e.alias, e]));
-      const loaded = new Map<string, SniIdentity>();
-      for (const b of sniBindings) {
-        const identity = await this.#sniIdentity(
-          b.alias,
-          entries.get(b.alias)?.updatedRevision,
-          loaded,
-        );
-        if (identity) sni.set(b.name.slice(4), identity);
-      }
-      this.#sniIdentities = loaded;
+    const sni = new Map<string, SniIdentity>();
+    const refs = new Map<string, IdentityRef>();
+    for (const b of bound) {
+      if (!b.name.startsWith('sni:') || b.fingerprint === null) continue;
+      sni.set(b.name.slice(4), this.#sniRef(b, refs));
     }
+    this.#sniRefs = refs;
     this.#logServed(server);
     return { revision, server, sni };
   }
 
   /**
-   * An SNI binding's identity, reused while its entry is unchanged: a revision rebuilds
-   * only what changed, so ten thousand bindings cost one pass at start, not one per
-   * change. Entries were validated on import; a damaged one is refused when its context
-   * is first built, and its host falls back to the server identity.
+   * A keystore entry as the server identity: validated (chain, key, validity) the first
+   * time it is served at an entry revision, then kept, so a swap back to it reads only
+   * its revision; its expiry is checked every time.
    */
-  async #sniIdentity(
-    alias: string,
-    updatedRevision: number | undefined,
-    loaded: Map<string, SniIdentity>,
-  ): Promise<Identity | undefined> {
-    if (updatedRevision === undefined) return undefined;
-    const known = loaded.get(alias) ?? this.#sniIdentities.get(alias);
-    if (known?.updatedRevision === updatedRevision) {
-      loaded.set(alias, known);
-      return known.identity;
+  async #serverIdentity(alias: string): Promise<Identity> {
+    const now = this.#clock.now();
+    const entry = await this.#store.getEntry(alias);
+    const cacheKey = `${alias}@${entry?.updatedRevision}`;
+    let loaded = this.#serverIdentities.get(cacheKey);
+    if (!loaded) {
+      const source = alias === LOCAL_SERVER_ALIAS ? 'local-ca' : 'keystore';
+      const identity = await identityFromStore(this.#store, alias, source, now);
+      loaded = { identity, notAfter: readValidity(identity.certPem).notAfter };
+      this.#serverIdentities.set(cacheKey, loaded);
     }
-    try {
-      const entry = await this.#store.getEntry(alias);
-      const key = await this.#store.getPrivateKey(alias);
-      if (!entry?.certificatePem || !key)
-        throw new Error(`the entry "${alias}" has no certificate or key`);
-      const identity = identityFromPem({
-        key,
-        cert: entry.certificatePem,
-        chain: entry.chainPem,
-        source: 'keystore',
-        alias,
-      });
-      loaded.set(alias, { updatedRevision, identity });
-      return identity;
-    } catch (err) {
-      this.#logger.error(
-        { alias, code: (err as { code?: string }).code, err: String(err) },
-        'An SNI binding cannot be served; its host falls back to the server identity.',
+    if (loaded.notAfter < now) {
+      throw new CoreError(
+        'CertificateExpired',
+        `The certificate of "${alias}" expired on ${loaded.notAfter.toISOString()}.`,
       );
-      return undefined;
     }
+    return loaded.identity;
   }
 
-  #sniIdentities = new Map<string, SniIdentity>();
+  /**
+   * The reference of an SNI binding, the same object while its entry is unchanged (so an
+   * unchanged binding keeps its context). Its entry was validated on import; the runtime
+   * loads it on the first handshake for the name, and a damaged one fails those
+   * handshakes, logged once.
+   */
+  #sniRef(b: BoundEntry, refs: Map<string, IdentityRef>): IdentityRef {
+    const key = `${b.alias}@${b.entryRevision}`;
+    const known = refs.get(key) ?? this.#sniRefs.get(key);
+    if (known) {
+      refs.set(key, known);
+      return known;
+    }
+    const store = this.#store;
+    const alias = b.alias;
+    const ref: IdentityRef = {
+      ref: key,
+      fingerprint: b.fingerprint!,
+      alias,
+      source: 'keystore',
+      async load() {
+        const [entry, privateKey] = await Promise.all([
+          store.getEntry(alias),
+          store.getPrivateKey(alias),
+        ]);
+        if (!entry?.certificatePem || !privateKey) {
+          throw new CoreError('NoPrivateKey', `The entry "${alias}" has no certificate or key.`);
+        }
+        return identityFromPem({
+          key: privateKey,
+          cert: entry.certificatePem,
+          chain: entry.chainPem,
+          source: 'keystore',
+          alias,
+        });
+      },
+    };
+    refs.set(key, ref);
+    return ref;
+  }
+
+  #sniRefs = new Map<string, IdentityRef>();
+  readonly #serverIdentities = new LruCache<string, LoadedIdentity>(SERVER_IDENTITY_CACHE_SIZE);
   #lastLogged: string | undefined;
   #logServed(server: Identity): void {
     if (this.#lastLogged === server.fingerprint) return;
@@ -292,7 +316,7 @@ export class Supervisor {
         { revision, code, reason: String(err) },
         'Revision refused before the swap; the previous identity keeps serving.',
       );
-      await this.#rollback(revision, previous?.server, { code, reason: (err as Error).message });
+      await this.#rollback(revision, previous, [], { code, reason: (err as Error).message });
       return undefined;
     }
     if (!result.ok) {
@@ -300,41 +324,50 @@ export class Supervisor {
         { revision, failures: result.failures },
         'The self-probe failed after the swap; the previous identity was restored.',
       );
-      await this.#rollback(revision, previous?.server, {
-        code: result.code,
-        failures: result.failures,
-      });
+      await this.#rollback(
+        revision,
+        previous,
+        result.failures.map((f) => f.binding),
+        { code: result.code, failures: result.failures },
+      );
     }
     this.#scheduleRenewal();
     return result;
   }
 
   /**
-   * Points the `server` binding back at what was served before (or removes it, when that
-   * was not a keystore entry), so the store and every node agree with what is served.
+   * Points the `server` binding, and each SNI binding whose probe failed, back at what
+   * was served before (or removes it, when that was not a keystore entry), so the store
+   * and every node agree with what is served.
    */
   async #rollback(
     revision: number,
-    previous: Identity | undefined,
+    previous: RuntimeState | undefined,
+    failedBindings: string[],
     details: Record<string, unknown>,
   ): Promise<void> {
-    const bindings = await this.#store.listBindings();
-    const current = bindings.find((b) => b.name === 'server');
+    const bindings = new Map((await this.#store.listBindings()).map((b) => [b.name, b.alias]));
     const mutations: Mutation[] = [];
-    if (current && current.alias !== previous?.alias) {
+    const restore = (name: string, before: SniIdentity | undefined): void => {
+      const now = bindings.get(name);
+      if (now === undefined || now === before?.alias) return;
       mutations.push(
-        previous?.alias && previous.alias !== LOCAL_SERVER_ALIAS
-          ? { type: 'bind', name: 'server', alias: previous.alias }
-          : { type: 'unbind', name: 'server' },
+        before?.alias && before.alias !== LOCAL_SERVER_ALIAS
+          ? { type: 'bind', name, alias: before.alias }
+          : { type: 'unbind', name },
       );
+    };
+    restore('server', previous?.server);
+    for (const name of new Set(failedBindings)) {
+      if (name.startsWith('sni:')) restore(name, previous?.sni.get(name.slice(4)));
     }
     await this.#store.applyChange({
       actor: 'runtime',
       action: 'rollback',
-      target: current?.alias ?? 'server',
+      target: bindings.get('server') ?? 'server',
       details: {
         refusedRevision: revision,
-        restored: previous?.alias ?? previous?.source ?? null,
+        restored: previous?.server.alias ?? previous?.server.source ?? null,
         ...details,
       },
       mutations,
@@ -352,14 +385,20 @@ export class Supervisor {
       this.#logger.info({ revision }, 'Issued the local CA server certificate.');
   }
 
+  /** The local server certificate's renewal time, by the entry revision it was read at. */
+  #renewalOf: { revision: number; at: Date } | undefined;
+
   /** Wakes at the local certificate's renewal time (at most hourly) to renew it. */
   #scheduleRenewal(): void {
     clearTimeout(this.#renewalTimer);
     if (this.#stopped) return;
     void this.#store.getEntry(LOCAL_SERVER_ALIAS).then((entry) => {
       if (!entry?.certificatePem || this.#stopped) return;
-      const cert = parseCertificate(parsePemBlocks(entry.certificatePem)[0]!.der);
-      const wait = renewalTime(cert).getTime() - this.#clock.now().getTime();
+      if (this.#renewalOf?.revision !== entry.updatedRevision) {
+        const cert = parseCertificate(parsePemBlocks(entry.certificatePem)[0]!.der);
+        this.#renewalOf = { revision: entry.updatedRevision, at: renewalTime(cert) };
+      }
+      const wait = this.#renewalOf.at.getTime() - this.#clock.now().getTime();
       clearTimeout(this.#renewalTimer);
       this.#renewalTimer = setTimeout(
         () => void this.renewNow(),

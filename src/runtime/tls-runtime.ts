@@ -34,11 +34,12 @@ import {
   contextBuildError,
   describeIdentity,
   type Identity,
-  identityContentKey,
   RuntimeError,
   type RuntimeLogger,
+  type SniIdentity,
   secureContextOptions,
   silentLogger,
+  sniContentKey,
   systemClock,
   TLS_PROTOCOL_OPTIONS,
 } from './identity.js';
@@ -52,7 +53,6 @@ import {
   probeListener,
 } from './probe.js';
 import {
-  DEFAULT_SESSION_CACHE_SIZE,
   SessionIdCache,
   type TicketKeyStatus,
   type TicketKeyStore,
@@ -74,7 +74,7 @@ export interface RuntimeState {
    * SNI bindings: exact host names and `*.` wildcards (one label), lower case. The map is
    * read, never changed, by the runtime; give a new map with each state.
    */
-  sni: ReadonlyMap<string, Identity>;
+  sni: ReadonlyMap<string, SniIdentity>;
 }
 
 export type ApplyResult =
@@ -113,7 +113,12 @@ export interface TlsRuntimeOptions {
   ticketKeyRotationMs?: number;
   /** Lifetime of sessions and tickets, seconds. Default 12 h. */
   sessionTimeoutSeconds?: number;
-  /** TLS 1.2 session ids kept for resumption. Default 10,000. */
+  /**
+   * TLS 1.2 session ids kept for clients that resume by id rather than by ticket. Default
+   * 0: off, because Node then parses every ClientHello in JavaScript (about 6 % of a
+   * resumed handshake's cost, paid by TLS 1.3 clients too); TLS 1.2 clients that use
+   * tickets resume either way.
+   */
   sessionCacheSize?: number;
   /** SNI contexts kept. Default 1,000. */
   contextCacheSize?: number;
@@ -153,10 +158,12 @@ const DEFAULT_SESSION_TIMEOUT_SECONDS = 12 * 3600;
 const DEFAULT_PROBE_SNI_NAMES = 8;
 const DEFAULT_STOP_GRACE_MS = 5000;
 
-/** What the handshakes read: the state and its pinned server context. Replaced, never changed. */
+/**
+ * What the handshakes read. Replaced, never changed. The server identity's context is the
+ * listener's default one, so it needs no reference here.
+ */
 interface Live {
   state: RuntimeState;
-  serverContext: SecureContext;
 }
 
 export class TlsRuntime {
@@ -167,7 +174,7 @@ export class TlsRuntime {
   readonly #options: TlsRuntimeOptions;
   readonly #logger: RuntimeLogger;
   readonly #clock: Clock;
-  readonly #sessions: SessionIdCache;
+  readonly #sessions: SessionIdCache | undefined;
   readonly #sessionTimeout: number;
   readonly #sockets = new Set<Socket>();
   #live: Live | undefined;
@@ -204,7 +211,8 @@ export class TlsRuntime {
         if (this.#live) this.server.setTicketKeys(key);
       },
     });
-    this.#sessions = new SessionIdCache(options.sessionCacheSize ?? DEFAULT_SESSION_CACHE_SIZE);
+    const sessionIds = options.sessionCacheSize ?? 0;
+    this.#sessions = sessionIds > 0 ? new SessionIdCache(sessionIds) : undefined;
     this.server = createServer(
       {
         ...TLS_PROTOCOL_OPTIONS,
@@ -255,8 +263,8 @@ export class TlsRuntime {
     try {
       await this.ticketKeys.start();
       const state = normalizeState(initial);
-      this.#install(this.#build(state));
-      this.#sessions.attach(this.server);
+      this.#install({ state });
+      this.#sessions?.attach(this.server);
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
         this.server.listen({ port: this.#options.port, host: this.#options.host }, () => {
@@ -266,7 +274,7 @@ export class TlsRuntime {
       });
     } catch (err) {
       this.ticketKeys.stop();
-      this.#sessions.detach();
+      this.#sessions?.detach();
       this.#live = undefined;
       throw err;
     }
@@ -320,7 +328,7 @@ export class TlsRuntime {
     this.#running = false;
     this.ticketKeys.stop();
     await this.#tail;
-    this.#sessions.detach();
+    this.#sessions?.detach();
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
@@ -334,7 +342,7 @@ export class TlsRuntime {
   }
 
   /** The identity a handshake with this SNI name gets (null: no SNI). */
-  resolve(servername: string | null): Identity {
+  resolve(servername: string | null): SniIdentity {
     const live = this.#live;
     if (!live) throw new RuntimeError('NotRunning', 'The TLS runtime has no state yet.');
     return servername === null ? live.state.server : resolveIdentity(live.state, servername);
@@ -352,7 +360,7 @@ export class TlsRuntime {
       lastProbe: this.#lastProbe ?? null,
       ticketKey: this.ticketKeys.status(),
       contexts: this.contexts.stats(),
-      sessionIds: { size: this.#sessions.size, resumed: this.#sessions.resumed },
+      sessionIds: { size: this.#sessions?.size ?? 0, resumed: this.#sessions?.resumed ?? 0 },
       tlsClientErrors: this.#tlsClientErrors,
     };
   }
@@ -373,11 +381,10 @@ export class TlsRuntime {
     const next = normalizeState(raw);
     const previous = this.#live!;
     if (sameIdentities(previous.state, next)) {
-      this.#live = { state: next, serverContext: previous.serverContext };
+      this.#live = { state: next };
       return { ok: true, revision: next.revision, changed: false, probe: null };
     }
-    const live = this.#build(next);
-    this.#install(live);
+    this.#install({ state: next });
     this.#logger.info(
       {
         revision: next.revision,
@@ -439,15 +446,12 @@ export class TlsRuntime {
     };
   }
 
-  /** Builds the server context eagerly: a broken server identity is refused here. */
-  #build(state: RuntimeState): Live {
-    return { state, serverContext: this.contexts.get(state.server) };
-  }
-
   /**
-   * The swap: the listener's default context (clients without SNI; protocol settings,
-   * ticket key and session timeout for all) and the reference `SNICallback` reads, in one
-   * synchronous step.
+   * The swap: the listener's default context (the server identity, for clients without
+   * SNI and names no binding covers; protocol settings, ticket key and session timeout
+   * for all) and the reference `SNICallback` reads, in one synchronous step. Building the
+   * default context is the check: a broken server identity throws `ContextBuildFailed`
+   * here, before anything changed.
    */
   #install(live: Live): void {
     try {
@@ -470,18 +474,27 @@ export class TlsRuntime {
       return;
     }
     const identity = resolveIdentity(live.state, servername);
+    // No context: the connection keeps the default one it was accepted with, which is
+    // the server identity's (or, across a swap, the previous one's: it started before).
     if (identity === live.state.server) {
-      callback(null, live.serverContext);
+      callback(null);
       return;
     }
-    let context: SecureContext;
+    let context: SecureContext | Promise<SecureContext>;
     try {
-      context = this.contexts.get(identity);
+      context = 'ref' in identity ? this.contexts.getRef(identity) : this.contexts.get(identity);
     } catch (err) {
       callback(err as Error);
       return;
     }
-    callback(null, context);
+    if (context instanceof Promise) {
+      context.then(
+        (built) => callback(null, built),
+        (err: Error) => callback(err),
+      );
+    } else {
+      callback(null, context);
+    }
   }
 
   async #probe(previous: RuntimeState | undefined, next: RuntimeState): Promise<ProbeReport> {
@@ -519,7 +532,7 @@ export class TlsRuntime {
  * its first label, else the server identity. Names compare in lower case, without a
  * trailing dot.
  */
-export function resolveIdentity(state: RuntimeState, servername: string): Identity {
+export function resolveIdentity(state: RuntimeState, servername: string): SniIdentity {
   let name = servername.toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
   const exact = state.sni.get(name);
@@ -544,7 +557,7 @@ export function normalizeState(state: RuntimeState): RuntimeState {
     throw new RuntimeError('InvalidState', `The revision must be a non-negative integer.`);
   }
   if (!state.server) throw new RuntimeError('InvalidState', 'The state has no server identity.');
-  let normalized: Map<string, Identity> | undefined;
+  let normalized: Map<string, SniIdentity> | undefined;
   for (const [name, identity] of state.sni) {
     if (SNI_KEY.test(name) && name.length <= 253) continue;
     const fixed = name.toLowerCase().replace(/\.$/, '');
@@ -560,10 +573,10 @@ export function normalizeState(state: RuntimeState): RuntimeState {
   return normalized ? { ...state, sni: normalized } : state;
 }
 
-function sameIdentity(a: Identity | undefined, b: Identity | undefined): boolean {
+function sameIdentity(a: SniIdentity | undefined, b: SniIdentity | undefined): boolean {
   if (a === b) return true;
   if (!a || !b) return false;
-  return identityContentKey(a) === identityContentKey(b);
+  return sniContentKey(a) === sniContentKey(b);
 }
 
 /** True when both states serve the same identities under the same names. */
@@ -578,8 +591,8 @@ function sameIdentities(a: RuntimeState, b: RuntimeState): boolean {
 }
 
 /**
- * What the probe checks after a swap to `next`: the server identity without SNI and
- * through the SNI fallback, then up to `maxSniNames` SNI bindings — those new or changed
+ * What the probe checks after a swap to `next`: the server identity without SNI and,
+ * when there are SNI bindings, through the SNI fallback, then up to `maxSniNames` SNI bindings — those new or changed
  * since `previous` first, then others. A wildcard is probed with a name under it. The
  * expected fingerprint is the one `resolveIdentity` gives, so shadowing is accounted for.
  */
@@ -590,13 +603,15 @@ export function probeTargets(
 ): ProbeTarget[] {
   const targets: ProbeTarget[] = [
     { servername: null, expected: next.server.fingerprint, binding: 'server' },
-    {
-      servername: FALLBACK_PROBE_NAME,
-      expected: resolveIdentity(next, FALLBACK_PROBE_NAME).fingerprint,
-      binding: 'server (SNI fallback)',
-    },
   ];
-  if (maxSniNames <= 0 || next.sni.size === 0) return targets;
+  // Without SNI bindings every name gets the default context the first check saw.
+  if (next.sni.size === 0) return targets;
+  targets.push({
+    servername: FALLBACK_PROBE_NAME,
+    expected: resolveIdentity(next, FALLBACK_PROBE_NAME).fingerprint,
+    binding: 'server (SNI fallback)',
+  });
+  if (maxSniNames <= 0) return targets;
   const changed: string[] = [];
   const unchanged: string[] = [];
   for (const [name, identity] of next.sni) {

@@ -1,21 +1,32 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pino from 'pino';
-import { openDataDir } from '../../src/cli/data-dir.js';
+import { openDataDir, STORE_FILE } from '../../src/cli/data-dir.js';
 import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
+import { activateEntry } from '../../src/service/activate.js';
 import { importEntry } from '../../src/service/import-entry.js';
-import type { Store } from '../../src/store/store.js';
+import type { AuditRecord, Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { tempDir } from '../support/tools.js';
+import { handshake } from './fixtures.js';
 
 describe('the supervisor following the store', () => {
   const { dir, cleanup } = tempDir();
   let store: Store;
   let supervisor: Supervisor;
+  /** The aliases whose private key the store handed out, in order. */
+  const keyReads: string[] = [];
 
   before(async () => {
     store = await openDataDir(dir, {});
+    const getPrivateKey = store.getPrivateKey.bind(store);
+    store.getPrivateKey = (alias) => {
+      keyReads.push(alias);
+      return getPrivateKey(alias);
+    };
     const ctx = { store, now: () => new Date(), trusted: [] };
     for (let i = 0; i < 20; i++) {
       const pki = await makeHierarchy({ name: `Sni${i}`, hosts: [`h${i}.example.test`] });
@@ -41,6 +52,8 @@ describe('the supervisor following the store', () => {
       logger: pino({ level: 'silent' }),
     });
     await supervisor.start();
+    // At start only the self-probe's sample of SNI names (8) had their keys read.
+    assert.equal(keyReads.filter((a) => a.startsWith('site-')).length, 8);
   });
   after(async () => {
     await supervisor.stop();
@@ -76,5 +89,66 @@ describe('the supervisor following the store', () => {
       if (name === 'h3.example.test') continue;
       assert.equal(after.sni.get(name), identity, `${name} was not reloaded`);
     }
+  });
+
+  it('reads an SNI key on the first handshake for its name, and only then', async () => {
+    const port = supervisor.runtime.address()!.port;
+    const i = [...Array(20).keys()].find((n) => !keyReads.includes(`site-${n}`))!;
+    const expected = (await store.getEntry(`site-${i}`))!.fingerprint;
+    const reads = keyReads.length;
+    const name = `h${i}.example.test`;
+    assert.equal((await handshake(port, { servername: name })).fingerprint, expected);
+    assert.deepEqual(keyReads.slice(reads), [`site-${i}`]);
+    const upper = name.toUpperCase();
+    assert.equal((await handshake(port, { servername: upper })).fingerprint, expected);
+    assert.deepEqual(keyReads.slice(reads), [`site-${i}`], 'the second handshake used the cache');
+  });
+
+  it('rolls back an SNI binding whose stored key was corrupted, and records why', async () => {
+    const ctx = { store, now: () => new Date(), trusted: [] };
+    const pki = await makeHierarchy({ name: 'Broken', hosts: ['broken.example.test'] });
+    await importEntry(ctx, {
+      alias: 'broken',
+      files: [
+        {
+          name: 'b',
+          bytes: Buffer.from(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem),
+        },
+      ],
+      actor: 'test',
+    });
+    // Flip one byte of the encrypted key, as a damaged disk would.
+    const db = new Database(join(dir, STORE_FILE));
+    const row = db.prepare("SELECT private_key FROM entries WHERE alias = 'broken'").get() as {
+      private_key: Buffer;
+    };
+    row.private_key[row.private_key.length - 1]! ^= 0xff;
+    db.prepare("UPDATE entries SET private_key = ? WHERE alias = 'broken'").run(row.private_key);
+    db.close();
+
+    const served = supervisor.runtime.current!;
+    await activateEntry(ctx, {
+      alias: 'broken',
+      binding: 'sni:broken.example.test',
+      actor: 'test',
+    });
+    // The supervisor follows the change by itself; the rollback is the next revision.
+    let rollback: AuditRecord | undefined;
+    for (let waited = 0; waited < 3000 && rollback?.action !== 'rollback'; waited += 20) {
+      await new Promise((r) => setTimeout(r, 20));
+      [rollback] = await store.listAudit({ limit: 1 });
+    }
+    assert.equal(rollback?.action, 'rollback');
+    assert.equal(rollback?.details.code, 'ProbeFailed');
+    assert.deepEqual(
+      (rollback!.details.failures as { binding: string }[]).map((f) => f.binding),
+      ['sni:broken.example.test'],
+    );
+    assert.deepEqual(
+      (await store.listBindings()).filter((b) => b.name === 'sni:broken.example.test'),
+      [],
+      'the binding the probe refused is gone from the store',
+    );
+    assert.equal(supervisor.runtime.current!.sni.size, served.sni.size);
   });
 });

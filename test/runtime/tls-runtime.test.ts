@@ -89,10 +89,7 @@ describe('TlsRuntime: serving and swapping', () => {
     assert.equal(status.lastProbe?.revision, 1);
     assert.deepEqual(
       status.lastProbe?.checks.map((c) => [c.binding, c.servername, c.served]),
-      [
-        ['server', null, A.fingerprint],
-        ['server (SNI fallback)', 'certkeeper-probe.invalid', A.fingerprint],
-      ],
+      [['server', null, A.fingerprint]],
     );
   });
 
@@ -222,11 +219,11 @@ describe('TlsRuntime: SNI', () => {
         ['c.example.test', C],
         ['d.example.test', D],
       ]),
-      { contextCacheSize: 3, probe: { maxSniNames: 0 } },
+      { contextCacheSize: 2, probe: { maxSniNames: 0 } },
     );
     const { contexts } = runtime;
-    // The server identity's context was built eagerly by start(); no SNI context yet.
-    assert.equal(contexts.has(A), true);
+    // The server identity is the listener's default context, never in the SNI cache.
+    assert.equal(contexts.has(A), false);
     assert.equal(contexts.has(B), false);
     const base = contexts.stats();
 
@@ -241,15 +238,16 @@ describe('TlsRuntime: SNI', () => {
     await handshake(port, { servername: 'c.example.test' });
     await handshake(port, { servername: 'd.example.test' });
     const full = contexts.stats();
-    assert.equal(full.size, 3);
+    assert.equal(full.size, 2);
     assert.equal(full.evictions, 1);
-    assert.equal(contexts.has(A), false, 'the least recently used context was evicted');
-    // The server identity is pinned by the live state: fallback handshakes still work.
+    assert.equal(contexts.has(B), false, 'the least recently used context was evicted');
+    // Handshakes for the server identity, with or without SNI, need no cached context.
     assert.equal((await handshake(port)).fingerprint, A.fingerprint);
     assert.equal(
       (await handshake(port, { servername: 'nope.example.test' })).fingerprint,
       A.fingerprint,
     );
+    assert.equal(contexts.stats().misses, full.misses);
 
     // A swap that leaves C unchanged (same content, new object) keeps C's context.
     const misses = contexts.stats().misses;
@@ -301,10 +299,7 @@ describe('TlsRuntime: refusal and rollback', () => {
     assert.equal(result.rolledBack, true);
     assert.deepEqual(
       result.failures.map((f) => [f.binding, f.expected, f.served, f.error]),
-      [
-        ['server', C.fingerprint, B.fingerprint, 'FingerprintMismatch'],
-        ['server (SNI fallback)', C.fingerprint, B.fingerprint, 'FingerprintMismatch'],
-      ],
+      [['server', C.fingerprint, B.fingerprint, 'FingerprintMismatch']],
     );
     assert.equal((await handshake(port)).fingerprint, A.fingerprint);
     assert.equal(runtime.status().revision, 1);
@@ -321,10 +316,7 @@ describe('TlsRuntime: refusal and rollback', () => {
     assert.equal(result.rolledBack, true);
     assert.deepEqual(
       result.failures.map((f) => [f.binding, f.served, f.error]),
-      [
-        ['server', null, 'ERR_SSL_BAD_SIGNATURE'],
-        ['server (SNI fallback)', null, 'ERR_SSL_BAD_SIGNATURE'],
-      ],
+      [['server', null, 'ERR_SSL_BAD_SIGNATURE']],
     );
     assert.equal((await handshake(port)).fingerprint, A.fingerprint);
   });
@@ -389,6 +381,7 @@ describe('TlsRuntime: session resumption', () => {
       it(`resumes ${kind.name} on ${via}, across a swap of every identity`, async () => {
         const { runtime, port } = await startRuntime(state(1, A, [['c.example.test', C]]), {
           probe: { maxSniNames: 0 },
+          ...(kind.name.includes('session ids') ? { sessionCacheSize: 100 } : {}),
         });
         const options = { ...kind.options, ...(servername ? { servername } : {}) };
         const first = await handshake(port, options);
@@ -415,6 +408,16 @@ describe('TlsRuntime: session resumption', () => {
       });
     }
   }
+
+  it('resumes by session id only when the session-id cache is turned on', async () => {
+    const { runtime, port } = await startRuntime(state(1, A));
+    const options = kinds[2]!.options;
+    const first = await handshake(port, options);
+    assert.equal(first.protocol, 'TLSv1.2');
+    const again = await handshake(port, { ...options, session: first.session });
+    assert.equal(again.reused, false, 'no id-based resumption by default');
+    assert.deepEqual(runtime.status().sessionIds, { size: 0, resumed: 0 });
+  });
 
   for (const kind of kinds.slice(0, 2)) {
     it(`resumes ${kind.name} after a restart with the persisted ticket key`, async () => {
@@ -545,7 +548,7 @@ describe('runtime state', () => {
     assert.equal(resolveIdentity(s, 'localhost'), A);
   });
 
-  it('probes the server twice, then changed SNI names first, within the limit', () => {
+  it('probes the server without SNI and through the fallback, then changed SNI names first, within the limit', () => {
     const previous = state(1, A, [
       ['b.example.test', B],
       ['c.example.test', C],
@@ -568,5 +571,10 @@ describe('runtime state', () => {
       ],
     );
     assert.equal(probeTargets(previous, next, 0).length, 2);
+    // With no SNI binding at all, the fallback is the same default context: one check.
+    assert.deepEqual(
+      probeTargets(previous, state(3, B), 8).map((t) => t.binding),
+      ['server'],
+    );
   });
 });
