@@ -1,0 +1,120 @@
+/**
+ * CPU time one swap costs the server process, with no load: commit (in process), follow,
+ * build, install, probe. `npx tsx bench/swap-cost.ts [--swaps 60] [--key rsa|ec]`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDataDir } from '../src/cli/data-dir.js';
+import { parseCertificate } from '../src/core/certificate.js';
+import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
+import { toPem } from '../src/core/pem.js';
+import { Supervisor } from '../src/runtime/supervisor.js';
+import type { ApplyResult } from '../src/runtime/tls-runtime.js';
+import { activateEntry } from '../src/service/activate.js';
+import type { ServiceContext } from '../src/service/context.js';
+import { importEntry } from '../src/service/import-entry.js';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, fallback: string): string => {
+  const at = argv.indexOf(`--${name}`);
+  return at >= 0 ? argv[at + 1]! : fallback;
+};
+const swaps = Number(arg('swaps', '60'));
+const keyType = arg('key', 'rsa');
+
+const tmp = await mkdtemp(join(tmpdir(), 'ck-swap-cost-'));
+try {
+  const now = new Date();
+  const caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
+  const caDer = await createSelfSignedCa({
+    key: caKey,
+    subject: { CN: 'Bench CA' },
+    days: 30,
+    now,
+  });
+  const ca = parseCertificate(caDer);
+  const dataDir = join(tmp, 'data');
+  const store = await openDataDir(dataDir, {});
+  const ctx: ServiceContext = { store, now: () => new Date(), trusted: [ca] };
+  const aliases: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const pair = await generateKeyPair(
+      keyType === 'rsa' ? { type: 'rsa', bits: 2048 } : { type: 'ec', curve: 'P-256' },
+    );
+    const der = await issueCertificate({
+      issuer: { certificate: ca, key: caKey },
+      publicKey: pair.publicKey,
+      subject: { CN: 'bench.example.test' },
+      sans: { dns: ['bench.example.test'], ip: ['127.0.0.1'] },
+      days: 7,
+      now,
+    });
+    const alias = `bench-${i}`;
+    aliases.push(alias);
+    await importEntry(ctx, {
+      alias,
+      files: [
+        {
+          name: 'key.pem',
+          bytes: Buffer.from(pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
+        },
+        {
+          name: 'cert.pem',
+          bytes: Buffer.from(toPem('CERTIFICATE', der) + toPem('CERTIFICATE', caDer)),
+        },
+      ],
+      actor: 'bench',
+      activate: i === 0,
+    });
+  }
+  const quiet = {
+    info() {},
+    warn() {},
+    error(o: object, m: string) {
+      console.error(m, o);
+    },
+  };
+  const supervisor = new Supervisor({
+    store,
+    sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
+    localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
+    commonName: 'localhost',
+    host: '127.0.0.1',
+    port: 0,
+    handler: (_q, s) => s.end('ok'),
+    logger: quiet,
+  });
+  await supervisor.start();
+  const applied: ((r: ApplyResult) => void)[] = [];
+  const apply = supervisor.runtime.apply.bind(supervisor.runtime);
+  supervisor.runtime.apply = (state) => {
+    const r = apply(state);
+    r.then((x) => applied.shift()?.(x));
+    return r;
+  };
+  const perSwap: number[] = [];
+  for (let i = 0; i < swaps; i++) {
+    const done = new Promise<ApplyResult>((resolve) => applied.push(resolve));
+    const before = process.cpuUsage();
+    await activateEntry(ctx, { alias: aliases[(i + 1) % 4]!, actor: 'bench' });
+    const result = await done;
+    const used = process.cpuUsage(before);
+    if (!result.ok) throw new Error('swap failed');
+    perSwap.push((used.user + used.system) / 1000);
+  }
+  const tail = perSwap.slice(Math.floor(swaps / 3)).sort((a, b) => a - b);
+  const median = tail[Math.floor(tail.length / 2)]!;
+  console.log(
+    JSON.stringify({
+      key: keyType,
+      swaps,
+      firstMs: perSwap.slice(0, 5).map((x) => +x.toFixed(1)),
+      medianMsAfterWarmup: +median.toFixed(2),
+    }),
+  );
+  await supervisor.stop();
+  await store.close();
+} finally {
+  await rm(tmp, { recursive: true, force: true });
+}
