@@ -212,6 +212,16 @@ describe('TlsRuntime: SNI', () => {
     }
   });
 
+  it('serves SNI names once the first binding arrives, and the server identity before', async () => {
+    const { runtime, port } = await startRuntime(state(1, A));
+    const name = { servername: 'c.example.test' };
+    assert.equal((await handshake(port, name)).fingerprint, A.fingerprint);
+    assert.equal((await runtime.apply(state(2, A, [['c.example.test', C]]))).ok, true);
+    assert.equal((await handshake(port, name)).fingerprint, C.fingerprint);
+    assert.equal((await runtime.apply(state(3, B))).ok, true);
+    assert.equal((await handshake(port, name)).fingerprint, B.fingerprint);
+  });
+
   it('builds an SNI context on first use, caches it, evicts beyond the LRU size', async () => {
     const { runtime, port } = await startRuntime(
       state(1, A, [
