@@ -5,15 +5,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDataDir } from '../src/cli/data-dir.js';
-import { parseCertificate } from '../src/core/certificate.js';
-import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
-import { toPem } from '../src/core/pem.js';
 import { Supervisor } from '../src/runtime/supervisor.js';
 import type { ApplyResult } from '../src/runtime/tls-runtime.js';
 import { activateEntry } from '../src/service/activate.js';
-import type { ServiceContext } from '../src/service/context.js';
-import { importEntry } from '../src/service/import-entry.js';
+import { makeMaterial, openBenchDataDir } from './swap-material.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string): string => {
@@ -25,49 +20,9 @@ const keyType = arg('key', 'rsa');
 
 const tmp = await mkdtemp(join(tmpdir(), 'ck-swap-cost-'));
 try {
-  const now = new Date();
-  const caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
-  const caDer = await createSelfSignedCa({
-    key: caKey,
-    subject: { CN: 'Bench CA' },
-    days: 30,
-    now,
-  });
-  const ca = parseCertificate(caDer);
-  const dataDir = join(tmp, 'data');
-  const store = await openDataDir(dataDir, {});
-  const ctx: ServiceContext = { store, now: () => new Date(), trusted: [ca] };
-  const aliases: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const pair = await generateKeyPair(
-      keyType === 'rsa' ? { type: 'rsa', bits: 2048 } : { type: 'ec', curve: 'P-256' },
-    );
-    const der = await issueCertificate({
-      issuer: { certificate: ca, key: caKey },
-      publicKey: pair.publicKey,
-      subject: { CN: 'bench.example.test' },
-      sans: { dns: ['bench.example.test'], ip: ['127.0.0.1'] },
-      days: 7,
-      now,
-    });
-    const alias = `bench-${i}`;
-    aliases.push(alias);
-    await importEntry(ctx, {
-      alias,
-      files: [
-        {
-          name: 'key.pem',
-          bytes: Buffer.from(pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
-        },
-        {
-          name: 'cert.pem',
-          bytes: Buffer.from(toPem('CERTIFICATE', der) + toPem('CERTIFICATE', caDer)),
-        },
-      ],
-      actor: 'bench',
-      activate: i === 0,
-    });
-  }
+  const material = await makeMaterial(4, keyType === 'ec' ? 'ec' : 'rsa');
+  const { dataDir, ctx, aliases } = await openBenchDataDir(tmp, material);
+  const store = ctx.store;
   const quiet = {
     info() {},
     warn() {},

@@ -57,9 +57,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { openDataDir } from '../src/cli/data-dir.js';
-import { type Certificate, parseCertificate } from '../src/core/certificate.js';
-import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
-import { toPem } from '../src/core/pem.js';
 import {
   type Identity,
   type RuntimeLogger,
@@ -70,12 +67,11 @@ import { SessionIdCache } from '../src/runtime/ticket-keys.js';
 import { type ApplyResult, TlsRuntime } from '../src/runtime/tls-runtime.js';
 import { activateEntry } from '../src/service/activate.js';
 import type { ServiceContext } from '../src/service/context.js';
-import { importEntry } from '../src/service/import-entry.js';
 import type { Store } from '../src/store/store.js';
 import { type DriveCommand, type DriveResult, drive } from './h2load.js';
 import { type Nginx, startNginx } from './nginx.js';
+import { makeMaterial, openBenchDataDir, SERVERNAME } from './swap-material.js';
 
-const SERVERNAME = 'bench.example.test';
 const TLS13_CIPHER = 'TLS_AES_128_GCM_SHA256';
 const SAMPLER_PAUSE_MS = 10;
 
@@ -275,43 +271,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-interface Material {
-  ca: Certificate;
-  caPem: string;
-  leaves: { keyPem: string; certPem: string }[];
-}
-
-async function makeMaterial(count: number, key: 'rsa' | 'ec'): Promise<Material> {
-  const now = new Date();
-  const caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
-  const caDer = await createSelfSignedCa({
-    key: caKey,
-    subject: { CN: 'Bench CA' },
-    days: 30,
-    now,
-  });
-  const ca = parseCertificate(caDer);
-  const leaves: Material['leaves'] = [];
-  for (let i = 0; i < count; i++) {
-    const pair = await generateKeyPair(
-      key === 'rsa' ? { type: 'rsa', bits: 2048 } : { type: 'ec', curve: 'P-256' },
-    );
-    const der = await issueCertificate({
-      issuer: { certificate: ca, key: caKey },
-      publicKey: pair.publicKey,
-      subject: { CN: SERVERNAME },
-      sans: { dns: [SERVERNAME], ip: ['127.0.0.1'] },
-      days: 7,
-      now,
-    });
-    leaves.push({
-      keyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-      certPem: toPem('CERTIFICATE', der),
-    });
-  }
-  return { ca, caPem: toPem('CERTIFICATE', caDer), leaves };
-}
-
 const handler: RequestListener = (_req, res) => {
   res.setHeader('content-length', 2);
   res.end('ok');
@@ -422,26 +381,10 @@ async function run(
 ): Promise<void> {
   const t0 = performance.now();
   const material = await makeMaterial(4, options.key);
-  const aliases = material.leaves.map((_, i) => `bench-${i}`);
-
   // The data directory: four key pairs, bench-0 bound as `server`.
-  const dataDir = join(tmp, 'data');
-  const store: Store = await openDataDir(dataDir, {});
+  const { dataDir, ctx, aliases, fingerprints } = await openBenchDataDir(tmp, material);
+  const store: Store = ctx.store;
   cleanup.push(() => store.close());
-  const ctx: ServiceContext = { store, now: () => new Date(), trusted: [material.ca] };
-  const fingerprints = new Map<string, string>();
-  for (const [i, leaf] of material.leaves.entries()) {
-    const imported = await importEntry(ctx, {
-      alias: aliases[i]!,
-      files: [
-        { name: 'key.pem', bytes: Buffer.from(leaf.keyPem) },
-        { name: 'cert.pem', bytes: Buffer.from(leaf.certPem + material.caPem) },
-      ],
-      actor: 'bench',
-      activate: i === 0,
-    });
-    fingerprints.set(aliases[i]!, imported.entry.fingerprint!);
-  }
 
   // In-process commits: the time the transaction returned (before the store tells its
   // watchers, which run later on the event loop).

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import pino from 'pino';
 import { type RunningServer, startServer } from '../../src/cli/serve.js';
 import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
 import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { makeHierarchy } from '../support/pki.js';
+import { corruptStoredKey } from '../support/store-damage.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
 const run = promisify(execFile);
@@ -183,14 +183,7 @@ describe('certkeeper serve, in process', () => {
       '--data-dir',
       dataDir,
     ]);
-    // Flip one byte of the encrypted key, as a damaged disk would.
-    const db = new Database(join(dataDir, 'certkeeper.db'));
-    const row = db.prepare("SELECT private_key FROM entries WHERE alias = 'broken'").get() as {
-      private_key: Buffer;
-    };
-    row.private_key[row.private_key.length - 1]! ^= 0xff;
-    db.prepare("UPDATE entries SET private_key = ? WHERE alias = 'broken'").run(row.private_key);
-    db.close();
+    corruptStoredKey(dataDir, 'broken');
     const { activateEntry } = await import('../../src/service/activate.js');
     await activateEntry(
       { store: server.store, now: () => new Date(), trusted: [] },

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import pino from 'pino';
-import { openDataDir, STORE_FILE } from '../../src/cli/data-dir.js';
+import { openDataDir } from '../../src/cli/data-dir.js';
 import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { activateEntry } from '../../src/service/activate.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import type { AuditRecord, Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { corruptStoredKey } from '../support/store-damage.js';
 import { tempDir } from '../support/tools.js';
 import { handshake } from './fixtures.js';
 
@@ -117,14 +116,7 @@ describe('the supervisor following the store', () => {
       ],
       actor: 'test',
     });
-    // Flip one byte of the encrypted key, as a damaged disk would.
-    const db = new Database(join(dir, STORE_FILE));
-    const row = db.prepare("SELECT private_key FROM entries WHERE alias = 'broken'").get() as {
-      private_key: Buffer;
-    };
-    row.private_key[row.private_key.length - 1]! ^= 0xff;
-    db.prepare("UPDATE entries SET private_key = ? WHERE alias = 'broken'").run(row.private_key);
-    db.close();
+    corruptStoredKey(dir, 'broken');
 
     const served = supervisor.runtime.current!;
     await activateEntry(ctx, {
