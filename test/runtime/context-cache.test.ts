@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ContextCache, LruCache } from '../../src/runtime/context-cache.js';
-import { type Identity, isRuntimeError, type RuntimeError } from '../../src/runtime/identity.js';
+import {
+  type Identity,
+  type IdentityRef,
+  isRuntimeError,
+  type RuntimeError,
+} from '../../src/runtime/identity.js';
 import { cloneIdentity, makeCa, makeIdentity } from './fixtures.js';
 
 describe('LruCache', () => {
@@ -100,5 +105,58 @@ describe('ContextCache', () => {
     assert.equal(cache.has(good), false);
     assert.equal(cache.has(other), true);
     assert.equal(cache.stats().evictions, 1);
+  });
+
+  it('loads a reference once for concurrent handshakes, then answers from the cache at once', async () => {
+    let loads = 0;
+    const ref: IdentityRef = {
+      ref: 'good@1',
+      fingerprint: good.fingerprint,
+      source: 'test',
+      load: async () => {
+        loads++;
+        await new Promise((r) => setTimeout(r, 10));
+        return good;
+      },
+    };
+    const cache = new ContextCache({ max: 4 });
+    const first = cache.getRef(ref);
+    const second = cache.getRef(ref);
+    assert.ok(first instanceof Promise && second instanceof Promise);
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a, b);
+    assert.equal(loads, 1);
+    const third = cache.getRef(ref);
+    assert.equal(third, a, 'a cached reference answers synchronously');
+    assert.deepEqual([cache.stats().misses, cache.stats().hits], [1, 1]);
+  });
+
+  it('caches a reference that cannot be loaded, naming it in the refusal', async () => {
+    const reported: string[] = [];
+    let loads = 0;
+    const ref: IdentityRef = {
+      ref: 'gone@2',
+      fingerprint: good.fingerprint,
+      alias: 'gone',
+      source: 'keystore',
+      load: async () => {
+        loads++;
+        throw Object.assign(new Error('ciphertext altered'), { code: 'StoreCorrupt' });
+      },
+    };
+    const cache = new ContextCache({
+      max: 4,
+      onFailure: (i, e) => reported.push(`${i.alias} ${e.code}`),
+    });
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        Promise.resolve().then(() => cache.getRef(ref)),
+        (err: RuntimeError) =>
+          err.code === 'ContextBuildFailed' &&
+          /"gone".*cannot be loaded \(StoreCorrupt/.test(err.message),
+      );
+    }
+    assert.equal(loads, 1);
+    assert.deepEqual(reported, ['gone ContextBuildFailed']);
   });
 });
