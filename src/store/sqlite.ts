@@ -15,6 +15,7 @@ import { checkSqliteFile, migrateSqlite } from './migrations/sqlite.js';
 import {
   type AuditRecord,
   type Binding,
+  type BindingChanges,
   type BoundEntry,
   type ChangeInput,
   type EntryKind,
@@ -208,6 +209,16 @@ class SqliteStore implements Store {
       listBoundEntries: db.prepare(`
         SELECT b.name, b.alias, b.revision, e.updated_revision AS entryRevision, e.fingerprint
         FROM bindings b JOIN entries e ON e.alias = b.alias ORDER BY b.name`),
+      // CROSS JOIN keeps each side's revision index as the outer loop: a follower asks
+      // for a few changed rows among 100,000, and must not scan them all.
+      listBoundEntriesChanged: db.prepare(`
+        SELECT b.name, b.alias, b.revision, e.updated_revision AS entryRevision, e.fingerprint
+        FROM bindings b CROSS JOIN entries e ON e.alias = b.alias WHERE b.revision > @after
+        UNION
+        SELECT b.name, b.alias, b.revision, e.updated_revision AS entryRevision, e.fingerprint
+        FROM entries e CROSS JOIN bindings b ON b.alias = e.alias
+        WHERE e.updated_revision > @after`),
+      countBindings: db.prepare('SELECT count(*) FROM bindings').pluck(),
       bind: db.prepare(`
         INSERT INTO bindings (name, alias, revision) VALUES (?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET alias = excluded.alias, revision = excluded.revision`),
@@ -256,6 +267,19 @@ class SqliteStore implements Store {
 
   async listBoundEntries(): Promise<BoundEntry[]> {
     return this.#read(() => this.#sql.listBoundEntries.all() as BoundEntry[]);
+  }
+
+  async listBindingChanges(afterRevision: number): Promise<BindingChanges> {
+    // One read transaction: the three reads see the same snapshot.
+    return this.#read(() =>
+      this.#db.transaction(() => ({
+        revision: this.#sql.revision.get() as number,
+        total: this.#sql.countBindings.get() as number,
+        changed: (
+          this.#sql.listBoundEntriesChanged.all({ after: afterRevision }) as BoundEntry[]
+        ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      }))(),
+    );
   }
 
   async getSecret(name: string): Promise<Buffer | undefined> {

@@ -63,6 +63,13 @@ export interface BoundEntry extends Binding {
   fingerprint: string | null;
 }
 
+/** See `Store.listBindingChanges`. */
+export interface BindingChanges {
+  revision: number;
+  total: number;
+  changed: BoundEntry[];
+}
+
 /** One mutation inside a change. */
 export type Mutation =
   | { type: 'putEntry'; entry: EntryInput }
@@ -136,6 +143,13 @@ export interface Store {
   listBindings(): Promise<Binding[]>;
   /** Every binding with its entry's revision and fingerprint, by name. */
   listBoundEntries(): Promise<BoundEntry[]>;
+  /**
+   * What a follower needs to catch up from `afterRevision`, read in one snapshot: the
+   * bindings bound, rebound or whose entry changed since, the number of bindings (an
+   * unbound name is not listed; a count lower than expected reveals it) and the revision
+   * read.
+   */
+  listBindingChanges(afterRevision: number): Promise<BindingChanges>;
   getSecret(name: string): Promise<Buffer | undefined>;
   /** Audit records, newest first, optionally only those after a revision. */
   listAudit(options?: { afterRevision?: number; limit?: number }): Promise<AuditRecord[]>;

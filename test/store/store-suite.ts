@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type BindingChanges,
   type ChangeInput,
   type EntryRecord,
   isStoreError,
@@ -283,6 +284,30 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           },
         ]);
         assert.notEqual(one?.fingerprint, undefined);
+
+        // What changed after a revision: entry "two" was replaced at r2.
+        const names = (c: BindingChanges) => c.changed.map((b) => b.name);
+        assert.deepEqual(names(await store.listBindingChanges(r1)), ['sni:a.example.com']);
+        assert.deepEqual(await store.listBindingChanges(r2), {
+          revision: r2,
+          total: 2,
+          changed: [],
+        });
+        const r3 = await store.applyChange(
+          change([{ type: 'bind', name: 'server', alias: 'two' }]),
+        );
+        const afterRebind = await store.listBindingChanges(r2);
+        assert.deepEqual(
+          afterRebind.changed.map((b) => [b.name, b.alias, b.revision]),
+          [['server', 'two', r3]],
+        );
+        assert.equal(afterRebind.revision, r3);
+        const r4 = await store.applyChange(change([{ type: 'unbind', name: 'sni:a.example.com' }]));
+        assert.deepEqual(await store.listBindingChanges(r3), {
+          revision: r4,
+          total: 1,
+          changed: [],
+        });
       });
 
       it('refuses to bind a missing alias with AliasNotFound', async () => {

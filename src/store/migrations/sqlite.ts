@@ -78,6 +78,14 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'indexes to find the bindings a change touched',
+    sql: `
+      CREATE INDEX bindings_revision ON bindings (revision);
+      CREATE INDEX entries_updated_revision ON entries (updated_revision);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
