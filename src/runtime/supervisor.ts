@@ -60,6 +60,13 @@ export interface SupervisorOptions {
   runtime?: Partial<Omit<TlsRuntimeOptions, 'host' | 'port' | 'handler' | 'logger' | 'clock'>>;
 }
 
+/** The store's bindings at a revision, and the SNI state they make. */
+interface Bindings {
+  revision: number;
+  byName: Map<string, BoundEntry>;
+  sni: Map<string, SniIdentity>;
+}
+
 /** A keystore identity validated once at an entry revision, with its leaf's expiry. */
 interface LoadedIdentity {
   identity: Identity;
@@ -201,25 +208,66 @@ export class Supervisor {
    */
   async #state(revision: number, startIdentity?: Identity): Promise<RuntimeState> {
     const resolved = this.#resolved!;
-    const bound = await this.#store.listBoundEntries();
+    const bound = await this.#readBindings();
     let server: Identity;
     if (startIdentity) {
       server = startIdentity;
     } else if (PINNING.has(resolved.source)) {
       server = resolved.identity;
     } else {
-      const alias = bound.find((b) => b.name === 'server')?.alias ?? LOCAL_SERVER_ALIAS;
+      const alias = bound.byName.get('server')?.alias ?? LOCAL_SERVER_ALIAS;
       server = await this.#serverIdentity(alias);
     }
-    const sni = new Map<string, SniIdentity>();
-    const refs = new Map<string, IdentityRef>();
-    for (const b of bound) {
-      if (!b.name.startsWith('sni:') || b.fingerprint === null) continue;
-      sni.set(b.name.slice(4), this.#sniRef(b, refs));
-    }
-    this.#sniRefs = refs;
     this.#logServed(server);
-    return { revision, server, sni };
+    return { revision, server, sni: bound.sni };
+  }
+
+  /**
+   * The bindings as the store has them now. After the first read, only what changed
+   * since the last one is read (a change touches a few bindings, not all 100,000), and
+   * the SNI map is the same object while no SNI binding changed. A binding count that
+   * does not add up (a name was unbound) reads everything again.
+   */
+  async #readBindings(): Promise<Bindings> {
+    const last = this.#bindings;
+    if (last) {
+      const delta = await this.#store.listBindingChanges(last.revision);
+      const added = delta.changed.filter((b) => !last.byName.has(b.name)).length;
+      if (delta.revision >= last.revision && last.byName.size + added === delta.total) {
+        let sni = last.sni;
+        for (const b of delta.changed) {
+          last.byName.set(b.name, b);
+          if (!b.name.startsWith('sni:')) continue;
+          if (sni === last.sni) sni = new Map(sni);
+          this.#setSni(sni, b);
+        }
+        this.#bindings = { revision: delta.revision, byName: last.byName, sni };
+        return this.#bindings;
+      }
+    }
+    // Not one snapshot: a commit between the two reads is read again by the next delta.
+    const revision = await this.#store.revision();
+    const all = await this.#store.listBoundEntries();
+    const byName = new Map<string, BoundEntry>();
+    const sni = new Map<string, SniIdentity>();
+    for (const b of all) {
+      byName.set(b.name, b);
+      if (b.name.startsWith('sni:')) this.#setSni(sni, b, last?.sni);
+    }
+    this.#bindings = { revision, byName, sni };
+    return this.#bindings;
+  }
+
+  /** Puts an SNI binding's reference in `sni`, reusing the one `previous` has for it. */
+  #setSni(sni: Map<string, SniIdentity>, b: BoundEntry, previous = sni): void {
+    const host = b.name.slice(4);
+    if (b.fingerprint === null) {
+      sni.delete(host);
+      return;
+    }
+    const known = previous.get(host);
+    const ref = `${b.alias}@${b.entryRevision}`;
+    sni.set(host, known && 'ref' in known && known.ref === ref ? known : this.#sniRef(b, ref));
   }
 
   /**
@@ -248,18 +296,13 @@ export class Supervisor {
   }
 
   /**
-   * The reference of an SNI binding, the same object while its entry is unchanged (so an
-   * unchanged binding keeps its context). Its entry was validated on import; the runtime
+   * The reference of an SNI binding to its entry at a revision: `key` (`alias@revision`)
+   * is the context cache key, so the names of one entry share one context, and an
+   * unchanged entry keeps it across revisions. Its entry was validated on import; the runtime
    * loads it on the first handshake for the name, and a damaged one fails those
    * handshakes, logged once.
    */
-  #sniRef(b: BoundEntry, refs: Map<string, IdentityRef>): IdentityRef {
-    const key = `${b.alias}@${b.entryRevision}`;
-    const known = refs.get(key) ?? this.#sniRefs.get(key);
-    if (known) {
-      refs.set(key, known);
-      return known;
-    }
+  #sniRef(b: BoundEntry, key: string): IdentityRef {
     const store = this.#store;
     const alias = b.alias;
     const ref: IdentityRef = {
@@ -284,11 +327,10 @@ export class Supervisor {
         });
       },
     };
-    refs.set(key, ref);
     return ref;
   }
 
-  #sniRefs = new Map<string, IdentityRef>();
+  #bindings: Bindings | undefined;
   readonly #serverIdentities = new LruCache<string, LoadedIdentity>(SERVER_IDENTITY_CACHE_SIZE);
   #lastLogged: string | undefined;
   #logServed(server: Identity): void {

@@ -6,7 +6,7 @@ import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { activateEntry } from '../../src/service/activate.js';
 import { importEntry } from '../../src/service/import-entry.js';
-import type { AuditRecord, Store } from '../../src/store/store.js';
+import type { AuditRecord, Mutation, Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { corruptStoredKey } from '../support/store-damage.js';
 import { tempDir } from '../support/tools.js';
@@ -88,6 +88,33 @@ describe('the supervisor following the store', () => {
       if (name === 'h3.example.test') continue;
       assert.equal(after.sni.get(name), identity, `${name} was not reloaded`);
     }
+  });
+
+  it('follows unbinds and rebinds, and keeps the SNI map while no SNI binding changed', async () => {
+    const before = supervisor.runtime.current!;
+    const change = (mutations: Mutation[]) =>
+      store.applyChange({ actor: 'test', action: 'test', mutations });
+    await change([{ type: 'bind', name: 'sni:h1.example.test', alias: 'site-2' }]);
+    await change([{ type: 'unbind', name: 'sni:h7.example.test' }]);
+    await supervisor.reload();
+    const after = supervisor.runtime.current!;
+    assert.equal(after.sni.size, before.sni.size - 1);
+    assert.equal(after.sni.has('h7.example.test'), false);
+    const site2 = (await store.getEntry('site-2'))!.fingerprint;
+    assert.equal(after.sni.get('h1.example.test')!.fingerprint, site2);
+    assert.equal(supervisor.runtime.resolve('h7.example.test'), after.server);
+
+    const unrelated = await makeHierarchy({ name: 'Unrelated', hosts: ['u.example.test'] });
+    await importEntry(
+      { store, now: () => new Date(), trusted: [] },
+      {
+        alias: 'unrelated',
+        files: [{ name: 'b', bytes: Buffer.from(unrelated.leaf.certPem + unrelated.leaf.keyPem) }],
+        actor: 'test',
+      },
+    );
+    await supervisor.reload();
+    assert.equal(supervisor.runtime.current!.sni, after.sni, 'no SNI binding changed');
   });
 
   it('reads an SNI key on the first handshake for its name, and only then', async () => {
