@@ -569,6 +569,13 @@ const SNI_KEY =
   /^(\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
 
 /**
+ * SNI maps already checked: states are "replaced, never changed", and the supervisor
+ * passes the same map again while no SNI binding changed, so 100,000 names are checked
+ * once, not on every revision.
+ */
+const checkedSniMaps = new WeakSet<ReadonlyMap<string, SniIdentity>>();
+
+/**
  * Checks a state and returns it with lower-case SNI keys (the same object when they are
  * already). A bad revision or host name is `InvalidState`.
  */
@@ -577,6 +584,7 @@ export function normalizeState(state: RuntimeState): RuntimeState {
     throw new RuntimeError('InvalidState', `The revision must be a non-negative integer.`);
   }
   if (!state.server) throw new RuntimeError('InvalidState', 'The state has no server identity.');
+  if (checkedSniMaps.has(state.sni)) return state;
   let normalized: Map<string, SniIdentity> | undefined;
   for (const [name, identity] of state.sni) {
     if (SNI_KEY.test(name) && name.length <= 253) continue;
@@ -590,7 +598,12 @@ export function normalizeState(state: RuntimeState): RuntimeState {
     normalized.delete(name);
     normalized.set(fixed, identity);
   }
-  return normalized ? { ...state, sni: normalized } : state;
+  if (normalized) {
+    checkedSniMaps.add(normalized);
+    return { ...state, sni: normalized };
+  }
+  checkedSniMaps.add(state.sni);
+  return state;
 }
 
 function sameIdentity(a: SniIdentity | undefined, b: SniIdentity | undefined): boolean {
