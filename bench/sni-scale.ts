@@ -53,7 +53,6 @@ import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -62,10 +61,10 @@ import { parseCertificate } from '../src/core/certificate.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
 import type { ContextCacheStats } from '../src/runtime/context-cache.js';
-import type { Identity } from '../src/runtime/identity.js';
-import { Supervisor } from '../src/runtime/supervisor.js';
+import type { Identity, RuntimeLogger } from '../src/runtime/identity.js';
 import { TlsRuntime } from '../src/runtime/tls-runtime.js';
 import type { Mutation } from '../src/store/store.js';
+import { benchSupervisor, okHandler } from './bench-supervisor.js';
 
 const HOT_NAMES = 500;
 const name = (i: number): string => `h${i}.scale.test`;
@@ -170,15 +169,11 @@ async function runServer(
   }
   const stateMs = performance.now() - t0;
   global.gc?.();
-  const handler: RequestListener = (_req, res) => {
-    res.setHeader('content-length', 2);
-    res.end('ok');
-  };
   const t1 = performance.now();
   const runtime = new TlsRuntime({
     host: '127.0.0.1',
     port: 0,
-    handler,
+    handler: okHandler,
     contextCacheSize: cacheSize,
   });
   const started = await runtime.start({ revision: 1, server, sni });
@@ -334,27 +329,14 @@ async function runStoreServer(
   }
   const writeMs = performance.now() - w0;
   let errors = 0;
-  const handler: RequestListener = (_req, res) => {
-    res.setHeader('content-length', 2);
-    res.end('ok');
-  };
-  const supervisor = new Supervisor({
-    store,
-    sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
-    localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
-    commonName: 'localhost',
-    host: '127.0.0.1',
-    port: 0,
-    handler,
-    runtime: { contextCacheSize: cacheSize },
-    logger: {
-      info() {},
-      warn() {},
-      error() {
-        errors++;
-      },
+  const logger: RuntimeLogger = {
+    info() {},
+    warn() {},
+    error() {
+      errors++;
     },
-  });
+  };
+  const supervisor = benchSupervisor(store, dataDir, logger, { contextCacheSize: cacheSize });
   global.gc?.();
   const s0 = performance.now();
   const started = await supervisor.start();

@@ -5,9 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervisor } from '../src/runtime/supervisor.js';
 import type { ApplyResult } from '../src/runtime/tls-runtime.js';
 import { activateEntry } from '../src/service/activate.js';
+import { benchSupervisor } from './bench-supervisor.js';
 import { makeMaterial, openBenchDataDir } from './swap-material.js';
 
 const argv = process.argv.slice(2);
@@ -30,16 +30,7 @@ try {
       console.error(m, o);
     },
   };
-  const supervisor = new Supervisor({
-    store,
-    sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
-    localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
-    commonName: 'localhost',
-    host: '127.0.0.1',
-    port: 0,
-    handler: (_q, s) => s.end('ok'),
-    logger: quiet,
-  });
+  const supervisor = benchSupervisor(store, dataDir, quiet);
   await supervisor.start();
   const applied: ((r: ApplyResult) => void)[] = [];
   const apply = supervisor.runtime.apply.bind(supervisor.runtime);

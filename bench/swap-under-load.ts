@@ -50,7 +50,6 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { RequestListener } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -62,12 +61,12 @@ import {
   type RuntimeLogger,
   TLS_PROTOCOL_OPTIONS,
 } from '../src/runtime/identity.js';
-import { Supervisor } from '../src/runtime/supervisor.js';
 import { SessionIdCache } from '../src/runtime/ticket-keys.js';
 import { type ApplyResult, TlsRuntime } from '../src/runtime/tls-runtime.js';
 import { activateEntry } from '../src/service/activate.js';
 import type { ServiceContext } from '../src/service/context.js';
 import type { Store } from '../src/store/store.js';
+import { benchSupervisor, okHandler } from './bench-supervisor.js';
 import { type DriveCommand, type DriveResult, drive } from './h2load.js';
 import { type Nginx, startNginx } from './nginx.js';
 import { makeMaterial, openBenchDataDir, SERVERNAME } from './swap-material.js';
@@ -271,10 +270,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const handler: RequestListener = (_req, res) => {
-  res.setHeader('content-length', 2);
-  res.end('ok');
-};
+const handler = okHandler;
 
 function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -406,16 +402,7 @@ async function run(
       errors.push(`error: ${msg} ${JSON.stringify(obj).slice(0, 300)}`);
     },
   };
-  const supervisor = new Supervisor({
-    store,
-    sources: { dataDir, flags: {}, config: {}, env: {}, strict: false },
-    localNames: { dns: ['localhost'], ip: ['127.0.0.1'] },
-    commonName: 'localhost',
-    host: '127.0.0.1',
-    port: 0,
-    handler,
-    logger,
-  });
+  const supervisor = benchSupervisor(store, dataDir, logger);
   const started = await supervisor.start();
   cleanup.push(() => supervisor.stop());
   const runtime = supervisor.runtime;
