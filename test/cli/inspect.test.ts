@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { main } from '../../src/cli/main.js';
-import { needs, PYCA, REPO_ROOT, tempDir, tool } from '../support/tools.js';
+import { opensslPki } from '../support/openssl-pki.js';
+import { needs, PYCA, REPO_ROOT, tool } from '../support/tools.js';
 
 /** Runs the CLI in-process and captures what it prints. */
 async function cli(...argv: string[]) {
@@ -22,91 +23,36 @@ async function cli(...argv: string[]) {
 const skip = needs('openssl');
 
 describe('certkeeper inspect', { skip }, () => {
-  const { dir, cleanup } = tempDir();
-  const f = (name: string) => join(dir, name);
-  after(cleanup);
+  const pki = opensslPki({
+    // openssl's default v3_ca plus keyUsage, spelled out so as not to depend on openssl.cnf.
+    root: [
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign',
+    ],
+    ca: [
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
+    leaf: [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      'subjectAltName = DNS:app.example.test,IP:10.0.0.7',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
+  });
+  const f = pki.at;
+  after(pki.cleanup);
 
   before(async () => {
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-    writeFileSync(
-      f('ca.ext'),
-      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
-    );
-    writeFileSync(
-      f('leaf.ext'),
-      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:app.example.test,IP:10.0.0.7\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
-    );
-    await tool('openssl', [
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      f('root.key'),
-      '-subj',
-      '/CN=Inspect Root',
-      '-days',
-      '30',
-      '-out',
-      f('root.pem'),
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    ]);
-    await tool('openssl', [
-      'req',
-      ...ec,
-      '-keyout',
-      f('int.key'),
-      '-subj',
-      '/O=Inspect/CN=Inspect Intermediate',
-      '-out',
-      f('int.csr'),
-    ]);
-    await tool('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      f('int.csr'),
-      '-CA',
-      f('root.pem'),
-      '-CAkey',
-      f('root.key'),
-      '-CAcreateserial',
-      '-days',
-      '30',
-      '-extfile',
-      f('ca.ext'),
-      '-out',
-      f('int.pem'),
-    ]);
-    await tool('openssl', [
-      'req',
-      ...ec,
-      '-keyout',
-      f('leaf.key'),
-      '-subj',
-      '/CN=app.example.test',
-      '-out',
-      f('leaf.csr'),
-    ]);
-    await tool('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      f('leaf.csr'),
-      '-CA',
-      f('int.pem'),
-      '-CAkey',
-      f('int.key'),
-      '-CAcreateserial',
-      '-days',
-      '30',
-      '-extfile',
-      f('leaf.ext'),
-      '-out',
-      f('leaf.pem'),
-    ]);
+    await pki.selfSigned('root', '/CN=Inspect Root', 'root');
+    await pki.issue('int', '/O=Inspect/CN=Inspect Intermediate', 'root', 'ca');
+    await pki.issue('leaf', '/CN=app.example.test', 'int', 'leaf');
     // Deliberately out of order: root, leaf, intermediate.
     writeFileSync(
       f('bundle.pem'),

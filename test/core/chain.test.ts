@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { buildChain, requireCompleteChain } from '../../src/core/chain.js';
 import { parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { assertCoreError, needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
+import { opensslPki } from '../support/openssl-pki.js';
+import { assertCoreError, needs, needsCorpus, PYCA } from '../support/tools.js';
 
 function certsIn(path: string): Certificate[] {
   return parsePemBlocks(readFileSync(path))
@@ -17,125 +18,42 @@ function certsIn(path: string): Certificate[] {
 const cn = (c: Certificate) => c.subject.attributes.find((a) => a.type === 'CN')?.value;
 
 describe('chains made with openssl', { skip: needs('openssl') }, () => {
-  let dir = '';
-  let cleanup = () => {};
-  const at = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => tool('openssl', args);
-  const certs: Record<string, Certificate> = {};
-  const key = (name: string) => parsePrivateKeyPem(parsePemBlocks(readFileSync(at(name)))[0]!).key;
-  const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
-  /** A CA-signed certificate for a fresh key, with extensions from a section of ext.cnf. */
-  async function issue(name: string, subject: string, ca: string, section: string) {
-    await openssl(
-      'req',
-      '-new',
-      ...EC,
-      '-keyout',
-      at(`${name}.key`),
-      '-subj',
-      subject,
-      '-out',
-      at(`${name}.csr`),
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      at(`${name}.csr`),
-      '-CA',
-      at(`${ca}.pem`),
-      '-CAkey',
-      at(`${ca}.key`),
-      '-CAcreateserial',
-      '-days',
-      '30',
-      '-extfile',
-      at('ext.cnf'),
-      '-extensions',
-      section,
-      '-out',
-      at(`${name}.pem`),
-    );
-  }
+  const pki = opensslPki({
+    // openssl's default v3_ca, spelled out so that the roots do not depend on openssl.cnf.
+    root: [
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+      'basicConstraints = critical, CA:TRUE',
+    ],
+    ca: [
+      'basicConstraints = critical, CA:TRUE',
+      'keyUsage = critical, keyCertSign, cRLSign',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+    ],
+    leaf: [
+      'basicConstraints = critical, CA:FALSE',
+      'subjectAltName = DNS:www.example.test',
+      'extendedKeyUsage = serverAuth',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+    ],
+    decoy: ['basicConstraints = critical, CA:TRUE', 'subjectKeyIdentifier = none'],
+  });
+  const { certs } = pki;
+  const key = (name: string) =>
+    parsePrivateKeyPem(parsePemBlocks(readFileSync(pki.at(name)))[0]!).key;
 
   before(async () => {
-    ({ dir, cleanup } = tempDir());
-    writeFileSync(
-      at('ext.cnf'),
-      [
-        '[ca]',
-        'basicConstraints = critical, CA:TRUE',
-        'keyUsage = critical, keyCertSign, cRLSign',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid:always',
-        '[leaf]',
-        'basicConstraints = critical, CA:FALSE',
-        'subjectAltName = DNS:www.example.test',
-        'extendedKeyUsage = serverAuth',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid:always',
-        '[decoy]',
-        'basicConstraints = critical, CA:TRUE',
-        'subjectKeyIdentifier = none',
-        '',
-      ].join('\n'),
-    );
-    await openssl(
-      'req',
-      '-x509',
-      '-new',
-      ...EC,
-      '-keyout',
-      at('root.key'),
-      '-subj',
-      '/CN=Test Root CA',
-      '-days',
-      '30',
-      '-out',
-      at('root.pem'),
-    );
-    await issue('inter', '/CN=Test Intermediate CA', 'root', 'ca');
-    await issue('leaf', '/CN=www.example.test', 'inter', 'leaf');
-    await issue('leaf2', '/CN=api.example.test', 'inter', 'leaf');
+    await pki.selfSigned('root', '/CN=Test Root CA', 'root');
+    await pki.issue('inter', '/CN=Test Intermediate CA', 'root', 'ca');
+    await pki.issue('leaf', '/CN=www.example.test', 'inter', 'leaf');
+    await pki.issue('leaf2', '/CN=api.example.test', 'inter', 'leaf');
     // Same name as the root, another key, no SKI: only the signature tells them apart.
-    await openssl(
-      'req',
-      '-x509',
-      '-new',
-      ...EC,
-      '-keyout',
-      at('decoy.key'),
-      '-subj',
-      '/CN=Test Root CA',
-      '-days',
-      '30',
-      '-config',
-      at('ext.cnf'),
-      '-extensions',
-      'decoy',
-      '-out',
-      at('decoy.pem'),
-    );
-    await openssl(
-      'req',
-      '-x509',
-      '-new',
-      ...EC,
-      '-keyout',
-      at('unrelated.key'),
-      '-subj',
-      '/CN=Unrelated',
-      '-days',
-      '30',
-      '-out',
-      at('unrelated.pem'),
-    );
-    for (const name of ['root', 'inter', 'leaf', 'leaf2', 'decoy', 'unrelated']) {
-      certs[name] = certsIn(at(`${name}.pem`))[0]!;
-    }
+    await pki.selfSigned('decoy', '/CN=Test Root CA', 'decoy');
+    await pki.selfSigned('unrelated', '/CN=Unrelated', 'root');
   });
-  after(() => cleanup());
+  after(pki.cleanup);
 
   it('orders a shuffled bag, drops duplicates and leaves the unrelated certificate over', () => {
     const { root, inter, leaf, unrelated } = certs as Record<string, Certificate>;

@@ -5,11 +5,8 @@
  * intermediate 30 days, the leaf 365 days (a leaf may outlive its issuer; openssl allows it).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import type { CoreErrorCode } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import {
@@ -17,7 +14,8 @@ import {
   type ValidationResult,
   validateServerChain,
 } from '../../src/core/validate.js';
-import { needs, tempDir, tool } from '../support/tools.js';
+import { type CertOptions, opensslPki } from '../support/openssl-pki.js';
+import { needs, tool } from '../support/tools.js';
 
 const DAY = 86_400_000;
 
@@ -35,169 +33,104 @@ crl_extensions = crl_ext
 authorityKeyIdentifier = keyid:always
 `;
 
-const EXT_CNF = `
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[root]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[ica]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ica_pathlen0]
-basicConstraints = critical,CA:TRUE,pathlen:0
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ica_not_ca]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ica_nc]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-nameConstraints = critical,permitted;DNS:example.com,excluded;DNS:secret.example.com
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[leaf]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:www.example.com,DNS:example.com,IP:192.0.2.10,IP:2001:db8::10
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[leaf_client]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-subjectAltName = DNS:www.example.com
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[leaf_other_org]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:www.example.org
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[leaf_secret]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:a.secret.example.com
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ica_no_ski]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = none
-authorityKeyIdentifier = keyid:always
-[leaf_no_aki]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:www.example.com
-subjectKeyIdentifier = none
-authorityKeyIdentifier = none
-[leaf_unknown_critical]
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:www.example.com
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-1.3.6.1.4.1.55738.666.1 = critical,ASN1:NULL
-`;
+/** The sections of ext.cnf: one for each kind of certificate the tests need. */
+const EXT_SECTIONS = {
+  root: [
+    'basicConstraints = critical,CA:TRUE',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    'subjectKeyIdentifier = hash',
+  ],
+  ica: [
+    'basicConstraints = critical,CA:TRUE',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  ica_pathlen0: [
+    'basicConstraints = critical,CA:TRUE,pathlen:0',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  ica_not_ca: [
+    'basicConstraints = critical,CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  ica_nc: [
+    'basicConstraints = critical,CA:TRUE',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    'nameConstraints = critical,permitted;DNS:example.com,excluded;DNS:secret.example.com',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  leaf: [
+    'basicConstraints = CA:FALSE',
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth',
+    'subjectAltName = DNS:www.example.com,DNS:example.com,IP:192.0.2.10,IP:2001:db8::10',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  leaf_client: [
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = clientAuth',
+    'subjectAltName = DNS:www.example.com',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  leaf_other_org: [
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth',
+    'subjectAltName = DNS:www.example.org',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  leaf_secret: [
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth',
+    'subjectAltName = DNS:a.secret.example.com',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  ica_no_ski: [
+    'basicConstraints = critical,CA:TRUE',
+    'keyUsage = critical,keyCertSign,cRLSign',
+    'subjectKeyIdentifier = none',
+    'authorityKeyIdentifier = keyid:always',
+  ],
+  leaf_no_aki: [
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth',
+    'subjectAltName = DNS:www.example.com',
+    'subjectKeyIdentifier = none',
+    'authorityKeyIdentifier = none',
+  ],
+  leaf_unknown_critical: [
+    'keyUsage = critical,digitalSignature',
+    'extendedKeyUsage = serverAuth',
+    'subjectAltName = DNS:www.example.com',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+    '1.3.6.1.4.1.55738.666.1 = critical,ASN1:NULL',
+  ],
+};
 
 describe('validateServerChain on openssl-made chains', { skip: needs('openssl') }, () => {
-  let dir = '';
-  let cleanup = () => {};
-  const at = (name: string) => join(dir, name);
+  const pki = opensslPki(EXT_SECTIONS, 'certkeeper-validate-');
+  const { certs, at } = pki;
   const openssl = (...args: string[]) => tool('openssl', args);
-  const certs: Record<string, Certificate> = {};
-  const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   let made = 0;
 
-  const load = (name: string) => {
-    certs[name] = parseCertificate(parsePemBlocks(readFileSync(at(`${name}.pem`)))[0]!.der);
-    return certs[name]!;
-  };
-
-  async function root(name: string, cn: string) {
-    await openssl(
-      'req',
-      '-x509',
-      ...EC,
-      '-keyout',
-      at(`${name}.key`),
-      '-out',
-      at(`${name}.pem`),
-      '-subj',
-      `/CN=${cn}`,
-      '-days',
-      '3650',
-      '-sha256',
-      '-config',
-      at('ext.cnf'),
-      '-extensions',
-      'root',
-    );
-    return load(name);
-  }
-
-  /** A certificate for a fresh key (or `keyArgs`), issued by `ca` with an ext.cnf section. */
-  async function issue(
-    name: string,
-    cn: string,
-    ca: string,
-    section: string,
-    opts: { days?: number; md?: string; keyArgs?: string[] } = {},
-  ) {
-    await openssl(
-      'req',
-      '-new',
-      ...(opts.keyArgs ?? EC),
-      '-keyout',
-      at(`${name}.key`),
-      '-subj',
-      `/CN=${cn}`,
-      '-config',
-      at('ext.cnf'),
-      '-out',
-      at(`${name}.csr`),
-    );
-    const serial = randomBytes(16);
-    serial[0]! &= 0x7f;
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      at(`${name}.csr`),
-      '-CA',
-      at(`${ca}.pem`),
-      '-CAkey',
-      at(`${ca}.key`),
-      '-set_serial',
-      `0x${serial.toString('hex')}`,
-      '-days',
-      String(opts.days ?? 365),
-      `-${opts.md ?? 'sha256'}`,
-      '-extfile',
-      at('ext.cnf'),
-      '-extensions',
-      section,
-      '-out',
-      at(`${name}.pem`),
-    );
-    return load(name);
-  }
+  const root = (name: string, cn: string) =>
+    pki.selfSigned(name, `/CN=${cn}`, 'root', { days: 3650 });
+  /** Names here are bare CNs, and a certificate lives a year unless the test says otherwise. */
+  const issue = (name: string, cn: string, ca: string, section: string, options?: CertOptions) =>
+    pki.issue(name, `/CN=${cn}`, ca, section, { days: 365, ...options });
 
   before(async () => {
-    ({ dir, cleanup } = tempDir('certkeeper-validate-'));
-    writeFileSync(at('ext.cnf'), EXT_CNF);
-    writeFileSync(at('ca.cnf'), caCnf(dir));
+    writeFileSync(at('ca.cnf'), caCnf(pki.dir));
     made = Date.now();
     await root('root', 'Test Root CA');
     await root('other-root', 'Other Root CA');
@@ -205,10 +138,8 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
     await issue('leaf', 'www.example.com', 'ica', 'leaf');
     // Same issuer name as `ica`, another key: a decoy for path building.
     await root('decoy-ica', 'Test Issuing CA');
-    await issue('rsa1024-leaf', 'www.example.com', 'ica', 'leaf', {
-      keyArgs: ['-newkey', 'rsa:1024', '-nodes'],
-    });
-    await issue('sha1-ica', 'SHA1 Issuing CA', 'root', 'ica', { md: 'sha1' });
+    await issue('rsa1024-leaf', 'www.example.com', 'ica', 'leaf', { key: 'rsa:1024' });
+    await issue('sha1-ica', 'SHA1 Issuing CA', 'root', 'ica', { digest: 'sha1' });
     await issue('sha1-leaf', 'www.example.com', 'sha1-ica', 'leaf');
     await issue('pl0-ica', 'Pathlen Zero CA', 'root', 'ica_pathlen0');
     await issue('pl0-sub', 'Sub CA', 'pl0-ica', 'ica');
@@ -253,7 +184,7 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
     );
     await crl('empty.crl', '');
   });
-  after(() => cleanup());
+  after(pki.cleanup);
 
   const crlDer = (name: string) => parsePemBlocks(readFileSync(at(name)))[0]!.der;
   const soon = () => new Date(made + DAY);
