@@ -212,6 +212,18 @@ describe('TlsRuntime: SNI', () => {
     }
   });
 
+  it("empties Node's SNICallback slot while no SNI binding exists (a Node upgrade that renames it shows here)", async () => {
+    const { runtime } = await startRuntime(state(1, A));
+    const server = runtime.server as unknown as Record<symbol, unknown>;
+    const slot = Object.getOwnPropertySymbols(server).find((s) => s.description === 'snicallback');
+    assert.ok(slot, 'this Node keeps the SNICallback in a symbol slot');
+    assert.equal(server[slot], undefined);
+    assert.equal((await runtime.apply(state(2, A, [['c.example.test', C]]))).ok, true);
+    assert.equal(typeof server[slot], 'function');
+    assert.equal((await runtime.apply(state(3, A))).ok, true);
+    assert.equal(server[slot], undefined);
+  });
+
   it('serves SNI names once the first binding arrives, and the server identity before', async () => {
     const { runtime, port } = await startRuntime(state(1, A));
     const name = { servername: 'c.example.test' };
