@@ -42,16 +42,10 @@ export interface DriveCommand {
   tls13Cipher: string;
 }
 
-export interface DriveResult {
+/** The counts of all runs added up, and what the runs negotiated. */
+export interface DriveResult extends Omit<H2loadSummary, 'protocol' | 'cipher' | 'tempKey'> {
   ms: number;
   runs: number;
-  requests: number;
-  succeeded: number;
-  failed: number;
-  errored: number;
-  timeout: number;
-  /** Responses with a status other than 2xx. */
-  non2xx: number;
   /** Runs that exited non-zero or printed no summary. */
   brokenRuns: string[];
   protocols: string[];
@@ -65,6 +59,7 @@ export interface H2loadSummary {
   failed: number;
   errored: number;
   timeout: number;
+  /** Responses with a status other than 2xx. */
   non2xx: number;
   protocol: string | null;
   cipher: string | null;

@@ -270,8 +270,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const handler = okHandler;
-
 function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);
@@ -461,7 +459,7 @@ async function run(
 
   // The bare server and nginx serve what the runtime serves at start (the store's bench-0:
   // the leaf without the self-signed root, as `importEntry` keeps it).
-  const bare: Server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, handler);
+  const bare: Server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, okHandler);
   bare.listen(0, '127.0.0.1');
   await once(bare, 'listening');
   cleanup.push(() => new Promise<void>((r) => bare.close(() => r())));
@@ -740,7 +738,7 @@ async function explainTargets(
           key: served.keyPem,
           cert: served.certPem,
         },
-        handler,
+        okHandler,
       ),
     'bare+sni': () =>
       createHttpsServer(
@@ -749,16 +747,16 @@ async function explainTargets(
           cert: served.certPem,
           SNICallback: (_name, callback) => callback(null, context),
         },
-        handler,
+        okHandler,
       ),
     'bare+sessions': () => {
-      const server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, handler);
+      const server = createHttpsServer({ key: served.keyPem, cert: served.certPem }, okHandler);
       new SessionIdCache(10_000).attach(server);
       return server;
     },
   };
   const targets: Record<ServerName, Target> = {};
-  const idle = new TlsRuntime({ host: '127.0.0.1', port: 0, handler });
+  const idle = new TlsRuntime({ host: '127.0.0.1', port: 0, handler: okHandler });
   const started = await idle.start({ revision: 1, server: served, sni: new Map() });
   if (!started.ok) throw new Error('the idle runtime did not start');
   cleanup.push(() => idle.stop());
