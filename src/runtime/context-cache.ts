@@ -72,6 +72,11 @@ export class LruCache<K, V> {
   clear(): void {
     this.#map.clear();
   }
+
+  /** The values, oldest first, without refreshing them. */
+  values(): IterableIterator<V> {
+    return this.#map.values();
+  }
 }
 
 export interface ContextCacheStats {
@@ -107,6 +112,11 @@ export class ContextCache {
     this.#lru = new LruCache(options.max);
     this.#build = options.build ?? ((identity) => buildSecureContext(identity));
     this.#onFailure = options.onFailure;
+  }
+
+  /** Every context built and still cached. */
+  *built(): IterableIterator<SecureContext> {
+    for (const slot of this.#lru.values()) if ('context' in slot) yield slot.context;
   }
 
   /**

@@ -28,8 +28,10 @@ import type { RequestListener } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
+import { MAX_CLIENT_HELLO_BYTES, serverNameOf } from './client-hello.js';
 import { ContextCache, type ContextCacheStats } from './context-cache.js';
 import {
+  buildSecureContext,
   type Clock,
   contextBuildError,
   describeIdentity,
@@ -157,6 +159,8 @@ const DEFAULT_CONTEXT_CACHE_SIZE = 1000;
 const DEFAULT_SESSION_TIMEOUT_SECONDS = 12 * 3600;
 const DEFAULT_PROBE_SNI_NAMES = 8;
 const DEFAULT_STOP_GRACE_MS = 5000;
+/** A client that connects and sends no ClientHello for this long is dropped. */
+const CLIENT_HELLO_TIMEOUT_MS = 10_000;
 
 /**
  * What the handshakes read. Replaced, never changed. The server identity's context is the
@@ -183,6 +187,12 @@ export class TlsRuntime {
     servername: string,
     callback: (err: Error | null, ctx?: SecureContext) => void,
   ) => void;
+  /**
+   * Node's own listener that wraps an accepted socket in TLS with the server's default
+   * context, when this Node lets the runtime choose that context per connection (see
+   * `#accept`); undefined otherwise, and `SNICallback` chooses.
+   */
+  readonly #startTls: ((socket: Socket) => void) | undefined;
   #live: Live | undefined;
   #lastProbe: ProbeReport | undefined;
   #started = false;
@@ -200,6 +210,12 @@ export class TlsRuntime {
     this.#sessionTimeout = options.sessionTimeoutSeconds ?? DEFAULT_SESSION_TIMEOUT_SECONDS;
     this.contexts = new ContextCache({
       max: options.contextCacheSize ?? DEFAULT_CONTEXT_CACHE_SIZE,
+      // An SNI context is the connection's only context: it carries the session settings.
+      build: (identity) =>
+        buildSecureContext(identity, {
+          ticketKeys: this.ticketKeys.current,
+          sessionTimeout: this.#sessionTimeout,
+        }),
       onFailure: (identity, err) =>
         this.#logger.error(
           { ...describeIdentity(identity), code: err.code, reason: err.message },
@@ -215,6 +231,7 @@ export class TlsRuntime {
         // Only the installed default context uses ticket keys; later ones get the key
         // when they are built.
         if (this.#live) this.server.setTicketKeys(key);
+        for (const context of this.contexts.built()) context.context.setTicketKeys(key);
       },
     });
     const sessionIds = options.sessionCacheSize ?? 0;
@@ -233,6 +250,7 @@ export class TlsRuntime {
         slot.description === 'snicallback' &&
         (this.server as unknown as Record<symbol, unknown>)[slot] === this.#sniCallback,
     );
+    this.#startTls = this.#takeTlsStart();
     this.server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -483,7 +501,105 @@ export class TlsRuntime {
     // switch, so this uses Node's own slot and, on a Node without it, keeps the callback.
     if (this.#sniSlot) {
       (this.server as unknown as Record<symbol, unknown>)[this.#sniSlot] =
-        live.state.sni.size > 0 ? this.#sniCallback : undefined;
+        live.state.sni.size > 0 && !this.#startTls ? this.#sniCallback : undefined;
+    }
+  }
+
+  /**
+   * Takes over Node's 'connection' listener of the TLS server, so that `#accept` can give
+   * each connection the context of its SNI name from the start. Node's SNICallback can't:
+   * the context it returns adds its certificate to the default context's, and OpenSSL
+   * serves whichever key type the client prefers (nodejs/node#54235). Relies on two Node
+   * internals (one 'connection' listener, `_sharedCreds`); without them, SNICallback
+   * chooses, as before.
+   */
+  #takeTlsStart(): ((socket: Socket) => void) | undefined {
+    const listeners = this.server.listeners('connection');
+    if (listeners.length !== 1 || !('_sharedCreds' in this.server)) return undefined;
+    const startTls = listeners[0] as (socket: Socket) => void;
+    this.server.removeListener('connection', startTls);
+    this.server.on('connection', (socket: Socket) => this.#accept(socket));
+    return startTls;
+  }
+
+  /**
+   * Starts TLS on an accepted socket. Without SNI bindings, at once with the default
+   * context. Otherwise after reading the ClientHello's server name (the bytes read are
+   * put back for TLS to read), with the context of the identity that name resolves to.
+   */
+  #accept(socket: Socket): void {
+    const live = this.#live;
+    if (!live || live.state.sni.size === 0) {
+      this.#startTls!.call(this.server, socket);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const drop = (): void => {
+      stop();
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      total += chunk.length;
+      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+      const servername = serverNameOf(bytes);
+      if (servername === undefined && total < MAX_CLIENT_HELLO_BYTES) return;
+      stop();
+      socket.pause();
+      socket.unshift(bytes);
+      this.#startTlsFor(socket, servername ?? null);
+    };
+    const stop = (): void => {
+      socket.off('data', onData);
+      socket.off('error', drop);
+      socket.off('end', drop);
+      socket.off('timeout', drop);
+      socket.setTimeout(0);
+    };
+    socket.on('data', onData);
+    socket.once('error', drop);
+    socket.once('end', drop);
+    socket.once('timeout', drop);
+    socket.setTimeout(CLIENT_HELLO_TIMEOUT_MS);
+  }
+
+  #startTlsFor(socket: Socket, servername: string | null): void {
+    const live = this.#live;
+    const identity =
+      !live || servername === null ? live?.state.server : resolveIdentity(live.state, servername);
+    if (!live || identity === live.state.server) {
+      this.#startTls!.call(this.server, socket);
+      return;
+    }
+    let context: SecureContext | Promise<SecureContext>;
+    try {
+      context = 'ref' in identity! ? this.contexts.getRef(identity) : this.contexts.get(identity!);
+    } catch {
+      // Refused and logged once by the context cache; the handshake can't succeed.
+      socket.destroy();
+      return;
+    }
+    if (context instanceof Promise) {
+      context.then(
+        (built) => this.#startTlsWith(socket, built),
+        () => socket.destroy(),
+      );
+    } else {
+      this.#startTlsWith(socket, context);
+    }
+  }
+
+  /** Node's TLS start, with `context` as the connection's context instead of the default. */
+  #startTlsWith(socket: Socket, context: SecureContext): void {
+    if (socket.destroyed) return;
+    const server = this.server as unknown as { _sharedCreds: SecureContext };
+    const defaultContext = server._sharedCreds;
+    server._sharedCreds = context;
+    try {
+      this.#startTls!.call(this.server, socket);
+    } finally {
+      server._sharedCreds = defaultContext;
     }
   }
 

@@ -28,9 +28,11 @@ export async function makeCa(name = 'Runtime Test CA', now = new Date()): Promis
 export async function makeIdentity(
   ca: TestCa,
   names: string[],
-  options: { source?: string; alias?: string; now?: Date } = {},
+  options: { source?: string; alias?: string; now?: Date; rsa?: boolean } = {},
 ): Promise<Identity> {
-  const { privateKey, publicKey } = await generateKeyPair({ type: 'ec', curve: 'P-256' });
+  const { privateKey, publicKey } = await generateKeyPair(
+    options.rsa ? { type: 'rsa', bits: 2048 } : { type: 'ec', curve: 'P-256' },
+  );
   const der = await issueCertificate({
     issuer: { certificate: ca.certificate, key: ca.key },
     publicKey,

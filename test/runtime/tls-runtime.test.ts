@@ -212,16 +212,44 @@ describe('TlsRuntime: SNI', () => {
     }
   });
 
-  it("empties Node's SNICallback slot while no SNI binding exists (a Node upgrade that renames it shows here)", async () => {
+  it("chooses each connection's context itself, so Node's SNICallback slot stays empty (a Node upgrade that changes its internals shows here)", async () => {
     const { runtime } = await startRuntime(state(1, A));
-    const server = runtime.server as unknown as Record<symbol, unknown>;
+    const server = runtime.server as unknown as Record<string | symbol, unknown>;
     const slot = Object.getOwnPropertySymbols(server).find((s) => s.description === 'snicallback');
     assert.ok(slot, 'this Node keeps the SNICallback in a symbol slot');
+    assert.ok('_sharedCreds' in server, "this Node starts TLS with the server's _sharedCreds");
+    assert.equal(runtime.server.listeners('connection').length, 2, "the runtime's and its tracker");
     assert.equal(server[slot], undefined);
     assert.equal((await runtime.apply(state(2, A, [['c.example.test', C]]))).ok, true);
-    assert.equal(typeof server[slot], 'function');
-    assert.equal((await runtime.apply(state(3, A))).ok, true);
     assert.equal(server[slot], undefined);
+  });
+
+  it('serves an SNI identity whose key type differs from the server identity (nodejs/node#54235)', async () => {
+    const [rsaServer, rsaSni] = await Promise.all([
+      makeIdentity(ca, ['rsa-server.example.test'], { alias: 'rsa-server', rsa: true }),
+      makeIdentity(ca, ['rsa.example.test'], { alias: 'rsa', rsa: true }),
+    ]);
+    // An ECDSA server identity and an RSA SNI one: the regression that looped the supervisor.
+    const { runtime, port } = await startRuntime(state(1, A, [['rsa.example.test', rsaSni]]));
+    const rsaName = { servername: 'rsa.example.test' };
+    assert.equal((await handshake(port, rsaName)).fingerprint, rsaSni.fingerprint);
+    assert.equal((await handshake(port)).fingerprint, A.fingerprint);
+    // And the other way round, swapped live: an RSA server identity, an ECDSA SNI one.
+    const swapped = await runtime.apply(state(2, rsaServer, [['c.example.test', C]]));
+    assert.equal(swapped.ok, true);
+    assert.equal(
+      (await handshake(port, { servername: 'c.example.test' })).fingerprint,
+      C.fingerprint,
+    );
+    assert.equal((await handshake(port)).fingerprint, rsaServer.fingerprint);
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const back = await runtime.apply(
+        state(3 + (maxVersion === 'TLSv1.2' ? 0 : 1), A, [['rsa.example.test', rsaSni]]),
+      );
+      assert.equal(back.ok, true);
+      const seen = await handshake(port, { ...rsaName, maxVersion });
+      assert.equal(seen.fingerprint, rsaSni.fingerprint, maxVersion);
+    }
   });
 
   it('serves SNI names once the first binding arrives, and the server identity before', async () => {
