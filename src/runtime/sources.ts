@@ -114,7 +114,11 @@ export async function resolveStartupSource(options: SourceOptions): Promise<Reso
       continue;
     }
     try {
-      const identity = await identityFromStore(options.store, alias, source, options.now);
+      // An expired keystore certificate is served, as it is while running (clients
+      // decide); falling through would change the identity behind the admin's back.
+      const identity = await identityFromStore(options.store, alias, source, options.now, {
+        allowExpired: true,
+      });
       const attempt: SourceAttempt = { source, what, outcome: 'used' };
       attempts.push(attempt);
       options.log(attempt);
@@ -135,6 +139,7 @@ export async function identityFromStore(
   alias: string,
   source: string,
   now: Date,
+  options: { allowExpired?: boolean } = {},
 ): Promise<Identity> {
   const entry = await store.getEntry(alias);
   if (!entry?.certificatePem) {
@@ -145,7 +150,7 @@ export async function identityFromStore(
   const key = createPrivateKey({ key: keyDer, format: 'der', type: 'pkcs8' });
   const material = await readMaterial(Buffer.from(entry.certificatePem + entry.chainPem));
   const certs = material.certificates.map((c) => c.certificate);
-  return identityOf(key, certs, now, source, alias);
+  return identityOf(key, certs, now, source, alias, options);
 }
 
 function envSource(env: Record<string, string | undefined>): FileSource | undefined {
@@ -235,10 +240,11 @@ export function identityOf(
   now: Date,
   source: string,
   alias?: string,
+  options: { allowExpired?: boolean } = {},
 ): Identity {
   const assembly = buildChain(certs, { key });
   const { leaf } = assembly;
-  if (leaf.notAfter < now) {
+  if (leaf.notAfter < now && !options.allowExpired) {
     throw new CoreError(
       'CertificateExpired',
       `The certificate "${leaf.subject.rfc4514}" expired on ${leaf.notAfter.toISOString()}.`,

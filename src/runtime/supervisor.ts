@@ -1,20 +1,22 @@
 import type { RequestListener } from 'node:http';
 import { parseCertificate, readValidity } from '../core/certificate.js';
-import { CoreError } from '../core/errors.js';
+import { CodedError, CoreError, isCoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
-import type { BoundEntry, Mutation, Store } from '../store/store.js';
+import { type BoundEntry, isStoreError, type Mutation, type Store } from '../store/store.js';
 import { LruCache } from './context-cache.js';
 import {
   type Clock,
   type Identity,
   type IdentityRef,
   identityFromPem,
+  isRuntimeError,
   type RuntimeLogger,
   type SniIdentity,
   systemClock,
 } from './identity.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from './local-ca.js';
+import type { ProbeCheck } from './probe.js';
 import {
   identityFromStore,
   type ResolvedSource,
@@ -44,6 +46,9 @@ const TICKET_KEY_SECRET = 'tls-ticket-key';
 const MAX_RENEWAL_SLEEP_MS = 3600_000;
 /** Server identities kept loaded by entry revision, so swapping back and forth reads none again. */
 const SERVER_IDENTITY_CACHE_SIZE = 8;
+/** A store that can't be read is retried after this, doubling up to the maximum. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 30_000;
 
 export interface SupervisorOptions {
   store: Store;
@@ -73,6 +78,18 @@ interface LoadedIdentity {
   notAfter: Date;
 }
 
+/** Why the supervisor does not serve what a revision asks for. */
+export interface Refusal {
+  /** The first revision that asked for it. */
+  revision: number;
+  /** `server` or `sni:<host>`. */
+  binding: string;
+  alias: string | null;
+  code: string;
+  reason: string;
+  at: string;
+}
+
 /** What `GET /api/v1/server/tls` reports. */
 export interface ServedStatus {
   source: SourceKind;
@@ -82,12 +99,31 @@ export interface ServedStatus {
   revision: number;
   lastProbe: { at: string; ok: boolean; details?: unknown } | null;
   attempts: SourceAttempt[];
+  /** The store revision this node has caught up with (served or refused). */
+  reconciledRevision: number;
+  /** Identities a revision asked for that this node refused, until their binding changes. */
+  refused: Refusal[];
+  /** The served certificate has expired: it keeps being served, and clients decide. */
+  expired: boolean;
+}
+
+/** What the next revision wants for one binding, and the key its refusal is remembered by. */
+interface Wanted {
+  binding: string;
+  /** Changes whenever the binding or its entry changes, so a refusal is retried only then. */
+  key: string;
+  alias: string | null;
 }
 
 /**
  * Runs one node's TLS identity: resolves the startup source, keeps the local CA's
- * certificate current, follows the store's change feed and applies each revision to
- * the `TlsRuntime`, and turns a failed swap into a recorded rollback. Explicit
+ * certificate current, and reconciles the `TlsRuntime` with the store's bindings
+ * (STYLE.md §16–17). A follower, not a reactor: it applies what a revision wants once;
+ * what it can't serve (the probe failed, the context can't be built, the key can't be
+ * read) is refused, remembered by binding and entry revision, and never tried again
+ * until that binding or entry changes, while the last good identity keeps serving. It
+ * writes only to put a refused binding back where it was, once, with `expectedRevision`,
+ * and never an empty change. A store it can't read is retried with backoff. Explicit
  * lifecycle: `start()`, `reload()` (SIGHUP), `stop()`.
  */
 export class Supervisor {
@@ -99,8 +135,15 @@ export class Supervisor {
   #resolved: ResolvedSource | undefined;
   #unwatch: (() => void) | undefined;
   #renewalTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryMs = RETRY_FIRST_MS;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
+  /** The store revision last reconciled (served, or refused and remembered). */
+  #reconciled = -1;
+  /** Refusals by `Wanted.key`. */
+  readonly #refused = new Map<string, Refusal>();
+  #expiredLogged: string | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -122,19 +165,45 @@ export class Supervisor {
   async start(): Promise<ApplyResult> {
     await this.#ensureLocalCa();
     this.#resolved = await this.#resolve();
-    // At start the source lookup decides, even when it fell through a broken binding.
-    const state = await this.#state(await this.#store.revision(), this.#resolved.identity);
+    const revision = await this.#store.revision();
+    // At start the source lookup decides, even when it fell through a broken binding;
+    // that binding counts as refused until it changes.
+    const state = await this.#state(revision, this.#resolved.identity);
+    const broken = this.#resolved.attempts.find(
+      (a) => a.source === 'keystore' && a.outcome === 'broken',
+    );
+    if (broken) {
+      const wanted = this.#wantedServer();
+      if (wanted) this.#refuse(wanted, revision, broken.code ?? 'Unexpected', broken.message ?? '');
+    }
     const result = await this.runtime.start(state);
+    this.#reconciled = revision;
     this.#unwatch = this.#store.watch(() => this.#enqueue(() => this.#follow()));
     this.#scheduleRenewal();
     return result;
   }
 
-  /** Re-runs the source lookup (SIGHUP) and swaps if the result changed. */
+  /**
+   * Re-runs the source lookup (SIGHUP) and applies the result. A file source that served
+   * and is now broken keeps its last good identity; the fall-through is for start only.
+   */
   reload(): Promise<ApplyResult | undefined> {
     return this.#enqueue(async () => {
-      this.#resolved = await this.#resolve();
-      return this.#follow();
+      const previous = this.#resolved;
+      const next = await this.#resolve();
+      const broke = previous
+        ? next.attempts.find((a) => a.source === previous.source && a.outcome === 'broken')
+        : undefined;
+      if (broke && previous && PINNING.has(previous.source)) {
+        this.#logger.error(
+          { source: broke.source, code: broke.code },
+          `Reload: ${broke.what} is broken (${broke.code}: ${broke.message}); the last good certificate from it keeps serving.`,
+        );
+        this.#resolved = { ...previous, attempts: next.attempts };
+      } else {
+        this.#resolved = next;
+      }
+      return this.#follow(true);
     });
   }
 
@@ -142,6 +211,7 @@ export class Supervisor {
     this.#stopped = true;
     this.#unwatch?.();
     clearTimeout(this.#renewalTimer);
+    clearTimeout(this.#retryTimer);
     await this.#queue;
     await this.runtime.stop();
   }
@@ -168,9 +238,13 @@ export class Supervisor {
         ? { at: new Date(probe.at).toISOString(), ok: probe.ok, details: probe }
         : null,
       attempts: resolved.attempts,
+      reconciledRevision: this.#reconciled,
+      refused: [...this.#refused.values()],
+      expired: this.#expiredLogged === server.fingerprint,
     };
   }
 
+  /** Runs `task` after the ones before it; a failure is logged, never unhandled. */
   #enqueue<T>(task: () => Promise<T>): Promise<T | undefined> {
     const run = this.#queue.then(async () => (this.#stopped ? undefined : task()));
     this.#queue = run.catch((err) =>
@@ -200,26 +274,93 @@ export class Supervisor {
     }
   }
 
+  /** What the server binding wants now, or undefined when a file source pins it. */
+  #wantedServer(): Wanted | undefined {
+    if (PINNING.has(this.#resolved!.source)) return undefined;
+    const b = this.#bindings?.byName.get('server');
+    if (!b) return { binding: 'server', key: 'server:local', alias: null };
+    return {
+      binding: 'server',
+      key: `server:${b.revision}:${b.alias}@${b.entryRevision}`,
+      alias: b.alias,
+    };
+  }
+
+  /** What an SNI binding wants now. */
+  #wantedSni(host: string): Wanted {
+    const b = this.#bindings?.byName.get(`sni:${host}`);
+    return {
+      binding: `sni:${host}`,
+      key: `sni:${host}:${b?.revision}:${b?.alias}@${b?.entryRevision}`,
+      alias: b?.alias ?? null,
+    };
+  }
+
   /**
    * The state a revision says to serve: the pinned source's identity, else the `server`
    * binding, else the local CA's certificate; plus every SNI binding, as a reference the
-   * runtime loads on the first handshake that needs it. A broken server binding throws,
-   * so that `#follow` rolls it back.
+   * runtime loads on the first handshake that needs it. A binding refused earlier keeps
+   * what is served for it now. A server binding that can't be loaded is refused here.
    */
   async #state(revision: number, startIdentity?: Identity): Promise<RuntimeState> {
     const resolved = this.#resolved!;
     const bound = await this.#readBindings();
+    this.#forgetChangedRefusals();
+    const served = this.runtime.current;
     let server: Identity;
     if (startIdentity) {
       server = startIdentity;
-    } else if (PINNING.has(resolved.source)) {
+    } else if (!served) {
       server = resolved.identity;
+    } else if (PINNING.has(resolved.source)) {
+      const refused = this.#refused.has(this.#pinnedWanted(resolved.identity).key);
+      server = refused ? served.server : resolved.identity;
     } else {
-      const alias = bound.byName.get('server')?.alias ?? LOCAL_SERVER_ALIAS;
-      server = await this.#serverIdentity(alias);
+      const wanted = this.#wantedServer()!;
+      if (this.#refused.has(wanted.key)) {
+        server = served.server;
+      } else {
+        try {
+          server = await this.#serverIdentity(wanted.alias ?? LOCAL_SERVER_ALIAS);
+        } catch (err) {
+          if (!isIdentityFault(err)) throw err;
+          this.#refuse(wanted, revision, codeOf(err), (err as Error).message);
+          await this.#restoreBindings(revision, [wanted]);
+          server = served.server;
+        }
+      }
     }
     this.#logServed(server);
-    return { revision, server, sni: bound.sni };
+    return { revision, server, sni: this.#keepRefusedSni(bound.sni, served) };
+  }
+
+  /** Drops each refusal whose binding or entry has changed since: that is a new decision. */
+  #forgetChangedRefusals(): void {
+    for (const [key, refusal] of this.#refused) {
+      const wanted =
+        refusal.binding === 'server'
+          ? (this.#wantedServer() ?? this.#pinnedWanted(this.#resolved!.identity))
+          : this.#wantedSni(refusal.binding.slice(4));
+      if (wanted.key !== key) this.#refused.delete(key);
+    }
+  }
+
+  /** The SNI map with each refused binding serving what it serves now (or nothing). */
+  #keepRefusedSni(
+    sni: Map<string, SniIdentity>,
+    served: RuntimeState | undefined,
+  ): Map<string, SniIdentity> {
+    let kept: Map<string, SniIdentity> | undefined;
+    for (const refusal of this.#refused.values()) {
+      if (!refusal.binding.startsWith('sni:')) continue;
+      const host = refusal.binding.slice(4);
+      if (!sni.has(host) || !this.#refused.has(this.#wantedSni(host).key)) continue;
+      kept ??= new Map(sni);
+      const before = served?.sni.get(host);
+      if (before) kept.set(host, before);
+      else kept.delete(host);
+    }
+    return kept ?? sni;
   }
 
   /**
@@ -271,9 +412,10 @@ export class Supervisor {
   }
 
   /**
-   * A keystore entry as the server identity: validated (chain, key, validity) the first
-   * time it is served at an entry revision, then kept, so a swap back to it reads only
-   * its revision; its expiry is checked every time.
+   * A keystore entry as the server identity: validated (chain, key) the first time it is
+   * served at an entry revision, then kept, so a swap back to it reads only its revision.
+   * An expired certificate keeps serving (clients decide; renewal is the cure), logged
+   * once per certificate.
    */
   async #serverIdentity(alias: string): Promise<Identity> {
     const now = this.#clock.now();
@@ -282,14 +424,17 @@ export class Supervisor {
     let loaded = this.#serverIdentities.get(cacheKey);
     if (!loaded) {
       const source = alias === LOCAL_SERVER_ALIAS ? 'local-ca' : 'keystore';
-      const identity = await identityFromStore(this.#store, alias, source, now);
+      const identity = await identityFromStore(this.#store, alias, source, now, {
+        allowExpired: true,
+      });
       loaded = { identity, notAfter: readValidity(identity.certPem).notAfter };
       this.#serverIdentities.set(cacheKey, loaded);
     }
-    if (loaded.notAfter < now) {
-      throw new CoreError(
-        'CertificateExpired',
-        `The certificate of "${alias}" expired on ${loaded.notAfter.toISOString()}.`,
+    if (loaded.notAfter < now && this.#expiredLogged !== loaded.identity.fingerprint) {
+      this.#expiredLogged = loaded.identity.fingerprint;
+      this.#logger.error(
+        { alias, sha256: loaded.identity.fingerprint, notAfter: loaded.notAfter.toISOString() },
+        `The served certificate of "${alias}" expired on ${loaded.notAfter.toISOString()}; it keeps being served and clients will reject it: renew it.`,
       );
     }
     return loaded.identity;
@@ -345,75 +490,147 @@ export class Supervisor {
     );
   }
 
-  /** Applies the store's current revision; on failure records it and rolls the binding back. */
-  async #follow(): Promise<ApplyResult | undefined> {
-    const revision = await this.#store.revision();
+  /**
+   * Reconciles the runtime with the store's latest revision. Does nothing when that
+   * revision was reconciled already (unless `force`: a reload). A store that can't be
+   * read is retried with backoff; an identity the runtime refuses is remembered.
+   */
+  async #follow(force = false, depth = 0): Promise<ApplyResult | undefined> {
+    let revision: number;
+    let state: RuntimeState;
+    try {
+      revision = await this.#store.revision();
+      if (revision === this.#reconciled && !force) return undefined;
+      state = await this.#state(revision);
+    } catch (err) {
+      this.#retryLater(err);
+      return undefined;
+    }
+    this.#retryMs = RETRY_FIRST_MS;
+    clearTimeout(this.#retryTimer);
     const previous = this.runtime.current;
     let result: ApplyResult;
     try {
-      result = await this.runtime.apply(await this.#state(revision));
+      result = await this.runtime.apply(state);
     } catch (err) {
-      const code = (err as { code?: string }).code ?? 'Unexpected';
-      this.#logger.error(
-        { revision, code, reason: String(err) },
-        'Revision refused before the swap; the previous identity keeps serving.',
-      );
-      await this.#rollback(revision, previous, [], { code, reason: (err as Error).message });
-      return undefined;
+      if (!isRuntimeError(err, 'ContextBuildFailed') || depth > 0) throw err;
+      // Only the server identity's context is built before the swap.
+      const wanted = this.#wantedServer() ?? this.#pinnedWanted(state.server);
+      this.#refuse(wanted, revision, err.code, err.message);
+      this.#reconciled = revision;
+      await this.#restoreBindings(revision, [wanted]);
+      // Once more, now serving what was served for the refused binding.
+      return this.#follow(true, depth + 1);
     }
+    this.#reconciled = revision;
     if (!result.ok) {
-      this.#logger.error(
-        { revision, failures: result.failures },
-        'The self-probe failed after the swap; the previous identity was restored.',
-      );
-      await this.#rollback(
-        revision,
-        previous,
-        result.failures.map((f) => f.binding),
-        { code: result.code, failures: result.failures },
-      );
+      const refused: Wanted[] = [];
+      for (const f of result.failures) {
+        const wanted = f.binding.startsWith('sni:')
+          ? this.#wantedSni(f.binding.slice(4))
+          : (this.#wantedServer() ?? this.#pinnedWanted(state.server));
+        if (refused.some((w) => w.key === wanted.key)) continue;
+        refused.push(wanted);
+        this.#refuse(wanted, revision, f.error ?? 'ProbeFailed', probeSentence(f));
+      }
+      await this.#restoreBindings(revision, refused, previous, {
+        code: result.code,
+        failures: result.failures,
+      });
     }
     this.#scheduleRenewal();
     return result;
   }
 
-  /**
-   * Points the `server` binding, and each SNI binding whose probe failed, back at what
-   * was served before (or removes it, when that was not a keystore entry), so the store
-   * and every node agree with what is served.
-   */
-  async #rollback(
-    revision: number,
-    previous: RuntimeState | undefined,
-    failedBindings: string[],
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    const bindings = new Map((await this.#store.listBindings()).map((b) => [b.name, b.alias]));
-    const mutations: Mutation[] = [];
-    const restore = (name: string, before: SniIdentity | undefined): void => {
-      const now = bindings.get(name);
-      if (now === undefined || now === before?.alias) return;
-      mutations.push(
-        before?.alias && before.alias !== LOCAL_SERVER_ALIAS
-          ? { type: 'bind', name, alias: before.alias }
-          : { type: 'unbind', name },
-      );
+  /** The refusal key of an identity a file source pins (only a reload changes it). */
+  #pinnedWanted(server: Identity): Wanted {
+    return { binding: 'server', key: `pinned:${server.fingerprint}`, alias: null };
+  }
+
+  #refuse(wanted: Wanted, revision: number, code: string, reason: string): void {
+    if (this.#refused.has(wanted.key)) return;
+    // A binding has one current refusal: an older one for the same binding is stale.
+    for (const [key, r] of this.#refused)
+      if (r.binding === wanted.binding) this.#refused.delete(key);
+    const refusal: Refusal = {
+      revision,
+      binding: wanted.binding,
+      alias: wanted.alias,
+      code,
+      reason,
+      at: this.#clock.now().toISOString(),
     };
-    restore('server', previous?.server);
-    for (const name of new Set(failedBindings)) {
-      if (name.startsWith('sni:')) restore(name, previous?.sni.get(name.slice(4)));
+    this.#refused.set(wanted.key, refusal);
+    this.#logger.error(
+      { ...refusal },
+      `Refused ${wanted.binding}${wanted.alias ? ` = "${wanted.alias}"` : ''} of revision ${revision}: ${code}: ${reason}. What was served keeps serving until that binding changes.`,
+    );
+  }
+
+  /** Retries a failed store read with backoff; the served identities keep serving. */
+  #retryLater(err: unknown): void {
+    this.#logger.error(
+      { code: codeOf(err), reason: String(err), retryInMs: this.#retryMs },
+      'Cannot read the store; the served identities keep serving, retrying.',
+    );
+    clearTimeout(this.#retryTimer);
+    if (this.#stopped) return;
+    this.#retryTimer = setTimeout(() => void this.#enqueue(() => this.#follow()), this.#retryMs);
+    this.#retryTimer.unref();
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+
+  /**
+   * Puts each refused binding back where it was before `revision` (the alias served for
+   * it, or unbound when it served no keystore entry), so that the store and every node
+   * agree with what is served: one change, guarded by `expectedRevision`, and none when
+   * there is nothing to put back (a renewed entry under the same alias) or the store
+   * moved on (someone else acted; the next revision is followed instead).
+   */
+  async #restoreBindings(
+    revision: number,
+    refused: Wanted[],
+    previous: RuntimeState | undefined = this.runtime.current,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    const mutations: Mutation[] = [];
+    for (const wanted of refused) {
+      if (wanted.alias === null) continue;
+      const before =
+        wanted.binding === 'server' ? previous?.server : previous?.sni.get(wanted.binding.slice(4));
+      const beforeAlias =
+        before?.alias && before.alias !== LOCAL_SERVER_ALIAS ? before.alias : null;
+      if (beforeAlias === wanted.alias) continue;
+      mutations.push(
+        beforeAlias
+          ? { type: 'bind', name: wanted.binding, alias: beforeAlias }
+          : { type: 'unbind', name: wanted.binding },
+      );
     }
-    await this.#store.applyChange({
-      actor: 'runtime',
-      action: 'rollback',
-      target: bindings.get('server') ?? 'server',
-      details: {
-        refusedRevision: revision,
-        restored: previous?.server.alias ?? previous?.server.source ?? null,
-        ...details,
-      },
-      mutations,
-    });
+    if (mutations.length === 0) return;
+    const first = this.#refused.get(refused[0]!.key);
+    try {
+      await this.#store.applyChange({
+        actor: 'runtime',
+        action: 'rollback',
+        target: refused.map((w) => w.binding).join(','),
+        details: {
+          refusedRevision: revision,
+          restored: previous?.server.alias ?? previous?.server.source ?? null,
+          code: first?.code,
+          reason: first?.reason,
+          ...details,
+        },
+        expectedRevision: revision,
+        mutations,
+      });
+    } catch (err) {
+      if (isStoreError(err, 'RevisionConflict')) return;
+      this.#logger.error(
+        { code: codeOf(err), reason: String(err) },
+        'Could not record the rollback in the store; what was served keeps serving.',
+      );
+    }
   }
 
   async #ensureLocalCa(): Promise<void> {
@@ -434,20 +651,40 @@ export class Supervisor {
   #scheduleRenewal(): void {
     clearTimeout(this.#renewalTimer);
     if (this.#stopped) return;
-    void this.#store.getEntry(LOCAL_SERVER_ALIAS).then((entry) => {
-      if (!entry?.certificatePem || this.#stopped) return;
-      if (this.#renewalOf?.revision !== entry.updatedRevision) {
-        const cert = parseCertificate(parsePemBlocks(entry.certificatePem)[0]!.der);
-        this.#renewalOf = { revision: entry.updatedRevision, at: renewalTime(cert) };
-      }
-      const wait = this.#renewalOf.at.getTime() - this.#clock.now().getTime();
-      clearTimeout(this.#renewalTimer);
-      this.#renewalTimer = setTimeout(
-        () => void this.renewNow(),
-        Math.max(0, Math.min(wait, MAX_RENEWAL_SLEEP_MS)),
-      );
-      this.#renewalTimer.unref();
-    });
+    this.#renewalTimeFromStore().then(
+      (at) => {
+        if (this.#stopped) return;
+        const wait = at ? at.getTime() - this.#clock.now().getTime() : MAX_RENEWAL_SLEEP_MS;
+        clearTimeout(this.#renewalTimer);
+        this.#renewalTimer = setTimeout(
+          () => void this.renewNow(),
+          Math.max(0, Math.min(wait, MAX_RENEWAL_SLEEP_MS)),
+        );
+        this.#renewalTimer.unref();
+      },
+      (err) => {
+        this.#logger.error(
+          { code: codeOf(err), reason: String(err) },
+          'Cannot read the local server certificate to schedule its renewal; trying again in an hour.',
+        );
+        clearTimeout(this.#renewalTimer);
+        this.#renewalTimer = setTimeout(() => void this.renewNow(), MAX_RENEWAL_SLEEP_MS);
+        this.#renewalTimer.unref();
+      },
+    );
+  }
+
+  async #renewalTimeFromStore(): Promise<Date | undefined> {
+    const entry = await this.#store.getEntry(LOCAL_SERVER_ALIAS);
+    const block = entry?.certificatePem ? parsePemBlocks(entry.certificatePem)[0] : undefined;
+    if (!entry || !block) return undefined;
+    if (this.#renewalOf?.revision !== entry.updatedRevision) {
+      this.#renewalOf = {
+        revision: entry.updatedRevision,
+        at: renewalTime(parseCertificate(block.der)),
+      };
+    }
+    return this.#renewalOf.at;
   }
 
   /** Renews the local CA's certificate if it is due (the timer calls this; tests too). */
@@ -472,4 +709,31 @@ export class Supervisor {
 function sourceOf(server: Identity, resolved: ResolvedSource): SourceKind {
   if (PINNING.has(resolved.source)) return resolved.source;
   return server.alias === LOCAL_SERVER_ALIAS || !server.alias ? 'local-ca' : 'keystore';
+}
+
+/**
+ * True for an error that says an identity can't be served (damaged, missing key, not
+ * decryptable), as opposed to a store that can't be read right now.
+ */
+function isIdentityFault(err: unknown): boolean {
+  return (
+    isCoreError(err) ||
+    isRuntimeError(err) ||
+    isStoreError(err, 'StoreCorrupt') ||
+    isStoreError(err, 'MasterKeyWrong')
+  );
+}
+
+function codeOf(err: unknown): string {
+  if (err instanceof CodedError) return err.code;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : 'Unexpected';
+}
+
+function probeSentence(f: ProbeCheck): string {
+  const name = f.servername === null ? 'without SNI' : `for "${f.servername}"`;
+  if (f.served && f.error === 'FingerprintMismatch') {
+    return `the self-probe ${name} was served sha256=${f.served}, not the expected sha256=${f.expected}`;
+  }
+  return `the self-probe ${name} failed: ${f.error}`;
 }

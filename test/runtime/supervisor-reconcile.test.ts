@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openDataDir } from '../../src/cli/data-dir.js';
+import { localServerNames } from '../../src/runtime/local-ca.js';
+import { Supervisor } from '../../src/runtime/supervisor.js';
+import type { ServiceContext } from '../../src/service/context.js';
+import { importEntry } from '../../src/service/import-entry.js';
+import type { Store } from '../../src/store/store.js';
+import { makeHierarchy } from '../support/pki.js';
+import { corruptStoredKey } from '../support/store-damage.js';
+import { tempDir } from '../support/tools.js';
+import { handshake, memoryLogger } from './fixtures.js';
+
+/** Imports a fresh leaf for `host` under `alias` (its own root, trusted by nobody). */
+async function importLeaf(
+  ctx: ServiceContext,
+  alias: string,
+  host: string,
+  options: { replace?: boolean; activate?: boolean; sniHosts?: string[]; now?: Date } = {},
+) {
+  const pki = await makeHierarchy({
+    name: alias,
+    hosts: [host],
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const bytes = Buffer.from(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem);
+  const result = await importEntry(ctx, {
+    alias,
+    files: [{ name: `${alias}.pem`, bytes }],
+    actor: 'test',
+    ...(options.replace ? { replace: true } : {}),
+    ...(options.activate ? { activate: true } : {}),
+    ...(options.sniHosts ? { sniHosts: options.sniHosts } : {}),
+  });
+  return { ...result, pki };
+}
+
+/** Waits until the supervisor has caught up with the store's latest revision. */
+async function caughtUp(supervisor: Supervisor, store: Store): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const revision = await store.revision();
+    if (supervisor.status()?.reconciledRevision === revision) return revision;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the supervisor did not catch up with revision ${await store.revision()}`);
+}
+
+interface Running {
+  dir: string;
+  store: Store;
+  supervisor: Supervisor;
+  ctx: ServiceContext;
+  logger: ReturnType<typeof memoryLogger>;
+  port: number;
+  clock: { at: Date; now(): Date };
+  stop(): Promise<void>;
+}
+
+async function startSupervisor(
+  options: { flags?: { certificate: string; privateKey: string } } = {},
+): Promise<Running> {
+  const { dir, cleanup } = tempDir();
+  const store = await openDataDir(dir, {});
+  const clock = {
+    at: new Date(),
+    now() {
+      return this.at;
+    },
+  };
+  const logger = memoryLogger();
+  const supervisor = new Supervisor({
+    store,
+    sources: { dataDir: dir, flags: options.flags ?? {}, config: {}, env: {}, strict: false },
+    localNames: localServerNames('reconcile.test'),
+    commonName: 'reconcile.test',
+    host: '127.0.0.1',
+    port: 0,
+    logger,
+    clock,
+  });
+  await supervisor.start();
+  return {
+    dir,
+    store,
+    supervisor,
+    ctx: { store, now: () => clock.now(), trusted: [] },
+    logger,
+    port: supervisor.runtime.address()!.port,
+    clock,
+    stop: async () => {
+      await supervisor.stop();
+      await store.close();
+      cleanup();
+    },
+  };
+}
+
+describe('the supervisor never loops', () => {
+  let s: Running;
+  before(async () => {
+    s = await startSupervisor();
+  });
+  after(() => s.stop());
+
+  it('replacing the server entry with another key type keeps every SNI name on its own certificate', async () => {
+    const web = await importLeaf(s.ctx, 'web', 'web.example.test', { activate: true });
+    const api = await importLeaf(s.ctx, 'api', 'api.example.test', {
+      sniHosts: ['api.example.test'],
+    });
+    await caughtUp(s.supervisor, s.store);
+    // makeHierarchy leaves are ECDSA; an RSA leaf comes from openssl-style RSA keys below.
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { issueCertificate } = await import('../../src/core/generate.js');
+    const { toPem } = await import('../../src/core/pem.js');
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const der = await issueCertificate({
+      issuer: { certificate: web.pki.intermediate.cert, key: web.pki.intermediate.key },
+      publicKey: rsa.publicKey,
+      subject: { CN: 'web.example.test' },
+      sans: { dns: ['web.example.test'], ip: [] },
+      days: 30,
+      now: new Date(),
+    });
+    const rsaBundle =
+      toPem('CERTIFICATE', der) +
+      web.pki.intermediate.certPem +
+      rsa.privateKey.export({ format: 'pem', type: 'pkcs8' });
+    const replaced = await importEntry(s.ctx, {
+      alias: 'web',
+      files: [{ name: 'web-rsa.pem', bytes: Buffer.from(rsaBundle) }],
+      replace: true,
+      actor: 'test',
+    });
+    const revision = await caughtUp(s.supervisor, s.store);
+    assert.equal(revision, replaced.revision, 'no rollback and no other write followed');
+    assert.equal(s.supervisor.status()!.revision, replaced.revision);
+    assert.deepEqual(s.supervisor.status()!.refused, []);
+    const apiSeen = await handshake(s.port, { servername: 'api.example.test' });
+    assert.equal(apiSeen.fingerprint, api.entry.fingerprint);
+    assert.equal((await handshake(s.port)).fingerprint, replaced.entry.fingerprint);
+  });
+
+  it('refuses a renewed server entry it cannot serve once, writes nothing, and keeps serving the last good one', async () => {
+    const served = s.supervisor.status()!.fingerprint;
+    // A renewal under the same alias whose stored key is damaged: nothing to roll back to
+    // in the store (the alias is the same), so the refusal is remembered, not written.
+    const renewed = await importLeaf(s.ctx, 'web', 'web.example.test', { replace: true });
+    corruptStoredKey(s.dir, 'web');
+    const revision = await caughtUp(s.supervisor, s.store);
+    assert.equal(revision, renewed.revision, 'the supervisor wrote nothing');
+    const status = s.supervisor.status()!;
+    assert.equal(status.fingerprint, served);
+    assert.deepEqual(
+      status.refused.map((r) => [r.binding, r.alias, r.revision]),
+      [['server', 'web', renewed.revision]],
+    );
+    assert.equal((await handshake(s.port)).fingerprint, served);
+
+    // Unrelated changes land: each is followed once, the refused entry is not tried again.
+    const refusalsLogged = () =>
+      s.logger.entries.filter((e) => e.msg.startsWith('Refused server')).length;
+    const logged = refusalsLogged();
+    for (let i = 0; i < 3; i++) {
+      const other = await importLeaf(s.ctx, `other-${i}`, `other${i}.example.test`);
+      assert.equal(await caughtUp(s.supervisor, s.store), other.revision);
+    }
+    assert.equal(refusalsLogged(), logged, 'the refusal is not repeated');
+    assert.equal((await handshake(s.port)).fingerprint, served);
+
+    // Re-activating another entry is a new decision, and it is served.
+    const fresh = await importLeaf(s.ctx, 'fresh', 'fresh.example.test', { activate: true });
+    assert.equal(await caughtUp(s.supervisor, s.store), fresh.revision);
+    assert.equal((await handshake(s.port)).fingerprint, fresh.entry.fingerprint);
+    assert.deepEqual(s.supervisor.status()!.refused, [], 'the stale refusal is forgotten');
+  });
+
+  it('puts an activation it cannot serve back with one compare-and-set change, then stays quiet', async () => {
+    const served = s.supervisor.status()!;
+    const broken = await importLeaf(s.ctx, 'broken', 'broken.example.test');
+    corruptStoredKey(s.dir, 'broken');
+    const { activateEntry } = await import('../../src/service/activate.js');
+    const { revision } = await activateEntry(s.ctx, { alias: 'broken', actor: 'test' });
+    const settled = await caughtUp(s.supervisor, s.store);
+    assert.equal(settled, revision + 1, 'exactly one rollback change');
+    const [rollback] = await s.store.listAudit({ limit: 1 });
+    assert.equal(rollback!.action, 'rollback');
+    assert.equal(rollback!.details.refusedRevision, revision);
+    const server = (await s.store.listBindings()).find((b) => b.name === 'server');
+    assert.equal(server?.alias, served.alias, 'the server binding points where it did');
+    assert.equal((await handshake(s.port)).fingerprint, served.fingerprint);
+    assert.ok(broken.revision < revision);
+  });
+
+  it('keeps serving an expired server certificate through unrelated changes, and says so', async () => {
+    const served = s.supervisor.status()!;
+    s.clock.at = new Date(Date.now() + 400 * 86400_000);
+    const before = await s.store.revision();
+    await s.store.applyChange({
+      actor: 'test',
+      action: 'test',
+      mutations: [{ type: 'putSecret', name: 'unrelated', value: Buffer.from('x') }],
+    });
+    await caughtUp(s.supervisor, s.store);
+    // The local CA's own certificate may renew at the new time; nothing rolls back.
+    const since = await s.store.listAudit({ afterRevision: before });
+    assert.deepEqual(
+      since
+        .filter((r) => r.action !== 'renew' && r.action !== 'rotate-ticket-key')
+        .map((r) => r.action),
+      ['test'],
+    );
+    const status = s.supervisor.status()!;
+    assert.equal(status.fingerprint, served.fingerprint);
+    assert.equal(status.expired, true);
+    assert.ok(s.logger.entries.some((e) => e.level === 'error' && /expired/.test(e.msg)));
+    s.clock.at = new Date();
+  });
+});
+
+describe('the supervisor and a store that fails', () => {
+  it('retries a store it cannot read, writes nothing, and catches up when it recovers', async () => {
+    const s = await startSupervisor();
+    try {
+      const served = s.supervisor.status()!;
+      const revision = s.store.revision.bind(s.store);
+      let failures = 0;
+      let failing = true;
+      s.store.revision = async () => {
+        if (failing) {
+          failures++;
+          throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+        }
+        return revision();
+      };
+      const site = await importLeaf(s.ctx, 'site', 'site.example.test', { activate: true });
+      for (let i = 0; i < 200 && failures < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(failures >= 3, 'the supervisor kept retrying');
+      assert.equal(s.supervisor.status()!.fingerprint, served.fingerprint);
+      assert.ok(s.logger.entries.some((e) => /Cannot read the store/.test(e.msg)));
+      failing = false;
+      assert.equal(await caughtUp(s.supervisor, s.store), site.revision, 'no refusal was written');
+      assert.equal((await handshake(s.port)).fingerprint, site.entry.fingerprint);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('the supervisor reloading a broken file source (SIGHUP)', () => {
+  it('keeps the last good certificate of a file that broke, and logs the file and the problem', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const pki = await makeHierarchy({ name: 'Flag', hosts: ['flag.example.test'] });
+      const cert = join(dir, 'flag.crt');
+      const key = join(dir, 'flag.key');
+      writeFileSync(cert, pki.leaf.certPem + pki.intermediate.certPem);
+      writeFileSync(key, pki.leaf.keyPem);
+      const s = await startSupervisor({ flags: { certificate: cert, privateKey: key } });
+      try {
+        assert.equal(s.supervisor.status()!.source, 'flag');
+        const served = s.supervisor.status()!.fingerprint;
+        writeFileSync(cert, 'not a certificate');
+        await s.supervisor.reload();
+        assert.equal(s.supervisor.status()!.source, 'flag');
+        assert.equal((await handshake(s.port)).fingerprint, served);
+        const logged = s.logger.entries.find((e) => /Reload: .*flag\.crt.*broken/.test(e.msg));
+        assert.ok(logged, 'the broken file is named in the log');
+        // Fixed again: the new certificate is served.
+        const next = await makeHierarchy({ name: 'Flag2', hosts: ['flag.example.test'] });
+        writeFileSync(cert, next.leaf.certPem + next.intermediate.certPem);
+        writeFileSync(key, next.leaf.keyPem);
+        await s.supervisor.reload();
+        assert.equal((await handshake(s.port)).fingerprint, next.leaf.cert.sha256);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});
