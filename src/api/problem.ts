@@ -30,6 +30,7 @@ const STATUS: Record<string, number> = {
   AliasNotFound: 404,
   EntryNotUsable: 409,
   PinnedBySource: 409,
+  FileUnreadable: 422,
   RevisionConflict: 412,
   EntryBound: 409,
   StoreUnavailable: 503,
