@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { importEntry } from '../service/import-entry.js';
+import { readInputFile } from '../service/read-input-file.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { openDataDir } from './data-dir.js';
 import { type Io, UsageError } from './io.js';
@@ -44,9 +44,8 @@ export async function runImport(
   if (!alias || files.length === 0)
     throw new UsageError('import needs an ALIAS and at least one FILE');
   const password = await passwordFrom(values);
-  const inputs = await Promise.all(
-    files.map(async (name) => ({ name, bytes: await readFile(name) })),
-  );
+  const inputs: { name: string; bytes: Buffer }[] = [];
+  for (const name of files) inputs.push({ name, bytes: await readInputFile(name) });
   const store = await openDataDir(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
