@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
+import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { importEntry } from '../service/import-entry.js';
 import { readInputFile } from '../service/read-input-file.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
@@ -21,6 +22,12 @@ Options:
                        (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
+
+/** What to do on the command line about a service refusal, by its code. */
+const FLAG_HINTS: Partial<Record<ServiceErrorCode, string>> = {
+  AliasInUse: 'use --replace',
+  AliasNotFound: 'leave out --replace',
+};
 
 /** `certkeeper import`: write an entry into the data directory's store. */
 export async function runImport(
@@ -72,6 +79,12 @@ export async function runImport(
     );
     for (const w of result.warnings) io.stderr.write(`warning: ${w.code}: ${w.message}\n`);
     return 0;
+  } catch (err) {
+    // The service words its refusals for every front end; the flag to use is ours to name.
+    const hint = err instanceof ServiceError && FLAG_HINTS[err.code];
+    if (!hint) throw err;
+    io.stderr.write(`${err.code}: ${err.message} (${hint})\n`);
+    return 1;
   } finally {
     await store.close();
   }
