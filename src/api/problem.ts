@@ -34,6 +34,8 @@ const STATUS: Record<string, number> = {
   RevisionConflict: 412,
   EntryBound: 409,
   StoreUnavailable: 503,
+  AddressInUse: 503,
+  ListenFailed: 503,
 };
 
 /** An RFC 9457 problem document. */
