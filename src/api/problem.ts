@@ -30,9 +30,12 @@ const STATUS: Record<string, number> = {
   AliasNotFound: 404,
   EntryNotUsable: 409,
   PinnedBySource: 409,
+  FileUnreadable: 422,
   RevisionConflict: 412,
   EntryBound: 409,
   StoreUnavailable: 503,
+  AddressInUse: 503,
+  ListenFailed: 503,
 };
 
 /** An RFC 9457 problem document. */

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { readInputFile } from '../service/read-input-file.js';
 import { UsageError } from './io.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -31,5 +31,6 @@ export async function passwordFrom(values: {
     throw new UsageError('give --password or --password-file, not both');
   }
   if (values['password-file'] === undefined) return values.password;
-  return (await readFile(values['password-file'], 'utf8')).split(/\r?\n/)[0] ?? '';
+  const text = (await readInputFile(values['password-file'])).toString('utf8');
+  return text.split(/\r?\n/)[0] ?? '';
 }

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
+import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { importEntry } from '../service/import-entry.js';
+import { readInputFile } from '../service/read-input-file.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { openDataDir } from './data-dir.js';
 import { type Io, UsageError } from './io.js';
@@ -21,6 +22,12 @@ Options:
                        (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
+
+/** What to do on the command line about a service refusal, by its code. */
+const FLAG_HINTS: Partial<Record<ServiceErrorCode, string>> = {
+  AliasInUse: 'use --replace',
+  AliasNotFound: 'leave out --replace',
+};
 
 /** `certkeeper import`: write an entry into the data directory's store. */
 export async function runImport(
@@ -44,9 +51,8 @@ export async function runImport(
   if (!alias || files.length === 0)
     throw new UsageError('import needs an ALIAS and at least one FILE');
   const password = await passwordFrom(values);
-  const inputs = await Promise.all(
-    files.map(async (name) => ({ name, bytes: await readFile(name) })),
-  );
+  const inputs: { name: string; bytes: Buffer }[] = [];
+  for (const name of files) inputs.push({ name, bytes: await readInputFile(name) });
   const store = await openDataDir(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
@@ -73,6 +79,12 @@ export async function runImport(
     );
     for (const w of result.warnings) io.stderr.write(`warning: ${w.code}: ${w.message}\n`);
     return 0;
+  } catch (err) {
+    // The service words its refusals for every front end; the flag to use is ours to name.
+    const hint = err instanceof ServiceError && FLAG_HINTS[err.code];
+    if (!hint) throw err;
+    io.stderr.write(`${err.code}: ${err.message} (${hint})\n`);
+    return 1;
   } finally {
     await store.close();
   }

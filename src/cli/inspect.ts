@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { type Certificate, parseCertificate } from '../core/certificate.js';
-import { isCoreError } from '../core/errors.js';
+import { CoreError, isCoreError } from '../core/errors.js';
 import { type InspectReport, inspect } from '../core/inspect.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
+import { readInputFile } from '../service/read-input-file.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
@@ -43,28 +43,22 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
   const now = values.at ? new Date(values.at) : new Date();
   if (Number.isNaN(now.getTime())) throw new UsageError(`--at "${values.at}" is not a date`);
 
-  let password: string | undefined;
+  // A file that can't be read, or a --ca file that holds no certificate, is a coded
+  // error: main prints its code and sentence and exits 1.
+  const password = await passwordFrom(values);
   const inputs: { name: string; bytes: Buffer }[] = [];
+  for (const name of positionals) inputs.push({ name, bytes: await readInputFile(name) });
   const trusted: Certificate[] = [];
-  try {
-    password = await passwordFrom(values);
-    for (const name of positionals) inputs.push({ name, bytes: await readFile(name) });
-    for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
-    for (const file of values.ca ?? []) {
-      const material = await readMaterial(await readFile(file));
-      trusted.push(...material.certificates.map((c) => c.certificate));
+  for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
+  for (const file of values.ca ?? []) {
+    const material = await readMaterial(await readInputFile(file)).catch((err: unknown) => {
+      if (!isCoreError(err)) throw err;
+      throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });
+    });
+    if (material.certificates.length === 0) {
+      throw new CoreError('NoCertificate', `${file}: --ca names a file that holds no certificate.`);
     }
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
-      io.stderr.write(`certkeeper: cannot read ${e.path}: ${e.code}\n`);
-      return 1;
-    }
-    if (isCoreError(err)) {
-      io.stderr.write(`${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    trusted.push(...material.certificates.map((c) => c.certificate));
   }
 
   const report = await inspect(inputs, {

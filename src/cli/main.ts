@@ -44,15 +44,35 @@ export async function main(
       io.stderr.write(`certkeeper: ${err.message}\n\n${USAGE}\n`);
       return 2;
     }
-    if (err instanceof CodedError) {
-      io.stderr.write(`${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    const e = err as NodeJS.ErrnoException;
-    if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR') {
-      io.stderr.write(`certkeeper: cannot read ${e.path}: ${e.code}\n`);
-      return 1;
-    }
-    throw err;
+    return reportError(err, io, env);
   }
+}
+
+/**
+ * Prints an error that ended a command as one line on stderr and returns exit code 1:
+ * `CODE: sentence` for a coded error, `certkeeper: unexpected error: message` for
+ * anything else (a bug or a system failure), with the stack only when
+ * CERTKEEPER_DEBUG=1 asks for it.
+ */
+export function reportError(
+  err: unknown,
+  io: Io,
+  env: Record<string, string | undefined> = process.env,
+): number {
+  if (err instanceof CodedError) {
+    io.stderr.write(`${err.code}: ${oneLine(err.message)}\n`);
+    return 1;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (env.CERTKEEPER_DEBUG === '1' && err instanceof Error && err.stack) {
+    io.stderr.write(`certkeeper: unexpected error: ${err.stack}\n`);
+  } else {
+    io.stderr.write(`certkeeper: unexpected error: ${oneLine(message)}\n`);
+  }
+  return 1;
+}
+
+/** A message on one line, so each error is exactly one line on stderr. */
+function oneLine(message: string): string {
+  return message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }

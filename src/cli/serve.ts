@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { buildApp } from '../api/app.js';
+import { RuntimeError } from '../runtime/identity.js';
 import { localServerNames } from '../runtime/local-ca.js';
 import { SourceError } from '../runtime/sources.js';
 import { Supervisor } from '../runtime/supervisor.js';
@@ -81,7 +82,47 @@ export async function startServer(
   } catch (err) {
     await supervisor?.stop().catch(() => undefined);
     await store.close();
-    throw err;
+    throw listenError(err, config) ?? err;
+  }
+}
+
+/**
+ * The coded error for a listener that could not be opened (the port taken, a privileged
+ * port, an address this machine does not have), worded for the command line; undefined
+ * for any other error.
+ */
+function listenError(err: unknown, config: ServeConfig): RuntimeError | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.syscall !== 'listen' && e?.syscall !== 'bind') return undefined;
+  const host = e.address ?? config.host;
+  const port = e.port ?? config.port;
+  const options = { cause: err, details: { host, port, reason: e.code } };
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new RuntimeError(
+        'AddressInUse',
+        `port ${port} on ${host} is in use by another process; stop it or choose another with --port`,
+        options,
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new RuntimeError(
+        'ListenFailed',
+        `port ${port} on ${host} needs privileges this process does not have; choose a port above 1023 with --port, or grant it cap_net_bind_service`,
+        options,
+      );
+    case 'EADDRNOTAVAIL':
+      return new RuntimeError(
+        'ListenFailed',
+        `${host} is not an address of this machine; choose another with --host`,
+        options,
+      );
+    default:
+      return new RuntimeError(
+        'ListenFailed',
+        `cannot listen on port ${port} on ${host}: ${e.code ?? e.message}`,
+        options,
+      );
   }
 }
 
@@ -108,6 +149,8 @@ export async function runServe(
       io.stderr.write(`certkeeper: --strict-tls: ${err.attempt.code}: ${err.message}\n`);
       return 1;
     }
+    // main prints one line for it; the stack goes to the log, at debug level.
+    logger.debug({ err }, 'start-up failed');
     throw err;
   }
   const status = server.supervisor.status()!;

@@ -25,6 +25,9 @@ export const RUNTIME_ERROR_CODES = {
   NotRunning: 'The runtime is not started, or is stopping.',
   AlreadyStarted: 'The runtime was started already.',
   TicketKeyInvalid: 'A stored session ticket key record is damaged.',
+  AddressInUse: 'Another process already listens on the port and address to serve on.',
+  ListenFailed:
+    'The listener cannot be opened on the port and address (no privilege, or not an address of this machine).',
 } as const;
 
 export type RuntimeErrorCode = keyof typeof RUNTIME_ERROR_CODES;

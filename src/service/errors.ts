@@ -12,6 +12,8 @@ export const SERVICE_ERROR_CODES = {
   PinnedBySource:
     'A higher-precedence source (flag, file or environment) pins the served identity.',
   InvalidRequest: 'The request is not valid.',
+  FileUnreadable:
+    'A named file cannot be read: it is missing, not permitted, or not a regular file.',
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;

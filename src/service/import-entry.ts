@@ -6,7 +6,8 @@ import {
   describeCertificate,
   isSelfSigned,
 } from '../core/describe.js';
-import { CoreError, type CoreErrorCode } from '../core/errors.js';
+import { CoreError, type CoreErrorCode, isCoreError } from '../core/errors.js';
+import { basicConstraintsOf } from '../core/extensions.js';
 import { isValidDnsName } from '../core/hostname.js';
 import { toPem } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
@@ -32,7 +33,10 @@ export interface ImportInput {
   /** The uploaded files, in any format and order. */
   files: { name: string; bytes: Uint8Array }[];
   password?: string | undefined;
-  /** Replace an existing entry of this alias (renewal); otherwise `AliasInUse`. */
+  /**
+   * Replace the existing entry of this alias (renewal); `AliasNotFound` when there is
+   * none. Without it an existing alias is `AliasInUse` (a pending entry is completed).
+   */
   replace?: boolean;
   /** Also bind the entry as the `server` identity in the same change. */
   activate?: boolean;
@@ -63,22 +67,43 @@ export function checkAlias(alias: string): void {
 /**
  * Imports a certificate with its key and chain (a `key-pair`), completes a `pending`
  * entry with its issued certificate, or stores a CA certificate (`trusted`), as one
- * change. Everything is validated before anything is written.
+ * change. Everything is validated before anything is written. A server certificate
+ * without its key is `NoPrivateKey`, never a `trusted` entry; `replace` needs an existing
+ * entry (`AliasNotFound`), and an existing alias without it is `AliasInUse`.
  */
 export async function importEntry(ctx: ServiceContext, input: ImportInput): Promise<ImportResult> {
   checkAlias(input.alias);
   const certs: Certificate[] = [];
   const keys: KeyObject[] = [];
+  /** The file each certificate came from (by SHA-256), so that errors can name it. */
+  const fileOf = new Map<string, string>();
   for (const file of input.files) {
-    const material = await readMaterial(file.bytes, { password: input.password });
+    const material = await readMaterial(file.bytes, { password: input.password }).catch(
+      (err: unknown) => {
+        if (!isCoreError(err)) throw err;
+        throw new CoreError(err.code, `${file.name}: ${err.message}`, { cause: err });
+      },
+    );
     const problem = material.problems[0];
     if (problem) throw new CoreError(problem.code, `${file.name}: ${problem.message}`);
-    certs.push(...material.certificates.map((c) => c.certificate));
+    for (const { certificate } of material.certificates) {
+      certs.push(certificate);
+      if (!fileOf.has(certificate.sha256)) fileOf.set(certificate.sha256, file.name);
+    }
     keys.push(...material.keys.map((k) => k.key));
   }
   const existing = await ctx.store.getEntry(input.alias);
   if (existing && !input.replace && existing.kind !== 'pending') {
-    throw new ServiceError('AliasInUse', `An entry named "${input.alias}" already exists.`);
+    throw new ServiceError(
+      'AliasInUse',
+      `An entry named "${input.alias}" already exists; replace it to renew it, or choose another alias.`,
+    );
+  }
+  if (!existing && input.replace) {
+    throw new ServiceError(
+      'AliasNotFound',
+      `No entry is named "${input.alias}", so there is nothing to replace; import it as a new entry.`,
+    );
   }
   let key = distinctKey(keys);
   if (!key && existing?.kind === 'pending' && existing.hasPrivateKey) {
@@ -124,6 +149,13 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
     }
     if (input.activate || input.sniHosts?.length) {
       throw new CoreError('NoPrivateKey', 'A server identity needs its private key in the upload.');
+    }
+    const server = certs.find((c) => !isCa(c, fileOf.get(c.sha256)!));
+    if (server) {
+      throw new CoreError(
+        'NoPrivateKey',
+        `${fileOf.get(server.sha256)}: "${server.subject.rfc4514}" is a server certificate, not a CA, and needs its private key; add the key file.`,
+      );
     }
     if (new Set(certs.map((c) => c.sha256)).size > 1) {
       throw new ServiceError(
@@ -191,6 +223,16 @@ export function assertNotPinned(ctx: ServiceContext): void {
       `The served certificate comes from ${source}, which takes precedence over the keystore; remove it there first.`,
       { details: { source } },
     );
+  }
+}
+
+/** True when the certificate's basic constraints make it a CA (a `trusted` entry may hold it). */
+function isCa(cert: Certificate, file: string): boolean {
+  try {
+    return basicConstraintsOf(cert)?.ca === true;
+  } catch (err) {
+    if (!isCoreError(err)) throw err;
+    throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });
   }
 }
 

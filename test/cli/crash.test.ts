@@ -125,7 +125,9 @@ describe('crash safety', () => {
                   bytes: Buffer.from(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem),
                 },
               ],
-              replace: true,
+              // Every import on this store is committed before the next, so `committed`
+              // knows which aliases exist; replacing an unknown one is AliasNotFound.
+              replace: committed.has(alias),
               activate,
               actor: 'crash-test',
             },

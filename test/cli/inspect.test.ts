@@ -168,7 +168,7 @@ describe('certkeeper inspect', { skip }, () => {
     assert.match(garbage.stderr, /^UnsupportedFormat: /m);
     const missing = await cli('inspect', f('nope.pem'));
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /cannot read .*nope\.pem/);
+    assert.match(missing.stderr, /^FileUnreadable: .*nope\.pem.*does not exist/m);
   });
 
   it('exits 2 for usage errors', async () => {

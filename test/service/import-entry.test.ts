@@ -126,6 +126,50 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     assert.equal(r.entry.hasPrivateKey, false);
   });
 
+  it('refuses a server certificate without its key with NoPrivateKey, naming the file', async () => {
+    const before = await store.revision();
+    for (const files of [
+      [{ name: 'leaf.pem', bytes: bytes(pki.leaf.certPem) }],
+      [{ name: 'leaf.pem', bytes: bytes(pki.intermediate.certPem + pki.leaf.certPem) }],
+    ]) {
+      await assert.rejects(
+        importEntry(ctx, { alias: 'no-key', files, actor: 'test' }),
+        (e) => isCoreError(e, 'NoPrivateKey') && /^leaf\.pem: .*server certificate/.test(e.message),
+      );
+    }
+    assert.equal(await store.getEntry('no-key'), undefined, 'not stored as a trusted entry');
+    assert.equal(await store.revision(), before);
+  });
+
+  it('refuses to replace an alias that does not exist with AliasNotFound', async () => {
+    const before = await store.revision();
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'never-imported',
+        files: [{ name: 'b', bytes: bytes(pki.leaf.certPem + pki.leaf.keyPem) }],
+        replace: true,
+        actor: 'test',
+      }),
+      isService('AliasNotFound'),
+    );
+    assert.equal(await store.getEntry('never-imported'), undefined);
+    assert.equal(await store.revision(), before);
+  });
+
+  it('names the file that could not be read', async () => {
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'garbage',
+        files: [
+          { name: 'leaf.pem', bytes: bytes(pki.leaf.certPem) },
+          { name: 'garbage.bin', bytes: bytes('not a certificate') },
+        ],
+        actor: 'test',
+      }),
+      (e) => isCoreError(e, 'UnsupportedFormat') && e.message.startsWith('garbage.bin: '),
+    );
+  });
+
   it('rejects an invalid or reserved alias', async () => {
     for (const alias of ['', 'has space', 'certkeeper-local-ca', 'x'.repeat(65), '../etc']) {
       await assert.rejects(
