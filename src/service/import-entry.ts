@@ -226,10 +226,15 @@ export function assertNotPinned(ctx: ServiceContext): void {
   }
 }
 
-/** True when the certificate's basic constraints make it a CA (a `trusted` entry may hold it). */
+/**
+ * True when the certificate may be a trust anchor (a `trusted` entry may hold it): its basic
+ * constraints make it a CA, or it is a self-signed certificate without basic constraints
+ * (an X.509 v1 root, still found in old private PKIs).
+ */
 function isCa(cert: Certificate, file: string): boolean {
   try {
-    return basicConstraintsOf(cert)?.ca === true;
+    const constraints = basicConstraintsOf(cert);
+    return constraints ? constraints.ca === true : isSelfSigned(cert);
   } catch (err) {
     if (!isCoreError(err)) throw err;
     throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });

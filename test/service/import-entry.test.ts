@@ -207,6 +207,53 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     pinnedBy = undefined;
   });
 
+  it('stores a self-signed X.509 v1 root (no extensions) as a trusted entry', {
+    skip: needs('openssl'),
+  }, async () => {
+    const { dir: d, cleanup: c } = tempDir();
+    try {
+      const key = join(d, 'v1.key');
+      const csr = join(d, 'v1.csr');
+      const crt = join(d, 'v1.crt');
+      await tool('openssl', [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-subj',
+        '/CN=Old V1 Root',
+        '-out',
+        csr,
+      ]);
+      await tool('openssl', [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-signkey',
+        key,
+        '-days',
+        '30',
+        '-out',
+        crt,
+      ]);
+      const { readFileSync } = await import('node:fs');
+      const r = await importEntry(ctx, {
+        alias: 'old-v1-root',
+        files: [{ name: 'v1.crt', bytes: readFileSync(crt) }],
+        actor: 'test',
+      });
+      assert.equal(r.entry.kind, 'trusted');
+    } finally {
+      c();
+    }
+  });
+
   it('imports an openssl-made PKCS#12 with its password', { skip: needs('openssl') }, async () => {
     const { dir: d, cleanup: c } = tempDir();
     try {
