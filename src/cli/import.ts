@@ -4,8 +4,8 @@ import { rootCertificates } from 'node:tls';
 import { parseCertificate } from '../core/certificate.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { importEntry } from '../service/import-entry.js';
+import { openDataDir } from '../store/data-dir.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
-import { openDataDir } from './data-dir.js';
 import { type Io, UsageError } from './io.js';
 
 const HELP = `Usage: certkeeper import ALIAS FILE... [options]

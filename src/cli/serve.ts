@@ -4,8 +4,8 @@ import { buildApp } from '../api/app.js';
 import { localServerNames } from '../runtime/local-ca.js';
 import { SourceError } from '../runtime/sources.js';
 import { Supervisor } from '../runtime/supervisor.js';
+import { openDataDir } from '../store/data-dir.js';
 import type { Store } from '../store/store.js';
-import { openDataDir } from './data-dir.js';
 import type { Io } from './io.js';
 import { loadServeConfig, SERVE_HELP, type ServeConfig } from './serve-config.js';
 

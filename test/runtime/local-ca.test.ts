@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openDataDir } from '../../src/cli/data-dir.js';
 import { parseCertificate } from '../../src/core/certificate.js';
 import { subjectAltNamesOf } from '../../src/core/extensions.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
@@ -13,6 +12,7 @@ import {
   renewalTime,
 } from '../../src/runtime/local-ca.js';
 import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
+import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from '../support/tools.js';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { STORE_FILE } from '../../src/cli/data-dir.js';
+import { STORE_FILE } from '../../src/store/data-dir.js';
 
 /** Flips the last byte of an entry's encrypted key in the data directory, as a damaged disk would. */
 export function corruptStoredKey(dataDir: string, alias: string): void {

@@ -1,8 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadMasterKey } from '../store/master-key.js';
-import { openSqliteStore, sqliteStoreIsNew } from '../store/sqlite.js';
-import type { Store } from '../store/store.js';
+import { loadMasterKey } from './master-key.js';
+import { openSqliteStore, sqliteStoreIsNew } from './sqlite.js';
+import type { Store } from './store.js';
 
 /** The store file inside a data directory. */
 export const STORE_FILE = 'certkeeper.db';
