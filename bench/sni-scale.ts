@@ -304,7 +304,7 @@ async function runStoreServer(
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   process.on('disconnect', () => process.exit(0));
   const dataDir = join(dir, 'data');
-  const store = await openDataDir(dataDir, {});
+  const store = await openDataDir(dataDir, {}, { create: true });
   const w0 = performance.now();
   for (let from = 0; from < bindings; from += 10_000) {
     const mutations: Mutation[] = [];

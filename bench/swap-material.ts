@@ -62,7 +62,7 @@ export async function openBenchDataDir(
   fingerprints: Map<string, string>;
 }> {
   const dataDir = join(parent, 'data');
-  const store = await openDataDir(dataDir, {});
+  const store = await openDataDir(dataDir, {}, { create: true });
   const ctx: ServiceContext = { store, now: () => new Date(), trusted: [material.ca] };
   const aliases = material.leaves.map((_, i) => `bench-${i}`);
   const fingerprints = new Map<string, string>();

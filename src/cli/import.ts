@@ -20,7 +20,8 @@ Options:
   --sni HOST           also serve it for this SNI host name, exact or *.wildcard
                        (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
-  --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
+  --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
+  --init               create the data directory and a new store if it does not exist`;
 
 /** `certkeeper import`: write an entry into the data directory's store. */
 export async function runImport(
@@ -34,6 +35,7 @@ export async function runImport(
     sni: { type: 'string', multiple: true },
     replace: { type: 'boolean' },
     'data-dir': { type: 'string' },
+    init: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -50,6 +52,7 @@ export async function runImport(
   const store = await openDataDir(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
+    { create: values.init ?? false },
   );
   try {
     const result = await importEntry(

@@ -32,7 +32,7 @@ export async function startServer(
   env: Record<string, string | undefined>,
   logger: Logger,
 ): Promise<RunningServer> {
-  const store = await openDataDir(config.dataDir, env);
+  const store = await openDataDir(config.dataDir, env, { create: true });
   let supervisor: Supervisor | undefined;
   try {
     const host = hostname();

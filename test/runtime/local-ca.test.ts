@@ -29,7 +29,7 @@ describe('the local CA', () => {
   };
 
   before(async () => {
-    store = await openDataDir(join(dir, 'data'), {});
+    store = await openDataDir(join(dir, 'data'), {}, { create: true });
   });
   after(async () => {
     await store.close();

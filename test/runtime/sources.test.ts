@@ -39,7 +39,7 @@ describe('the startup source order', { skip: needs('openssl') }, () => {
   });
 
   before(async () => {
-    store = await openDataDir(dataDir, {});
+    store = await openDataDir(dataDir, {}, { create: true });
     await ensureLocalCa({ store, now, names: localServerNames('box'), commonName: 'box' });
     good = await makeHierarchy({ name: 'Good' });
     other = await makeHierarchy({ name: 'Other' });

@@ -25,7 +25,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
   let pki: Awaited<ReturnType<typeof makeHierarchy>>;
 
   before(async () => {
-    store = await openDataDir(join(dir, 'data'), {});
+    store = await openDataDir(join(dir, 'data'), {}, { create: true });
     ctx = { store, now: () => new Date(), trusted: [], serverPinnedBy: () => pinnedBy };
     pki = await makeHierarchy();
   });
