@@ -4,6 +4,7 @@ import {
   aliasNotFound,
   bindingNotFound,
   type ChangePlan,
+  checkStoredEntry,
   entryBound,
   notBindable,
   type PlannedEntry,
@@ -54,7 +55,9 @@ export interface SqliteStoreOptions {
  *   `MasterKeyWrong` rather than a failure on the first private key read.
  *
  * Errors: `StoreUnavailable` (can't open, not a certkeeper file, locked), `StoreTooNew`,
- * `MasterKeyWrong`, `MasterKeyInvalid`, `StoreCorrupt`, `StoreReadOnly`.
+ * `MasterKeyWrong`, `MasterKeyInvalid`, `StoreCorrupt`, `StoreReadOnly`. Every entry read
+ * back is checked (`checkStoredEntry`): a row damaged on disk is `StoreCorrupt` naming
+ * its alias, even where SQLite's own integrity check passes.
  */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const sealer = new Sealer(options.masterKey);
@@ -291,12 +294,16 @@ class SqliteStore implements Store {
   async getEntry(alias: string): Promise<EntryRecord | undefined> {
     return this.#read(() => {
       const row = this.#sql.getEntry.get(alias) as EntryRow | undefined;
-      return row && toEntryRecord(row);
+      return row && checkStoredEntry(toEntryRecord(row));
     });
   }
 
   async listEntries(): Promise<EntryRecord[]> {
-    return this.#read(() => (this.#sql.listEntries.all() as EntryRow[]).map(toEntryRecord));
+    return this.#read(() =>
+      (this.#sql.listEntries.all() as EntryRow[]).map((row) =>
+        checkStoredEntry(toEntryRecord(row)),
+      ),
+    );
   }
 
   async getPrivateKey(alias: string): Promise<Buffer | undefined> {
