@@ -16,7 +16,7 @@ import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 import { KDF_ID, pbePassword, pkcs12Kdf } from '../../src/core/pbe.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { isPkcs12, type Pkcs12Contents, readPkcs12, writePkcs12 } from '../../src/core/pkcs12.js';
-import { needs, PYCA, tempDir, tool } from '../support/tools.js';
+import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 const NO_OPENSSL = needs('openssl');
 const NO_KEYTOOL = needs('keytool');
@@ -168,7 +168,9 @@ function toBer(buf: Buffer, tlv: Tlv = readTlv(buf)): Buffer {
 
 // --- pyca vectors ------------------------------------------------------------------------
 
-describe('PKCS#12: the pyca vectors, as the corpus README describes them', () => {
+describe('PKCS#12: the pyca vectors, as the corpus README describes them', {
+  skip: needsCorpus(PYCA),
+}, () => {
   const dir = join(PYCA, 'pkcs12');
   const [CA] = pemCertificates(join(PYCA, 'x509/custom/ca/ca.pem'));
   const [IO] = pemCertificates(join(PYCA, 'x509/cryptography.io.pem'));
@@ -326,7 +328,9 @@ describe('PKCS#12: the pyca vectors, as the corpus README describes them', () =>
   });
 });
 
-describe('PKCS#12: every PKITS bundle (password "password")', () => {
+describe('PKCS#12: every PKITS bundle (password "password")', {
+  skip: needsCorpus(join(PYCA, 'x509/PKITS_data/pkcs12')),
+}, () => {
   it('opens all 405 files, each with its key paired to its certificate', async () => {
     const dir = join(PYCA, 'x509/PKITS_data/pkcs12');
     const files = readdirSync(dir).filter((f) => f.endsWith('.p12'));
@@ -581,7 +585,7 @@ describe('PKCS#12: files made by OpenSSL 3', { skip: NO_OPENSSL }, () => {
     await rejectsWith(readPkcs12(file('nomac.p12'), ''), 'WrongPassword');
   });
 
-  it('tells the empty password from no password', async () => {
+  it('tells the empty password from no password', { skip: needsCorpus(PYCA) }, async () => {
     // `-passout pass:` protects with the empty password (BMPString 00 00)...
     const empty = file('empty.p12');
     assert.equal((await readPkcs12(empty, undefined)).password, 'empty');
@@ -721,7 +725,9 @@ describe('PKCS#12: hostile input', () => {
     assert.equal(await outcome(deep, 'x'), 'MalformedInput');
   });
 
-  it('is not fooled by other DER: a certificate, a PKCS#8 key, PKCS#7', async () => {
+  it('is not fooled by other DER: a certificate, a PKCS#8 key, PKCS#7', {
+    skip: needsCorpus(PYCA),
+  }, async () => {
     const cert = parsePemBlocks(readFileSync(join(PYCA, 'x509/custom/ca/ca.pem')))[0]!.der;
     const key = createPrivateKey(readFileSync(join(PYCA, 'x509/custom/ca/ca_key.pem'))).export({
       type: 'pkcs8',
@@ -871,7 +877,6 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
       'InvalidRequest',
     );
   });
-
 });
 
 describe('PKCS#12: key derivation on the main thread', () => {
