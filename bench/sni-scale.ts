@@ -56,13 +56,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { openDataDir } from '../src/cli/data-dir.js';
 import { parseCertificate } from '../src/core/certificate.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
 import type { ContextCacheStats } from '../src/runtime/context-cache.js';
 import type { Identity, RuntimeLogger } from '../src/runtime/identity.js';
 import { TlsRuntime } from '../src/runtime/tls-runtime.js';
+import { openDataDir } from '../src/store/data-dir.js';
 import type { Mutation } from '../src/store/store.js';
 import { benchSupervisor, okHandler } from './bench-supervisor.js';
 
@@ -304,7 +304,7 @@ async function runStoreServer(
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   process.on('disconnect', () => process.exit(0));
   const dataDir = join(dir, 'data');
-  const store = await openDataDir(dataDir, {});
+  const store = await openDataDir(dataDir, {}, { create: true });
   const w0 = performance.now();
   for (let from = 0; from < bindings; from += 10_000) {
     const mutations: Mutation[] = [];

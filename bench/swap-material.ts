@@ -4,12 +4,12 @@
  * `bench-0…`, bench-0 bound as `server`, imported as `certkeeper import` would.
  */
 import { join } from 'node:path';
-import { openDataDir } from '../src/cli/data-dir.js';
 import { type Certificate, parseCertificate } from '../src/core/certificate.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
 import type { ServiceContext } from '../src/service/context.js';
 import { importEntry } from '../src/service/import-entry.js';
+import { openDataDir } from '../src/store/data-dir.js';
 
 export const SERVERNAME = 'bench.example.test';
 
@@ -62,7 +62,7 @@ export async function openBenchDataDir(
   fingerprints: Map<string, string>;
 }> {
   const dataDir = join(parent, 'data');
-  const store = await openDataDir(dataDir, {});
+  const store = await openDataDir(dataDir, {}, { create: true });
   const ctx: ServiceContext = { store, now: () => new Date(), trusted: [material.ca] };
   const aliases = material.leaves.map((_, i) => `bench-${i}`);
   const fingerprints = new Map<string, string>();

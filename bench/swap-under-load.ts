@@ -55,7 +55,6 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { openDataDir } from '../src/cli/data-dir.js';
 import {
   type Identity,
   type RuntimeLogger,
@@ -65,6 +64,7 @@ import { SessionIdCache } from '../src/runtime/ticket-keys.js';
 import { type ApplyResult, TlsRuntime } from '../src/runtime/tls-runtime.js';
 import { activateEntry } from '../src/service/activate.js';
 import type { ServiceContext } from '../src/service/context.js';
+import { openDataDir } from '../src/store/data-dir.js';
 import type { Store } from '../src/store/store.js';
 import { benchSupervisor, okHandler } from './bench-supervisor.js';
 import { type DriveCommand, type DriveResult, drive } from './h2load.js';

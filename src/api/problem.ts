@@ -33,9 +33,20 @@ const STATUS: Record<string, number> = {
   FileUnreadable: 422,
   RevisionConflict: 412,
   EntryBound: 409,
+  // The store or its data directory is broken: a server fault, never the client's.
   StoreUnavailable: 503,
   AddressInUse: 503,
   ListenFailed: 503,
+  StoreCorrupt: 503,
+  StoreMissing: 503,
+  StoreReadOnly: 503,
+  StoreTooNew: 503,
+  DataDirMissing: 503,
+  DataDirInsecure: 503,
+  MasterKeyMissing: 503,
+  MasterKeyWrong: 503,
+  MasterKeyInvalid: 503,
+  MasterKeyInsecure: 503,
 };
 
 /** An RFC 9457 problem document. */

@@ -5,8 +5,8 @@ import { parsePemBlocks } from '../core/pem.js';
 import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { importEntry } from '../service/import-entry.js';
 import { readInputFile } from '../service/read-input-file.js';
+import { openDataDir } from '../store/data-dir.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
-import { openDataDir } from './data-dir.js';
 import { type Io, UsageError } from './io.js';
 
 const HELP = `Usage: certkeeper import ALIAS FILE... [options]
@@ -21,7 +21,8 @@ Options:
   --sni HOST           also serve it for this SNI host name, exact or *.wildcard
                        (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
-  --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
+  --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
+  --init               create the data directory and a new store if it does not exist`;
 
 /** What to do on the command line about a service refusal, by its code. */
 const FLAG_HINTS: Partial<Record<ServiceErrorCode, string>> = {
@@ -41,6 +42,7 @@ export async function runImport(
     sni: { type: 'string', multiple: true },
     replace: { type: 'boolean' },
     'data-dir': { type: 'string' },
+    init: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -56,6 +58,7 @@ export async function runImport(
   const store = await openDataDir(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
+    { create: values.init ?? false },
   );
   try {
     const result = await importEntry(

@@ -5,8 +5,8 @@ import { RuntimeError } from '../runtime/identity.js';
 import { localServerNames } from '../runtime/local-ca.js';
 import { SourceError } from '../runtime/sources.js';
 import { Supervisor } from '../runtime/supervisor.js';
+import { openDataDir } from '../store/data-dir.js';
 import type { Store } from '../store/store.js';
-import { openDataDir } from './data-dir.js';
 import type { Io } from './io.js';
 import { loadServeConfig, SERVE_HELP, type ServeConfig } from './serve-config.js';
 
@@ -33,7 +33,7 @@ export async function startServer(
   env: Record<string, string | undefined>,
   logger: Logger,
 ): Promise<RunningServer> {
-  const store = await openDataDir(config.dataDir, env);
+  const store = await openDataDir(config.dataDir, env, { create: true });
   let supervisor: Supervisor | undefined;
   try {
     const host = hostname();

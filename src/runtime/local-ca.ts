@@ -5,7 +5,7 @@ import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../core/g
 import { parseHost } from '../core/hostname.js';
 import { parsePemBlocks, toPem } from '../core/pem.js';
 import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../service/context.js';
-import type { Mutation, Store } from '../store/store.js';
+import { isStoreError, type Mutation, type Store, StoreError } from '../store/store.js';
 
 /** The local CA lives ten years; the server certificate it issues, 90 days. */
 export const LOCAL_CA_DAYS = 3650;
@@ -57,10 +57,39 @@ function sameNames(cert: Certificate, names: LocalServerNames): boolean {
 }
 
 /**
+ * Every client that trusts the local CA would stop trusting this server: a damaged one is
+ * refused, never re-issued silently.
+ */
+function localCaDamaged(cause: unknown): StoreError {
+  return new StoreError(
+    'StoreCorrupt',
+    `The local CA entry "${LOCAL_CA_ALIAS}" is damaged: its certificate or private key does not decode. certkeeper does not re-issue the local CA on its own: restore the data directory from a backup; re-issuing the local CA needs an explicit command.`,
+    { cause, details: { alias: LOCAL_CA_ALIAS } },
+  );
+}
+
+/** The certificate of a stored entry; `StoreCorrupt` naming the alias when it does not decode. */
+function storedCertificate(alias: string, pem: string): Certificate {
+  try {
+    const block = parsePemBlocks(pem).find((b) => b.label === 'CERTIFICATE');
+    if (block) return parseCertificate(block.der);
+  } catch (cause) {
+    throw new StoreError('StoreCorrupt', `The stored certificate of "${alias}" is damaged.`, {
+      cause,
+      details: { alias },
+    });
+  }
+  throw new StoreError('StoreCorrupt', `The stored entry "${alias}" holds no certificate.`, {
+    details: { alias },
+  });
+}
+
+/**
  * Makes sure the store holds the local CA (bound as `ca`) and a current server
  * certificate issued by it: created on first start, re-issued when two thirds of its
  * life have passed or when the names it must cover changed. Writes at most one change;
- * resolves the revision it wrote, or undefined when nothing was due.
+ * resolves the revision it wrote, or undefined when nothing was due. A damaged local CA
+ * (or server certificate) is `StoreCorrupt`: the local CA is never re-issued silently.
  */
 export async function ensureLocalCa(input: {
   store: Store;
@@ -72,12 +101,21 @@ export async function ensureLocalCa(input: {
   const mutations: Mutation[] = [];
   let caCert: Certificate;
   let caKey: ReturnType<typeof createPrivateKey>;
-  const caEntry = await store.getEntry(LOCAL_CA_ALIAS);
-  const caKeyDer = caEntry ? await store.getPrivateKey(LOCAL_CA_ALIAS) : undefined;
+  const damaged = (err: unknown) => {
+    throw isStoreError(err, 'StoreCorrupt') ? localCaDamaged(err) : err;
+  };
+  const caEntry = await store.getEntry(LOCAL_CA_ALIAS).catch(damaged);
+  const caKeyDer = caEntry ? await store.getPrivateKey(LOCAL_CA_ALIAS).catch(damaged) : undefined;
   let action = 'renew';
   if (caEntry?.certificatePem && caKeyDer) {
-    caCert = parseCertificate(parsePemBlocks(caEntry.certificatePem)[0]!.der);
-    caKey = createPrivateKey({ key: caKeyDer, format: 'der', type: 'pkcs8' });
+    try {
+      caCert = storedCertificate(LOCAL_CA_ALIAS, caEntry.certificatePem);
+      caKey = createPrivateKey({ key: caKeyDer, format: 'der', type: 'pkcs8' });
+    } catch (err) {
+      throw localCaDamaged(err);
+    }
+  } else if (caEntry || (await store.listBindings()).some((b) => b.alias === LOCAL_CA_ALIAS)) {
+    throw localCaDamaged(undefined);
   } else {
     action = 'create-local-ca';
     const pair = await generateKeyPair({ type: 'ec', curve: 'P-256' });
@@ -109,7 +147,7 @@ export async function ensureLocalCa(input: {
 
   const serverEntry = await store.getEntry(LOCAL_SERVER_ALIAS);
   const current = serverEntry?.certificatePem
-    ? parseCertificate(parsePemBlocks(serverEntry.certificatePem)[0]!.der)
+    ? storedCertificate(LOCAL_SERVER_ALIAS, serverEntry.certificatePem)
     : undefined;
   const issuedByThisCa = current?.issuer.der.equals(caCert.subject.der) && mutations.length === 0;
   if (current && issuedByThisCa && !renewalDue(current, now) && sameNames(current, names)) {

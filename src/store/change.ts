@@ -1,6 +1,6 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Sealer } from './encryption.js';
-import type { ChangeInput, EntryKind } from './store.js';
+import type { ChangeInput, EntryKind, EntryRecord } from './store.js';
 import { StoreError } from './store.js';
 
 /**
@@ -239,6 +239,54 @@ function detailsToJson(details: unknown): string {
 
 function invalid(message: string, cause?: unknown): StoreError {
   return new StoreError('InvalidMutation', message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Checks an entry as an adapter read it back, before anyone uses it: a byte flipped on
+ * disk inside a text column passes SQLite's `integrity_check` but must not reach the
+ * runtime as a certificate that does not decode. Cheap by design (no ASN.1 parsing; the
+ * followers read every bound entry): the PEM fields must be the blocks `prepareEntry`
+ * accepted, and the certificate's bytes must still hash to the stored fingerprint.
+ * Returns the entry; otherwise `StoreCorrupt` naming the alias.
+ */
+export function checkStoredEntry(entry: EntryRecord): EntryRecord {
+  const damaged = (what: string) =>
+    new StoreError(
+      'StoreCorrupt',
+      `The stored entry "${entry.alias}" is damaged: ${what}. Restore the data directory from a backup, or import the entry again (--replace).`,
+      { details: { alias: entry.alias } },
+    );
+  if (!KINDS.includes(entry.kind))
+    throw damaged(`its kind ${JSON.stringify(entry.kind)} is unknown`);
+  const { certificatePem, chainPem, csrPem } = entry;
+  if (entry.kind === 'pending') {
+    if (certificatePem !== null || csrPem === null || !CSR_BLOCK.test(csrPem.trim())) {
+      throw damaged('its CSR is not one PEM CERTIFICATE REQUEST block');
+    }
+    return entry;
+  }
+  const blocks = certificatePem?.match(CERTIFICATE_BLOCK) ?? [];
+  if (
+    certificatePem === null ||
+    blocks.length !== 1 ||
+    certificatePem.replace(CERTIFICATE_BLOCK, '').trim() !== ''
+  ) {
+    throw damaged('its certificate is not one PEM CERTIFICATE block');
+  }
+  if (entry.fingerprint === null || fingerprintOf(blocks[0]!) !== entry.fingerprint) {
+    throw damaged('its certificate does not match its stored SHA-256 fingerprint');
+  }
+  if (chainPem.trim() !== '' && chainPem.replace(CERTIFICATE_BLOCK, '').trim() !== '') {
+    throw damaged('its chain holds something other than PEM CERTIFICATE blocks');
+  }
+  return entry;
+}
+
+/** The SHA-256 fingerprint of a PEM block, as `X509Certificate.fingerprint256` spells it. */
+function fingerprintOf(block: string): string {
+  const base64 = block.replace(/-----[A-Z ]+-----|\s/g, '');
+  const hex = createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex');
+  return hex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 
 // The state-dependent errors, shared by the adapters.

@@ -1,9 +1,10 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   aliasNotFound,
   bindingNotFound,
   type ChangePlan,
+  checkStoredEntry,
   entryBound,
   notBindable,
   type PlannedEntry,
@@ -54,24 +55,16 @@ export interface SqliteStoreOptions {
  *   `MasterKeyWrong` rather than a failure on the first private key read.
  *
  * Errors: `StoreUnavailable` (can't open, not a certkeeper file, locked), `StoreTooNew`,
- * `MasterKeyWrong`, `MasterKeyInvalid`, `StoreCorrupt`.
+ * `MasterKeyWrong`, `MasterKeyInvalid`, `StoreCorrupt`, `StoreReadOnly`. Every entry read
+ * back is checked (`checkStoredEntry`): a row damaged on disk is `StoreCorrupt` naming
+ * its alias, even where SQLite's own integrity check passes.
  */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const sealer = new Sealer(options.masterKey);
   const { path } = options;
   let db: Database.Database | undefined;
   try {
-    const isNewFile = !existsSync(path);
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
-    if (isNewFile && existsSync(path)) chmodSync(path, 0o600);
-    db.pragma('foreign_keys = ON');
-    db.pragma('synchronous = FULL');
-    checkSqliteFile(db, path);
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') {
-      throw new StoreError('StoreUnavailable', `${path} can't use the WAL journal (got ${mode}).`);
-    }
-    migrateSqlite(db, path);
+    db = openSqliteFile(path, options.busyTimeoutMs ?? 5000);
     checkMasterKey(db, sealer, path);
     return new SqliteStore(db, sealer, options);
   } catch (err) {
@@ -82,24 +75,80 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
 }
 
 /**
- * True when the file at `path` holds no certkeeper data yet (missing, empty, or never
- * opened with a master key): then `loadMasterKey({ create: true })` may make a new key.
+ * Creates (or finishes creating) the store file at `path`, schema and all, without a
+ * master key: `openDataDir` writes the schema before it makes `master.key`, so a key file
+ * beside a file without a schema always means the store was lost, never a first start
+ * that was interrupted.
  */
-export async function sqliteStoreIsNew(path: string): Promise<boolean> {
-  if (!existsSync(path)) return true;
+export function createSqliteStoreFile(path: string): void {
+  let db: Database.Database | undefined;
+  try {
+    db = openSqliteFile(path, 5000);
+  } catch (err) {
+    throw asStoreError(err, `Cannot create the SQLite store ${path}`);
+  } finally {
+    db?.close();
+  }
+}
+
+/** Opens the file (creating it, mode 0600, when missing), checks it and migrates it. */
+function openSqliteFile(path: string, busyTimeoutMs: number): Database.Database {
+  const isNewFile = !existsSync(path);
+  const db = new Database(path, { timeout: busyTimeoutMs });
+  try {
+    if (isNewFile && existsSync(path)) chmodSync(path, 0o600);
+    db.pragma('foreign_keys = ON');
+    db.pragma('synchronous = FULL');
+    checkSqliteFile(db, path);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') {
+      throw new StoreError('StoreUnavailable', `${path} can't use the WAL journal (got ${mode}).`);
+    }
+    migrateSqlite(db, path);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * What the file at `path` holds, read without writing to it:
+ *
+ * - `absent`: no file, an empty file (0 bytes, no WAL), or an SQLite file without a
+ *   single table: no certkeeper data, whatever happened to it;
+ * - `unkeyed`: a certkeeper schema that was never opened with a master key;
+ * - `keyed`: a store with its master key check value, i.e. possibly encrypted data.
+ */
+export type SqliteStoreState = 'absent' | 'unkeyed' | 'keyed';
+
+export async function sqliteStoreState(path: string): Promise<SqliteStoreState> {
+  if (!existsSync(path)) return 'absent';
+  const size = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+  if (size(path) === 0 && size(`${path}-wal`) === 0) return 'absent';
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
-    const meta = db
-      .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'")
-      .get();
-    if (!meta) return true;
-    return !db.prepare("SELECT 1 FROM meta WHERE key = 'key_check'").get();
+    const tables = db
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .pluck()
+      .all() as string[];
+    if (tables.length === 0) return 'absent';
+    if (!tables.includes('meta')) return 'unkeyed';
+    return db.prepare("SELECT 1 FROM meta WHERE key = 'key_check'").get() ? 'keyed' : 'unkeyed';
   } catch (err) {
     throw asStoreError(err, `Cannot read the SQLite store ${path}`);
   } finally {
     db?.close();
   }
+}
+
+/**
+ * True when the file at `path` holds no certkeeper data yet (missing, empty, or never
+ * opened with a master key): then `loadMasterKey({ create: true })` may make a new key.
+ */
+export async function sqliteStoreIsNew(path: string): Promise<boolean> {
+  return (await sqliteStoreState(path)) !== 'keyed';
 }
 
 /** Verifies the key check value, or writes one into a store that has none yet. */
@@ -245,12 +294,16 @@ class SqliteStore implements Store {
   async getEntry(alias: string): Promise<EntryRecord | undefined> {
     return this.#read(() => {
       const row = this.#sql.getEntry.get(alias) as EntryRow | undefined;
-      return row && toEntryRecord(row);
+      return row && checkStoredEntry(toEntryRecord(row));
     });
   }
 
   async listEntries(): Promise<EntryRecord[]> {
-    return this.#read(() => (this.#sql.listEntries.all() as EntryRow[]).map(toEntryRecord));
+    return this.#read(() =>
+      (this.#sql.listEntries.all() as EntryRow[]).map((row) =>
+        checkStoredEntry(toEntryRecord(row)),
+      ),
+    );
   }
 
   async getPrivateKey(alias: string): Promise<Buffer | undefined> {
@@ -464,7 +517,7 @@ function toEntryRecord(row: EntryRow): EntryRecord {
   };
 }
 
-/** Store errors pass through; SQLite's become `StoreUnavailable` (or `EntryBound`). */
+/** Store errors pass through; SQLite's become `StoreUnavailable` (or `EntryBound`, `StoreReadOnly`, `StoreCorrupt`). */
 function asStoreError(err: unknown, context: string): StoreError {
   if (isStoreError(err)) return err;
   const code = (err as { code?: unknown })?.code;
@@ -475,6 +528,13 @@ function asStoreError(err: unknown, context: string): StoreError {
     return new StoreError(
       'StoreUnavailable',
       `${context}: another process holds the write lock for too long; try again.`,
+      { cause: err },
+    );
+  }
+  if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
+    return new StoreError(
+      'StoreReadOnly',
+      `${context}: the file or its directory is read-only for this process (${code}); certkeeper must be able to write there.`,
       { cause: err },
     );
   }

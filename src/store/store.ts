@@ -117,7 +117,14 @@ export const STORE_ERROR_CODES = {
   MasterKeyInvalid: 'CERTKEEPER_MASTER_KEY or the key file is not 32 bytes (raw, hex or base64).',
   MasterKeyInsecure: 'The master key file is readable by group or others.',
   StoreTooNew: 'The store was written by a newer certkeeper.',
-  StoreCorrupt: 'Stored data fails its integrity check (ciphertext altered, moved or truncated).',
+  StoreCorrupt:
+    'Stored data fails its integrity check (ciphertext altered, moved or truncated, a certificate that no longer decodes).',
+  StoreMissing:
+    'The data directory has a master key but no store: the database file is missing or empty.',
+  StoreReadOnly: 'The data directory or the store file is read-only for this process.',
+  DataDirMissing: 'The data directory does not exist, and the command was not asked to create it.',
+  DataDirInsecure:
+    'The data directory is open to group or others, and certkeeper could not tighten it.',
 } as const;
 
 /** A stable `store/` error code. */

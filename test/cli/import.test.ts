@@ -17,7 +17,7 @@ describe('certkeeper import says what happened, and only that', () => {
     let stdout = '';
     let stderr = '';
     const code = await main(
-      [...argv, '--data-dir', dataDir],
+      [...argv, '--data-dir', dataDir, '--init'],
       {
         stdout: { write: (t: string) => (stdout += t) },
         stderr: { write: (t: string) => (stderr += t) },

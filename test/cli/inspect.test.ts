@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { main } from '../../src/cli/main.js';
 import { opensslPki } from '../support/openssl-pki.js';
-import { needs, PYCA, REPO_ROOT, tool } from '../support/tools.js';
+import { needs, needsCorpus, PYCA, REPO_ROOT, tool } from '../support/tools.js';
 
 /** Runs the CLI in-process and captures what it prints. */
 async function cli(...argv: string[]) {
@@ -178,12 +178,13 @@ describe('certkeeper inspect', { skip }, () => {
     assert.equal((await cli('frobnicate')).code, 2);
   });
 
-  it('runs as the built executable', async () => {
+  const executableSample = join(PYCA, 'x509/cryptography.io.pem');
+  it('runs as the built executable', { skip: needsCorpus(executableSample) }, async () => {
     const run = promisify(execFile);
     const { stdout } = await run(process.execPath, [
       join(REPO_ROOT, 'bin/certkeeper.js'),
       'inspect',
-      join(PYCA, 'x509/cryptography.io.pem'),
+      executableSample,
       '--at',
       '2018-01-01T00:00:00Z',
       '--json',

@@ -17,7 +17,7 @@ import {
 } from '../../src/core/generate.js';
 import { describeKey, matchKeyToCertificate, parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks, toPem } from '../../src/core/pem.js';
-import { needs, PYCA, tempDir, tool } from '../support/tools.js';
+import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 async function assertRejectsCode(fn: () => Promise<unknown>, code: CoreErrorCode): Promise<void> {
   await assert.rejects(fn, (err: unknown) => {
@@ -426,7 +426,7 @@ describe('issueCertificate refusals', () => {
 
   const md4 = join(PYCA, 'x509', 'requests', 'rsa_md4.der');
   it('refuses a CSR signed with MD4, which cannot be checked', {
-    skip: !existsSync(md4) && 'SKIPPED: pyca corpus missing',
+    skip: needsCorpus(md4),
   }, async () => {
     const { publicKey: _unused, ...rest } = base();
     await assertRejectsCode(

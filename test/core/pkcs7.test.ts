@@ -7,7 +7,7 @@ import { type Certificate, parseCertificate } from '../../src/core/certificate.j
 import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { isPkcs7, readPkcs7Certificates } from '../../src/core/pkcs7.js';
-import { needs, PYCA, tempDir, tool } from '../support/tools.js';
+import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 const DIR = join(PYCA, 'pkcs7');
 
@@ -22,7 +22,7 @@ function throwsWith(fn: () => unknown, code: CoreErrorCode): void {
 const subjects = (certs: Certificate[]) => certs.map((c) => c.subject.rfc4514);
 const fingerprints = (certs: Certificate[]) => certs.map((c) => c.sha256);
 
-describe('PKCS#7: the pyca vectors', () => {
+describe('PKCS#7: the pyca vectors', { skip: needsCorpus(DIR) }, () => {
   it('reads the two Amazon roots of a DER certs-only SignedData, in file order', () => {
     const der = readFileSync(join(DIR, 'amazon-roots.der'));
     assert.equal(isPkcs7(der), true);
@@ -59,7 +59,7 @@ describe('PKCS#7: the pyca vectors', () => {
   });
 });
 
-describe('PKCS#7: hostile and foreign input', () => {
+describe('PKCS#7: hostile and foreign input', { skip: needsCorpus(DIR) }, () => {
   const der = readFileSync(join(DIR, 'amazon-roots.der'));
 
   it('says MalformedInput for a truncated bundle, wherever it is cut', () => {

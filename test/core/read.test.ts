@@ -7,7 +7,7 @@ import { describeCertificate } from '../../src/core/describe.js';
 import { isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { MAX_INPUT_BYTES, readMaterial } from '../../src/core/read.js';
-import { PYCA } from '../support/tools.js';
+import { needsCorpus, PYCA } from '../support/tools.js';
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -28,7 +28,9 @@ async function understandOrReject(bytes: Uint8Array, password?: string) {
   }
 }
 
-describe('reading the pyca certificate corpus, one test per file', () => {
+describe('reading the pyca certificate corpus, one test per file', {
+  skip: needsCorpus(join(PYCA, 'x509')),
+}, () => {
   const x509 = join(PYCA, 'x509');
   const files = filesUnder(x509).filter(
     (f) => !f.includes('PKITS_data') && !f.endsWith('.txt') && !f.endsWith('.md'),
@@ -97,7 +99,9 @@ describe('reading the pyca certificate corpus, one test per file', () => {
   });
 });
 
-describe('reading the pyca PKCS#7, key and CSR corpora through readMaterial', () => {
+describe('reading the pyca PKCS#7, key and CSR corpora through readMaterial', {
+  skip: needsCorpus(PYCA),
+}, () => {
   it('reads PKCS#7 bundles in DER, BER and PEM', async () => {
     for (const [file, n, format] of [
       ['amazon-roots.der', 2, 'der-pkcs7'],
@@ -170,7 +174,9 @@ describe('hostile input', () => {
     await assert.rejects(readMaterial(Buffer.from(text)), (e) => isCoreError(e));
   });
 
-  it('answers every byte-flipped and truncated real file with a value or a typed error', async () => {
+  it('answers every byte-flipped and truncated real file with a value or a typed error', {
+    skip: needsCorpus(PYCA),
+  }, async () => {
     const samples = [
       'x509/cryptography.io.chain.pem',
       'x509/custom/ca/ca.pem',

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openDataDir } from '../../src/cli/data-dir.js';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { parseCertificate } from '../../src/core/certificate.js';
 import { subjectAltNamesOf } from '../../src/core/extensions.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
@@ -13,7 +12,9 @@ import {
   renewalTime,
 } from '../../src/runtime/local-ca.js';
 import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
-import type { Store } from '../../src/store/store.js';
+import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
+import { isStoreError, type Store } from '../../src/store/store.js';
+import { corruptStoredKey, flipStoredPemByte } from '../support/store-damage.js';
 import { tempDir } from '../support/tools.js';
 
 const DAY = 86_400_000;
@@ -29,7 +30,7 @@ describe('the local CA', () => {
   };
 
   before(async () => {
-    store = await openDataDir(join(dir, 'data'), {});
+    store = await openDataDir(join(dir, 'data'), {}, { create: true });
   });
   after(async () => {
     await store.close();
@@ -107,5 +108,61 @@ describe('the local CA', () => {
   it('leaves out a host name that is not a DNS name, and refuses a bad extra SAN', () => {
     assert.deepEqual(localServerNames('my_box').dns, ['localhost']);
     assert.throws(() => localServerNames('box', ['not a name']));
+  });
+});
+
+describe('a damaged local CA', () => {
+  const names = localServerNames('box.example.test');
+  const t0 = new Date('2026-01-01T00:00:00Z');
+
+  /** A data directory whose local CA exists, damaged by `damage`; the store reopened after. */
+  async function damaged(damage: (dataDir: string) => void, t: TestContext): Promise<Store> {
+    const { dir, cleanup } = tempDir();
+    const dataDir = join(dir, 'data');
+    const first = await openDataDir(dataDir, {}, { create: true });
+    await ensureLocalCa({ store: first, now: t0, names, commonName: 'box.example.test' });
+    await first.close();
+    damage(dataDir);
+    const store = await openDataDir(dataDir, {});
+    t.after(async () => {
+      await store.close();
+      cleanup();
+    });
+    return store;
+  }
+
+  async function refusesToReissue(store: Store, alias: string): Promise<void> {
+    const revision = await store.revision();
+    await assert.rejects(
+      ensureLocalCa({ store, now: t0, names, commonName: 'box.example.test' }),
+      (err: unknown) => {
+        assert.ok(isStoreError(err, 'StoreCorrupt'), String(err));
+        assert.ok(err.message.includes(alias), err.message);
+        return true;
+      },
+    );
+    assert.equal(await store.revision(), revision, 'nothing written, no new CA');
+  }
+
+  it('refuses a CA certificate with one byte changed, naming it, and issues no new CA', async (t) => {
+    const store = await damaged(
+      (d) =>
+        flipStoredPemByte(join(d, STORE_FILE), LOCAL_CA_ALIAS, 'certificate_pem', 'not-base64'),
+      t,
+    );
+    await refusesToReissue(store, LOCAL_CA_ALIAS);
+  });
+
+  it('refuses a CA key that does not decrypt, and issues no new CA', async (t) => {
+    const store = await damaged((d) => corruptStoredKey(d, LOCAL_CA_ALIAS), t);
+    await refusesToReissue(store, LOCAL_CA_ALIAS);
+  });
+
+  it('refuses a damaged server certificate, naming it', async (t) => {
+    const store = await damaged(
+      (d) => flipStoredPemByte(join(d, STORE_FILE), LOCAL_SERVER_ALIAS, 'certificate_pem', 'case'),
+      t,
+    );
+    await refusesToReissue(store, LOCAL_SERVER_ALIAS);
   });
 });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { openDataDir } from '../../src/cli/data-dir.js';
 import { ensureLocalCa, localServerNames } from '../../src/runtime/local-ca.js';
 import {
   resolveStartupSource,
@@ -12,6 +11,7 @@ import {
 } from '../../src/runtime/sources.js';
 import { activateEntry } from '../../src/service/activate.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { needs, tempDir, tool } from '../support/tools.js';
@@ -39,7 +39,7 @@ describe('the startup source order', { skip: needs('openssl') }, () => {
   });
 
   before(async () => {
-    store = await openDataDir(dataDir, {});
+    store = await openDataDir(dataDir, {}, { create: true });
     await ensureLocalCa({ store, now, names: localServerNames('box'), commonName: 'box' });
     good = await makeHierarchy({ name: 'Good' });
     other = await makeHierarchy({ name: 'Other' });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { openDataDir } from '../../src/cli/data-dir.js';
 import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { activateEntry } from '../../src/service/activate.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { openDataDir } from '../../src/store/data-dir.js';
 import type { AuditRecord, Mutation, Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { corruptStoredKey } from '../support/store-damage.js';

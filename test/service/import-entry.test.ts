@@ -3,13 +3,13 @@ import { createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openDataDir } from '../../src/cli/data-dir.js';
 import { isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { activateEntry } from '../../src/service/activate.js';
 import type { ServiceContext } from '../../src/service/context.js';
 import { ServiceError } from '../../src/service/errors.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { needs, tempDir, tool } from '../support/tools.js';
@@ -25,7 +25,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
   let pki: Awaited<ReturnType<typeof makeHierarchy>>;
 
   before(async () => {
-    store = await openDataDir(join(dir, 'data'), {});
+    store = await openDataDir(join(dir, 'data'), {}, { create: true });
     ctx = { store, now: () => new Date(), trusted: [], serverPinnedBy: () => pinnedBy };
     pki = await makeHierarchy();
   });

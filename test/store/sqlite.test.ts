@@ -18,7 +18,8 @@ import {
   type SqliteStoreOptions,
   sqliteStoreIsNew,
 } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/store.js';
+import { isStoreError, type Store } from '../../src/store/store.js';
+import { flipStoredPemByte } from '../support/store-damage.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 import { keyPairEntry, type Material, makeMaterial, pendingEntry } from './material.js';
 import { rejectsWith, storeSuite } from './store-suite.js';
@@ -265,6 +266,54 @@ describe('SQLite store', () => {
       withFixture(async (f) => {
         await f.open();
         assert.equal(statSync(f.path).mode & 0o777, 0o600);
+      }),
+    );
+  });
+
+  describe('a row damaged on disk, where integrity_check still passes', () => {
+    /** Asserts StoreCorrupt naming the alias, from getEntry and listEntries alike. */
+    async function assertCorrupt(store: Store, alias: string) {
+      for (const read of [() => store.getEntry(alias), () => store.listEntries()]) {
+        await assert.rejects(read(), (err: unknown) => {
+          assert.ok(isStoreError(err, 'StoreCorrupt'), String(err));
+          assert.ok(err.message.includes(`"${alias}"`), err.message);
+          assert.deepEqual(err.details, { alias });
+          return true;
+        });
+      }
+    }
+
+    for (const how of ['case', 'not-base64'] as const) {
+      it(
+        `refuses a certificate with one byte changed (${how}) as StoreCorrupt naming the alias`,
+        withFixture(async (f) => {
+          const store = await f.open();
+          await store.applyChange({
+            actor: 'test',
+            action: 'import',
+            mutations: [
+              { type: 'putEntry', entry: keyPairEntry('web', a) },
+              { type: 'putEntry', entry: keyPairEntry('other', a) },
+            ],
+          });
+          flipStoredPemByte(f.path, 'web', 'certificate_pem', how);
+          await assertCorrupt(store, 'web');
+          assert.equal((await store.getEntry('other'))?.fingerprint, a.fingerprint);
+        }),
+      );
+    }
+
+    it(
+      'refuses a chain with a byte that is not base64 as StoreCorrupt naming the alias',
+      withFixture(async (f) => {
+        const store = await f.open();
+        await store.applyChange({
+          actor: 'test',
+          action: 'import',
+          mutations: [{ type: 'putEntry', entry: keyPairEntry('web', a, a.certificatePem) }],
+        });
+        flipStoredPemByte(f.path, 'web', 'chain_pem', 'not-base64');
+        await assertCorrupt(store, 'web');
       }),
     );
   });

@@ -41,10 +41,14 @@ export function needs(command: string): false | string {
   return reason;
 }
 
-/** A `skip` option for a test that needs a corpus file or folder: loud, and fatal in CI. */
+/**
+ * A `skip` option for a test that needs a corpus file or folder: false when it exists;
+ * otherwise a loud reason naming the path and CERTKEEPER_CORPORA, or, under
+ * CERTKEEPER_REQUIRE_ALL=1, a thrown error so nothing skips in CI.
+ */
 export function needsCorpus(path: string): false | string {
   if (existsSync(path)) return false;
-  const reason = `SKIPPED: the corpus ${path} is missing`;
+  const reason = `SKIPPED: the corpus ${path} is missing (fetch the public corpora, see README, and set CERTKEEPER_CORPORA to their folder; now ${CORPORA})`;
   if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
   console.warn(reason);
   return reason;

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import {
+  existsSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { localServerNames } from '../../src/runtime/local-ca.js';
+import { LOCAL_CA_ALIAS } from '../../src/service/context.js';
+import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
+import { makeHierarchy } from '../support/pki.js';
+import { flipStoredPemByte } from '../support/store-damage.js';
+import { REPO_ROOT, tempDir } from '../support/tools.js';
+
+const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
+
+/** Runs the built CLI to its end; resolves its exit code and output. */
+async function certkeeper(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout: string; stderr: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Asserts that `serve` on `dataDir` refuses to start: exit 1, one line `CODE: …`, no stack. */
+async function serveRefuses(dataDir: string, code: string): Promise<string> {
+  const run = await certkeeper([
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.stdout, '', 'it never served');
+  const lines = run.stderr.trimEnd().split('\n');
+  const line = lines.find((l) => l.startsWith(`${code}: `));
+  assert.ok(line, `expected a "${code}: …" line, got:\n${run.stderr}`);
+  assert.ok(!/^\s+at /m.test(run.stderr), `no stack trace:\n${run.stderr}`);
+  return line;
+}
+
+describe('a data directory under faults, through the CLI', () => {
+  const { dir, cleanup } = tempDir();
+  let chainAndKey: string;
+  before(async () => {
+    const pki = await makeHierarchy({ name: 'Faults', hosts: ['localhost'] });
+    chainAndKey = join(dir, 'web.pem');
+    writeFileSync(chainAndKey, pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem);
+  });
+  after(cleanup);
+
+  /** A data directory as a first `serve` leaves it: store, master key, local CA. */
+  async function servedDataDir(name: string): Promise<string> {
+    const dataDir = join(dir, name);
+    const store = await openDataDir(dataDir, {}, { create: true });
+    const { ensureLocalCa } = await import('../../src/runtime/local-ca.js');
+    await ensureLocalCa({
+      store,
+      now: new Date(),
+      names: localServerNames('localhost'),
+      commonName: 'localhost',
+    });
+    await store.close();
+    return dataDir;
+  }
+
+  it('serve refuses a truncated store beside its master key (StoreMissing), leaving it as it is', async () => {
+    const dataDir = await servedDataDir('truncated');
+    const db = join(dataDir, STORE_FILE);
+    truncateSync(db);
+    const files = readdirSync(dataDir).sort();
+    const line = await serveRefuses(dataDir, 'StoreMissing');
+    assert.ok(line.includes(db), line);
+    assert.equal(statSync(db).size, 0, 'the store file is untouched');
+    assert.deepEqual(readdirSync(dataDir).sort(), files);
+  });
+
+  it('serve refuses a deleted store beside its master key (StoreMissing), creating none', async () => {
+    const dataDir = await servedDataDir('deleted');
+    unlinkSync(join(dataDir, STORE_FILE));
+    await serveRefuses(dataDir, 'StoreMissing');
+    assert.equal(existsSync(join(dataDir, STORE_FILE)), false);
+  });
+
+  it('serve refuses a local CA certificate with one byte flipped (StoreCorrupt naming it), issuing no new CA', async () => {
+    const dataDir = await servedDataDir('flipped');
+    flipStoredPemByte(join(dataDir, STORE_FILE), LOCAL_CA_ALIAS, 'certificate_pem', 'case');
+    const store = await openDataDir(dataDir, {});
+    const revision = await store.revision();
+    await store.close();
+    const line = await serveRefuses(dataDir, 'StoreCorrupt');
+    assert.ok(line.includes(LOCAL_CA_ALIAS), line);
+    const after = await openDataDir(dataDir, {});
+    try {
+      assert.equal(await after.revision(), revision, 'nothing was written');
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('import refuses a data directory that does not exist (DataDirMissing), creating nothing', async () => {
+    const dataDir = join(dir, 'nowhere', 'data');
+    const run = await certkeeper(['import', 'web', chainAndKey, '--data-dir', dataDir]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /^DataDirMissing: .*--init/m);
+    assert.equal(existsSync(join(dir, 'nowhere')), false);
+  });
+
+  it('import --init creates the data directory and a new store', async () => {
+    const dataDir = join(dir, 'init', 'data');
+    const run = await certkeeper(['import', 'web', chainAndKey, '--data-dir', dataDir, '--init']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Imported "web" \(key-pair\) at revision 1/);
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    const again = await certkeeper(['import', 'web2', chainAndKey, '--data-dir', dataDir]);
+    assert.equal(again.code, 0, again.stderr);
+  });
+});
