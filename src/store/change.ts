@@ -1,6 +1,13 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Sealer } from './encryption.js';
-import type { ChangeInput, EntryKind, EntryRecord } from './store.js';
+import type {
+  AuditEventInput,
+  ChangeInput,
+  EntryKind,
+  EntryRecord,
+  Precondition,
+  Role,
+} from './store.js';
 import { StoreError } from './store.js';
 
 /**
@@ -13,11 +20,13 @@ import { StoreError } from './store.js';
  */
 export interface ChangePlan {
   actor: string;
+  source: string | null;
   action: string;
   target: string | null;
   /** `details` as JSON text. */
   detailsJson: string;
   expectedRevision: number | undefined;
+  preconditions: Precondition[];
   mutations: PlannedMutation[];
 }
 
@@ -37,7 +46,28 @@ export type PlannedMutation =
   | { type: 'deleteEntry'; alias: string }
   | { type: 'bind'; name: string; alias: string }
   | { type: 'unbind'; name: string }
-  | { type: 'putSecret'; name: string; sealedValue: Buffer };
+  | { type: 'putSecret'; name: string; sealedValue: Buffer }
+  | {
+      type: 'putUser';
+      user: { username: string; role: Role; passwordHash: string; mustChangePassword: boolean };
+    }
+  | { type: 'deleteUser'; username: string }
+  | {
+      type: 'putToken';
+      token: {
+        id: string;
+        name: string;
+        role: Role;
+        username: string;
+        secretHash: string;
+        expiresAt: string | null;
+      };
+    }
+  | { type: 'deleteToken'; id: string }
+  | { type: 'putSetting'; name: string; valueJson: string }
+  | { type: 'deleteSetting'; name: string };
+
+const ROLES: readonly Role[] = ['admin', 'operator', 'auditor'];
 
 const KINDS: readonly EntryKind[] = ['key-pair', 'trusted', 'pending'];
 const MAX_NAME = 255;
@@ -61,14 +91,80 @@ export function prepareChange(change: ChangeInput, sealer: Sealer): ChangePlan {
     throw invalid('expectedRevision must be a revision number (an integer, 0 or more).');
   }
   if (!Array.isArray(change.mutations)) throw invalid('mutations must be an array.');
+  const source = change.source ?? null;
+  if (source !== null && typeof source !== 'string') throw invalid('source must be a string.');
+  const preconditions = change.preconditions ?? [];
+  if (!Array.isArray(preconditions)) throw invalid('preconditions must be an array.');
   return {
     actor,
+    source,
     action,
     target,
     detailsJson: detailsToJson(change.details),
     expectedRevision,
+    preconditions: preconditions.map((p, i) => preparePrecondition(p, i)),
     mutations: change.mutations.map((m, i) => prepareMutation(m, i, sealer)),
   };
+}
+
+/** Checks an audit event's shape, as `prepareChange` does a change's. */
+export function prepareAuditEvent(event: AuditEventInput): {
+  actor: string;
+  source: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  before: Record<string, string | null>;
+  after: Record<string, string | null>;
+  detailsJson: string;
+} {
+  const e = requireObject(event, 'The audit event', 'it');
+  const optional = (value: unknown, field: string): string | null => {
+    if (value === undefined || value === null) return null;
+    return requireName(value, 'The audit event', field);
+  };
+  return {
+    actor: requireName(e.actor, 'The audit event', 'actor'),
+    source: optional(e.source, 'source'),
+    action: requireName(e.action, 'The audit event', 'action'),
+    target: optional(e.target, 'target'),
+    outcome: requireName(e.outcome, 'The audit event', 'outcome'),
+    before: {},
+    after: {},
+    detailsJson: detailsToJson(e.details),
+  };
+}
+
+function preparePrecondition(p: unknown, index: number): Precondition {
+  const where = `Precondition ${index + 1}`;
+  const c = requireObject(p, where, 'it');
+  switch (c.type) {
+    case 'entryExists':
+    case 'entryAbsent':
+      return { type: c.type, alias: requireName(c.alias, where, 'alias') };
+    case 'entryRevision': {
+      const revision = c.revision;
+      if (!Number.isSafeInteger(revision) || (revision as number) < 0) {
+        throw invalid(`${where}: revision must be an integer, 0 or more.`);
+      }
+      return {
+        type: 'entryRevision',
+        alias: requireName(c.alias, where, 'alias'),
+        revision: revision as number,
+      };
+    }
+    case 'bindingIs':
+      return {
+        type: 'bindingIs',
+        name: requireBindingName(c.name, where),
+        alias: c.alias === null ? null : requireName(c.alias, where, 'alias'),
+      };
+    case 'userExists':
+    case 'userAbsent':
+      return { type: c.type, username: requireName(c.username, where, 'username') };
+    default:
+      throw invalid(`${where} has an unknown type ${JSON.stringify(c.type)}.`);
+  }
 }
 
 function prepareMutation(m: unknown, index: number, sealer: Sealer): PlannedMutation {
@@ -97,8 +193,80 @@ function prepareMutation(m: unknown, index: number, sealer: Sealer): PlannedMuta
         sealedValue: sealer.seal(mutation.value, { kind: 'secret', name }),
       };
     }
+    case 'putUser': {
+      const user = requireObject(mutation.user, where, 'user');
+      const passwordHash = requireName(user.passwordHash, where, 'passwordHash');
+      if (!passwordHash.startsWith('scrypt$')) {
+        throw invalid(`${where}: passwordHash must be an scrypt hash, never a password.`);
+      }
+      return {
+        type: 'putUser',
+        user: {
+          username: requireName(user.username, where, 'username'),
+          role: requireRole(user.role, where),
+          passwordHash,
+          mustChangePassword: user.mustChangePassword === true,
+        },
+      };
+    }
+    case 'deleteUser':
+      return { type: 'deleteUser', username: requireName(mutation.username, where, 'username') };
+    case 'putToken': {
+      const token = requireObject(mutation.token, where, 'token');
+      const expiresAt = token.expiresAt ?? null;
+      if (
+        expiresAt !== null &&
+        (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
+      ) {
+        throw invalid(`${where}: expiresAt must be an ISO 8601 time or null.`);
+      }
+      return {
+        type: 'putToken',
+        token: {
+          id: requireName(token.id, where, 'id'),
+          name: requireName(token.name, where, 'name'),
+          role: requireRole(token.role, where),
+          username: requireName(token.username, where, 'username'),
+          secretHash: requireName(token.secretHash, where, 'secretHash'),
+          expiresAt: expiresAt as string | null,
+        },
+      };
+    }
+    case 'deleteToken':
+      return { type: 'deleteToken', id: requireName(mutation.id, where, 'id') };
+    case 'putSetting': {
+      const name = requireName(mutation.name, where, 'name');
+      if (mutation.value === undefined) throw invalid(`${where}: a setting needs a value.`);
+      return { type: 'putSetting', name, valueJson: plainJson(mutation.value, where) };
+    }
+    case 'deleteSetting':
+      return { type: 'deleteSetting', name: requireName(mutation.name, where, 'name') };
     default:
       throw invalid(`${where} has an unknown type ${JSON.stringify(mutation.type)}.`);
+  }
+}
+
+function requireObject(value: unknown, where: string, field: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) {
+    throw invalid(`${where}: ${field} must be an object.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function requireRole(value: unknown, where: string): Role {
+  if (!ROLES.includes(value as Role)) {
+    throw invalid(`${where}: role must be one of ${ROLES.join(', ')}.`);
+  }
+  return value as Role;
+}
+
+function plainJson(value: unknown, where: string): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new Error('not JSON');
+    return json;
+  } catch (cause) {
+    throw invalid(`${where}: the value must be plain JSON.`, cause);
   }
 }
 
@@ -314,6 +482,41 @@ export function notBindable(alias: string, kind: EntryKind, binding: string): St
     'InvalidMutation',
     `The entry "${alias}" is a ${kind} entry and can't be bound to ${binding}: only a key-pair entry can.`,
   );
+}
+
+export function aliasInUse(alias: string): StoreError {
+  return new StoreError('AliasInUse', `An entry with the alias "${alias}" already exists.`);
+}
+
+export function entryChanged(alias: string, current: number, expected: number): StoreError {
+  return new StoreError(
+    'RevisionConflict',
+    `The entry "${alias}" was changed at revision ${current}, after revision ${expected} that the change was made for. Reload it and try again.`,
+  );
+}
+
+export function bindingChanged(
+  name: string,
+  current: string | null,
+  expected: string | null,
+): StoreError {
+  const says = (alias: string | null) => (alias === null ? 'unbound' : `bound to "${alias}"`);
+  return new StoreError(
+    'RevisionConflict',
+    `The binding "${name}" is ${says(current)}, not ${says(expected)} as the change expected. Reload and try again.`,
+  );
+}
+
+export function userNotFound(username: string): StoreError {
+  return new StoreError('UserNotFound', `There is no user named "${username}".`);
+}
+
+export function userExists(username: string): StoreError {
+  return new StoreError('UserExists', `A user named "${username}" already exists.`);
+}
+
+export function tokenNotFound(id: string): StoreError {
+  return new StoreError('TokenNotFound', `There is no API token with the id "${id}".`);
 }
 
 export function bindingNotFound(name: string): StoreError {

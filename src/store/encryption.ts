@@ -14,6 +14,7 @@ export const MASTER_KEY_BYTES = 32;
 export type SealContext =
   | { kind: 'entry-key'; alias: string }
   | { kind: 'secret'; name: string }
+  | { kind: 'runtime-secret'; name: string }
   | { kind: 'key-check' };
 
 const VERSION = 1;
@@ -104,8 +105,8 @@ function associatedData(context: SealContext): Buffer {
   const row =
     context.kind === 'entry-key'
       ? `entry-key:${context.alias}`
-      : context.kind === 'secret'
-        ? `secret:${context.name}`
+      : context.kind === 'secret' || context.kind === 'runtime-secret'
+        ? `${context.kind}:${context.name}`
         : 'key-check';
   return Buffer.concat([Buffer.from([VERSION]), Buffer.from(row, 'utf8')]);
 }
@@ -114,7 +115,7 @@ function corrupt(context: SealContext, why: string, cause?: unknown): StoreError
   const what =
     context.kind === 'entry-key'
       ? `the private key of entry "${context.alias}"`
-      : context.kind === 'secret'
+      : context.kind === 'secret' || context.kind === 'runtime-secret'
         ? `the secret "${context.name}"`
         : 'the master key check value';
   return new StoreError(

@@ -1,20 +1,30 @@
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { AUDIT_GENESIS_HASH, auditHash, verifyAuditChain } from './audit-chain.js';
 import {
+  aliasInUse,
   aliasNotFound,
+  bindingChanged,
   bindingNotFound,
   type ChangePlan,
   checkStoredEntry,
   entryBound,
+  entryChanged,
   notBindable,
   type PlannedEntry,
+  prepareAuditEvent,
   prepareChange,
   revisionConflict,
+  tokenNotFound,
+  userExists,
+  userNotFound,
 } from './change.js';
 import { Sealer } from './encryption.js';
 import { checkSqliteFile, migrateSqlite } from './migrations/sqlite.js';
 import {
+  type AuditEventInput,
   type AuditRecord,
+  type AuditVerification,
   type Binding,
   type BindingChanges,
   type BoundEntry,
@@ -22,8 +32,14 @@ import {
   type EntryKind,
   type EntryRecord,
   isStoreError,
+  type NodeStatusRecord,
+  type Precondition,
+  type Role,
+  type SessionRecord,
   type Store,
   StoreError,
+  type TokenRecord,
+  type UserRecord,
 } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -169,7 +185,8 @@ function checkMasterKey(db: Database.Database, sealer: Sealer, path: string): vo
     const { sealed } = db
       .prepare(
         `SELECT (SELECT count(*) FROM entries WHERE private_key IS NOT NULL)
-              + (SELECT count(*) FROM secrets) AS sealed`,
+              + (SELECT count(*) FROM secrets)
+              + (SELECT count(*) FROM runtime_secrets) AS sealed`,
       )
       .get() as { sealed: number };
     if (sealed > 0) {
@@ -197,13 +214,60 @@ interface EntryRow {
 }
 
 interface AuditRow {
-  revision: number;
+  seq: number;
+  revision: number | null;
   at: string;
   actor: string;
+  source: string | null;
   action: string;
   target: string | null;
+  outcome: string;
+  before: string;
+  after: string;
   details: string;
+  prev_hash: string;
+  hash: string;
 }
+
+interface UserRow {
+  username: string;
+  role: Role;
+  password_hash: string;
+  must_change_password: number;
+  created_revision: number;
+  updated_revision: number;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  username: string;
+  secret_hash: string;
+  expires_at: string | null;
+  created_revision: number;
+  created_at: string;
+}
+
+interface SessionRow {
+  id_hash: string;
+  username: string;
+  role: Role;
+  source: string | null;
+  created_at: string;
+  last_used_at: string;
+  idle_expires_at: string;
+  expires_at: string;
+}
+
+const AUDIT_COLUMNS = `seq, revision, at, actor, source, action, target, outcome, before, after,
+  details, prev_hash, hash`;
+const USER_COLUMNS = `username, role, password_hash, must_change_password, created_revision,
+  updated_revision, created_at, updated_at`;
+const TOKEN_COLUMNS =
+  'id, name, role, username, secret_hash, expires_at, created_revision, created_at';
 
 const ENTRY_COLUMNS = `alias, kind, certificate_pem, chain_pem, csr_pem,
   private_key IS NOT NULL AS has_private_key, fingerprint,
@@ -216,7 +280,10 @@ class SqliteStore implements Store {
   readonly #now: () => Date;
   readonly #pollIntervalMs: number;
   readonly #onError: (err: unknown) => void;
-  readonly #listeners = new Set<{ listener: (revision: number) => void }>();
+  readonly #listeners = new Set<{
+    listener: (revision: number) => void;
+    onError: ((err: unknown) => void) | undefined;
+  }>();
   readonly #sql;
   #timer: NodeJS.Timeout | undefined;
   #dataVersion: number;
@@ -276,12 +343,77 @@ class SqliteStore implements Store {
       putSecret: db.prepare(`
         INSERT INTO secrets (name, value, revision) VALUES (?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET value = excluded.value, revision = excluded.revision`),
-      audit: db.prepare(`
-        INSERT INTO audit (revision, at, actor, action, target, details)
-        VALUES (?, ?, ?, ?, ?, ?)`),
+      fingerprintOf: db.prepare('SELECT fingerprint FROM entries WHERE alias = ?').pluck(),
+      entryRevision: db.prepare('SELECT updated_revision FROM entries WHERE alias = ?').pluck(),
+      boundAlias: db.prepare('SELECT alias FROM bindings WHERE name = ?').pluck(),
+      boundFingerprint: db
+        .prepare(
+          'SELECT e.fingerprint FROM bindings b JOIN entries e ON e.alias = b.alias WHERE b.name = ?',
+        )
+        .pluck(),
+      lastAudit: db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
+      appendAudit: db.prepare(`
+        INSERT INTO audit_log (${AUDIT_COLUMNS})
+        VALUES (@seq, @revision, @at, @actor, @source, @action, @target, @outcome, @before,
+          @after, @details, @prevHash, @hash)`),
       listAudit: db.prepare(`
-        SELECT revision, at, actor, action, target, details FROM audit
-        WHERE revision > ? ORDER BY revision DESC LIMIT ?`),
+        SELECT ${AUDIT_COLUMNS} FROM audit_log
+        WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit_log WHERE revision <= @afterRevision)
+          AND seq > @afterSeq AND seq < @beforeSeq
+        ORDER BY seq DESC LIMIT @limit`),
+      allAudit: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq`),
+      getUser: db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`),
+      listUsers: db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`),
+      putUser: db.prepare(`
+        INSERT INTO users (${USER_COLUMNS})
+        VALUES (@username, @role, @passwordHash, @mustChangePassword, @revision, @revision,
+          @at, @at)
+        ON CONFLICT (username) DO UPDATE SET role = excluded.role,
+          password_hash = excluded.password_hash,
+          must_change_password = excluded.must_change_password,
+          updated_revision = excluded.updated_revision, updated_at = excluded.updated_at`),
+      deleteUser: db.prepare('DELETE FROM users WHERE username = ?'),
+      deleteUserSessions: db.prepare('DELETE FROM sessions WHERE username = ?'),
+      deleteUserTokens: db.prepare('DELETE FROM tokens WHERE username = ?'),
+      getToken: db.prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ?`),
+      listTokens: db.prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`),
+      putToken: db.prepare(`
+        INSERT INTO tokens (${TOKEN_COLUMNS})
+        VALUES (@id, @name, @role, @username, @secretHash, @expiresAt, @revision, @at)`),
+      deleteToken: db.prepare('DELETE FROM tokens WHERE id = ?'),
+      getSetting: db.prepare('SELECT value FROM settings WHERE name = ?').pluck(),
+      putSetting: db.prepare(`
+        INSERT INTO settings (name, value, revision) VALUES (?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value, revision = excluded.revision`),
+      deleteSetting: db.prepare('DELETE FROM settings WHERE name = ?'),
+      putSession: db.prepare(`
+        INSERT OR REPLACE INTO sessions (id_hash, username, role, source, created_at,
+          last_used_at, idle_expires_at, expires_at)
+        VALUES (@idHash, @username, @role, @source, @createdAt, @lastUsedAt, @idleExpiresAt,
+          @expiresAt)`),
+      getSession: db.prepare('SELECT * FROM sessions WHERE id_hash = ?'),
+      touchSession: db.prepare(
+        'UPDATE sessions SET last_used_at = ?, idle_expires_at = ? WHERE id_hash = ?',
+      ),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+      deleteExpiredSessions: db.prepare(
+        'DELETE FROM sessions WHERE idle_expires_at <= @at OR expires_at <= @at',
+      ),
+      recordLoginFailure: db.prepare('INSERT INTO login_failures (key, at) VALUES (?, ?)'),
+      countLoginFailures: db
+        .prepare('SELECT count(*) FROM login_failures WHERE key = ? AND at >= ?')
+        .pluck(),
+      clearLoginFailures: db.prepare('DELETE FROM login_failures WHERE key = ?'),
+      putNodeStatus: db.prepare(`
+        INSERT INTO node_status (node, status, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (node) DO UPDATE SET status = excluded.status,
+          updated_at = excluded.updated_at`),
+      listNodeStatus: db.prepare('SELECT node, status, updated_at FROM node_status ORDER BY node'),
+      deleteNodeStatus: db.prepare('DELETE FROM node_status WHERE node = ?'),
+      putRuntimeSecret: db.prepare(`
+        INSERT INTO runtime_secrets (name, value, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+      getRuntimeSecret: db.prepare('SELECT value FROM runtime_secrets WHERE name = ?').pluck(),
     };
     this.#dataVersion = this.#sql.dataVersion.get() as number;
     this.#notified = this.#sql.revision.get() as number;
@@ -343,26 +475,154 @@ class SqliteStore implements Store {
   }
 
   async listAudit(
-    options: { afterRevision?: number; limit?: number } = {},
+    options: { afterRevision?: number; afterSeq?: number; beforeSeq?: number; limit?: number } = {},
   ): Promise<AuditRecord[]> {
-    const after = options.afterRevision ?? 0;
+    const position = (value: number | undefined, name: string, fallback: number): number => {
+      if (value === undefined) return fallback;
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new StoreError('InvalidMutation', `${name} must be an integer, 0 or more.`);
+      }
+      return value;
+    };
     const limit = options.limit ?? -1;
-    if (!Number.isSafeInteger(after) || after < 0) {
-      throw new StoreError('InvalidMutation', 'afterRevision must be an integer, 0 or more.');
-    }
     if (options.limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
       throw new StoreError('InvalidMutation', 'limit must be a positive integer.');
     }
+    const query = {
+      afterRevision: position(options.afterRevision, 'afterRevision', 0),
+      afterSeq: position(options.afterSeq, 'afterSeq', 0),
+      beforeSeq: position(options.beforeSeq, 'beforeSeq', Number.MAX_SAFE_INTEGER),
+      limit,
+    };
+    return this.#read(() => (this.#sql.listAudit.all(query) as AuditRow[]).map(toAuditRecord));
+  }
+
+  async appendAudit(event: AuditEventInput): Promise<number> {
+    this.#assertOpen();
+    const planned = prepareAuditEvent(event);
+    const at = this.#now().toISOString();
+    try {
+      return this.#db
+        .transaction(() => this.#appendAudit({ ...planned, revision: null, at }))
+        .immediate();
+    } catch (err) {
+      throw asStoreError(err, `Cannot write to the SQLite store ${this.#path}`);
+    }
+  }
+
+  async verifyAudit(): Promise<AuditVerification> {
     return this.#read(() =>
-      (this.#sql.listAudit.all(after, limit) as AuditRow[]).map((row) => ({
-        revision: row.revision,
-        at: row.at,
-        actor: row.actor,
-        action: row.action,
-        target: row.target,
-        details: JSON.parse(row.details) as Record<string, unknown>,
+      verifyAuditChain(auditRecords(this.#sql.allAudit.iterate() as IterableIterator<AuditRow>)),
+    );
+  }
+
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    return this.#read(() => {
+      const row = this.#sql.getUser.get(username) as UserRow | undefined;
+      return row && toUserRecord(row);
+    });
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return this.#read(() => (this.#sql.listUsers.all() as UserRow[]).map(toUserRecord));
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    return this.#read(() => {
+      const row = this.#sql.getToken.get(id) as TokenRow | undefined;
+      return row && toTokenRecord(row);
+    });
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.#read(() => (this.#sql.listTokens.all() as TokenRow[]).map(toTokenRecord));
+  }
+
+  async getSetting(name: string): Promise<unknown> {
+    return this.#read(() => {
+      const json = this.#sql.getSetting.get(name) as string | undefined;
+      return json === undefined ? undefined : (JSON.parse(json) as unknown);
+    });
+  }
+
+  async putSession(session: SessionRecord): Promise<void> {
+    this.#write1(() => this.#sql.putSession.run(session));
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    return this.#read(() => {
+      const row = this.#sql.getSession.get(idHash) as SessionRow | undefined;
+      return row && toSessionRecord(row);
+    });
+  }
+
+  async touchSession(idHash: string, at: string, idleExpiresAt: string): Promise<boolean> {
+    return this.#write1(() => this.#sql.touchSession.run(at, idleExpiresAt, idHash).changes > 0);
+  }
+
+  async deleteSession(idHash: string): Promise<boolean> {
+    return this.#write1(() => this.#sql.deleteSession.run(idHash).changes > 0);
+  }
+
+  async deleteExpiredSessions(at: string): Promise<number> {
+    return this.#write1(() => this.#sql.deleteExpiredSessions.run({ at }).changes);
+  }
+
+  async recordLoginFailure(key: string, at: string): Promise<void> {
+    this.#write1(() => this.#sql.recordLoginFailure.run(key, at));
+  }
+
+  async countLoginFailures(key: string, since: string): Promise<number> {
+    return this.#read(() => this.#sql.countLoginFailures.get(key, since) as number);
+  }
+
+  async clearLoginFailures(key: string): Promise<void> {
+    this.#write1(() => this.#sql.clearLoginFailures.run(key));
+  }
+
+  async putNodeStatus(node: string, status: Record<string, unknown>): Promise<void> {
+    const json = JSON.stringify(status);
+    const at = this.#now().toISOString();
+    this.#write1(() => this.#sql.putNodeStatus.run(node, json, at));
+  }
+
+  async listNodeStatus(): Promise<NodeStatusRecord[]> {
+    return this.#read(() =>
+      (
+        this.#sql.listNodeStatus.all() as { node: string; status: string; updated_at: string }[]
+      ).map((row) => ({
+        node: row.node,
+        status: JSON.parse(row.status) as Record<string, unknown>,
+        updatedAt: row.updated_at,
       })),
     );
+  }
+
+  async deleteNodeStatus(node: string): Promise<void> {
+    this.#write1(() => this.#sql.deleteNodeStatus.run(node));
+  }
+
+  async putRuntimeSecret(name: string, value: Uint8Array): Promise<void> {
+    const sealed = this.#sealer.seal(value, { kind: 'runtime-secret', name });
+    const at = this.#now().toISOString();
+    this.#write1(() => this.#sql.putRuntimeSecret.run(name, sealed, at));
+  }
+
+  async getRuntimeSecret(name: string): Promise<Buffer | undefined> {
+    return this.#read(() => {
+      const sealed = this.#sql.getRuntimeSecret.get(name) as Buffer | undefined;
+      return sealed && this.#sealer.open(sealed, { kind: 'runtime-secret', name });
+    });
+  }
+
+  /** One write outside the revision counter: no revision, no audit record, no watchers. */
+  #write1<T>(fn: () => T): T {
+    this.#assertOpen();
+    try {
+      return fn();
+    } catch (err) {
+      throw asStoreError(err, `Cannot write to the SQLite store ${this.#path}`);
+    }
   }
 
   async applyChange(change: ChangeInput): Promise<number> {
@@ -386,15 +646,27 @@ class SqliteStore implements Store {
     if (plan.expectedRevision !== undefined && plan.expectedRevision !== current) {
       throw revisionConflict(current, plan.expectedRevision);
     }
+    for (const p of plan.preconditions) this.#check(p);
     const revision = current + 1;
+    const before: Record<string, string | null> = {};
+    const after: Record<string, string | null> = {};
+    const entryTouched = (alias: string) => {
+      if (!(alias in before)) before[alias] = (sql.fingerprintOf.get(alias) as string) ?? null;
+    };
+    const bindingTouched = (name: string) => {
+      const key = `binding:${name}`;
+      if (!(key in before)) before[key] = (sql.boundFingerprint.get(name) as string) ?? null;
+    };
     for (const m of plan.mutations) {
       switch (m.type) {
         case 'putEntry': {
+          entryTouched(m.entry.alias);
           this.#checkStillBindable(m.entry);
           sql.putEntry.run({ ...m.entry, revision, at });
           break;
         }
         case 'deleteEntry': {
+          entryTouched(m.alias);
           if (sql.entryKind.get(m.alias) === undefined) throw aliasNotFound(m.alias);
           const bound = sql.bindingsOf.all(m.alias) as string[];
           if (bound.length > 0) throw entryBound(m.alias, bound);
@@ -402,6 +674,7 @@ class SqliteStore implements Store {
           break;
         }
         case 'bind': {
+          bindingTouched(m.name);
           const kind = sql.entryKind.get(m.alias) as EntryKind | undefined;
           if (kind === undefined) throw aliasNotFound(m.alias);
           if (kind !== 'key-pair') throw notBindable(m.alias, kind, m.name);
@@ -409,6 +682,7 @@ class SqliteStore implements Store {
           break;
         }
         case 'unbind': {
+          bindingTouched(m.name);
           if (sql.unbind.run(m.name).changes === 0) throw bindingNotFound(m.name);
           break;
         }
@@ -416,11 +690,119 @@ class SqliteStore implements Store {
           sql.putSecret.run(m.name, m.sealedValue, revision);
           break;
         }
+        case 'putUser': {
+          sql.putUser.run({
+            ...m.user,
+            mustChangePassword: m.user.mustChangePassword ? 1 : 0,
+            revision,
+            at,
+          });
+          break;
+        }
+        case 'deleteUser': {
+          if (sql.deleteUser.run(m.username).changes === 0) throw userNotFound(m.username);
+          sql.deleteUserSessions.run(m.username);
+          sql.deleteUserTokens.run(m.username);
+          break;
+        }
+        case 'putToken': {
+          sql.putToken.run({ ...m.token, revision, at });
+          break;
+        }
+        case 'deleteToken': {
+          if (sql.deleteToken.run(m.id).changes === 0) throw tokenNotFound(m.id);
+          break;
+        }
+        case 'putSetting': {
+          sql.putSetting.run(m.name, m.valueJson, revision);
+          break;
+        }
+        case 'deleteSetting': {
+          sql.deleteSetting.run(m.name);
+          break;
+        }
       }
     }
+    for (const key of Object.keys(before)) {
+      after[key] = key.startsWith('binding:')
+        ? ((sql.boundFingerprint.get(key.slice(8)) as string) ?? null)
+        : ((sql.fingerprintOf.get(key) as string) ?? null);
+    }
     sql.setRevision.run(revision);
-    sql.audit.run(revision, at, plan.actor, plan.action, plan.target, plan.detailsJson);
+    this.#appendAudit({
+      revision,
+      at,
+      actor: plan.actor,
+      source: plan.source,
+      action: plan.action,
+      target: plan.target,
+      outcome: 'applied',
+      before,
+      after,
+      detailsJson: plan.detailsJson,
+    });
     return revision;
+  }
+
+  /** A precondition of a change, against the state inside its transaction. */
+  #check(p: Precondition): void {
+    const sql = this.#sql;
+    switch (p.type) {
+      case 'entryExists':
+        if (sql.entryKind.get(p.alias) === undefined) throw aliasNotFound(p.alias);
+        return;
+      case 'entryAbsent':
+        if (sql.entryKind.get(p.alias) !== undefined) throw aliasInUse(p.alias);
+        return;
+      case 'entryRevision': {
+        const revision = sql.entryRevision.get(p.alias) as number | undefined;
+        if (revision === undefined) throw aliasNotFound(p.alias);
+        if (revision !== p.revision) throw entryChanged(p.alias, revision, p.revision);
+        return;
+      }
+      case 'bindingIs': {
+        const alias = (sql.boundAlias.get(p.name) as string | undefined) ?? null;
+        if (alias !== p.alias) throw bindingChanged(p.name, alias, p.alias);
+        return;
+      }
+      case 'userExists':
+        if (!sql.getUser.get(p.username)) throw userNotFound(p.username);
+        return;
+      case 'userAbsent':
+        if (sql.getUser.get(p.username)) throw userExists(p.username);
+        return;
+    }
+  }
+
+  /** Appends one record to the audit chain, inside the caller's transaction. */
+  #appendAudit(record: {
+    revision: number | null;
+    at: string;
+    actor: string;
+    source: string | null;
+    action: string;
+    target: string | null;
+    outcome: string;
+    before: Record<string, string | null>;
+    after: Record<string, string | null>;
+    detailsJson: string;
+  }): number {
+    const last = this.#sql.lastAudit.get() as { seq: number; hash: string } | undefined;
+    const { detailsJson, ...fields } = record;
+    const unhashed = {
+      ...fields,
+      seq: (last?.seq ?? 0) + 1,
+      details: JSON.parse(detailsJson) as Record<string, unknown>,
+      prevHash: last?.hash ?? AUDIT_GENESIS_HASH,
+    };
+    this.#sql.appendAudit.run({
+      ...unhashed,
+      before: JSON.stringify(record.before),
+      after: JSON.stringify(record.after),
+      details: detailsJson,
+      hash: auditHash(unhashed),
+    });
+    return unhashed.seq;
   }
 
   /** A bound entry may be replaced only by another key-pair. */
@@ -430,9 +812,9 @@ class SqliteStore implements Store {
     if (bound.length > 0) throw notBindable(entry.alias, entry.kind, bound.join(', '));
   }
 
-  watch(listener: (revision: number) => void): () => void {
+  watch(listener: (revision: number) => void, onError?: (err: unknown) => void): () => void {
     this.#assertOpen();
-    const subscription = { listener };
+    const subscription = { listener, onError };
     this.#listeners.add(subscription);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#poll(), this.#pollIntervalMs);
@@ -453,7 +835,19 @@ class SqliteStore implements Store {
       this.#dataVersion = dataVersion;
       this.#publish(this.#sql.revision.get() as number);
     } catch (err) {
-      this.#onError(err);
+      this.#reportError(err);
+    }
+  }
+
+  /** A failure to follow goes to each listener's `onError`, else to the store's. */
+  #reportError(err: unknown): void {
+    const handlers = [...this.#listeners].map((l) => l.onError).filter((h) => h !== undefined);
+    for (const handler of handlers.length > 0 ? handlers : [this.#onError]) {
+      try {
+        handler(err);
+      } catch {
+        // A broken error handler must not stop the others.
+      }
     }
   }
 
@@ -464,11 +858,11 @@ class SqliteStore implements Store {
   #publish(revision: number): void {
     if (revision <= this.#notified) return;
     this.#notified = revision;
-    for (const { listener } of [...this.#listeners]) {
+    for (const { listener, onError } of [...this.#listeners]) {
       try {
         listener(revision);
       } catch (err) {
-        this.#onError(err);
+        (onError ?? this.#onError)(err);
       }
     }
   }
@@ -499,6 +893,67 @@ class SqliteStore implements Store {
   #assertOpen(): void {
     if (this.#closed) throw new StoreError('StoreUnavailable', 'The store is closed.');
   }
+}
+
+function* auditRecords(rows: Iterable<AuditRow>): Generator<AuditRecord> {
+  for (const row of rows) yield toAuditRecord(row);
+}
+
+function toAuditRecord(row: AuditRow): AuditRecord {
+  return {
+    seq: row.seq,
+    revision: row.revision,
+    at: row.at,
+    actor: row.actor,
+    source: row.source,
+    action: row.action,
+    target: row.target,
+    outcome: row.outcome,
+    before: JSON.parse(row.before) as Record<string, string | null>,
+    after: JSON.parse(row.after) as Record<string, string | null>,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function toUserRecord(row: UserRow): UserRecord {
+  return {
+    username: row.username,
+    role: row.role,
+    passwordHash: row.password_hash,
+    mustChangePassword: row.must_change_password === 1,
+    createdRevision: row.created_revision,
+    updatedRevision: row.updated_revision,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toTokenRecord(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    username: row.username,
+    secretHash: row.secret_hash,
+    expiresAt: row.expires_at,
+    createdRevision: row.created_revision,
+    createdAt: row.created_at,
+  };
+}
+
+function toSessionRecord(row: SessionRow): SessionRecord {
+  return {
+    idHash: row.id_hash,
+    username: row.username,
+    role: row.role,
+    source: row.source,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    idleExpiresAt: row.idle_expires_at,
+    expiresAt: row.expires_at,
+  };
 }
 
 function toEntryRecord(row: EntryRow): EntryRecord {

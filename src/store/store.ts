@@ -70,19 +70,83 @@ export interface BindingChanges {
   changed: BoundEntry[];
 }
 
+/** The roles of users and tokens (what each may do is decided in `service/`). */
+export type Role = 'admin' | 'operator' | 'auditor';
+
+/** A user as stored. `passwordHash` is an scrypt hash made by `service/`, never a password. */
+export interface UserRecord {
+  username: string;
+  role: Role;
+  passwordHash: string;
+  /** The password was generated or reset: the user must change it at the next login. */
+  mustChangePassword: boolean;
+  createdRevision: number;
+  updatedRevision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A long-lived API token as stored: only the hash of its secret. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  /** The user who created it. */
+  username: string;
+  secretHash: string;
+  /** ISO 8601, or null for a token that does not expire. */
+  expiresAt: string | null;
+  createdRevision: number;
+  createdAt: string;
+}
+
 /** One mutation inside a change. */
 export type Mutation =
   | { type: 'putEntry'; entry: EntryInput }
   | { type: 'deleteEntry'; alias: string }
   | { type: 'bind'; name: string; alias: string }
   | { type: 'unbind'; name: string }
-  /** A small secret (ticket keys, local CA state…), encrypted like private keys. */
-  | { type: 'putSecret'; name: string; value: Buffer };
+  /** A small secret (local CA state…), encrypted like private keys. */
+  | { type: 'putSecret'; name: string; value: Buffer }
+  | {
+      type: 'putUser';
+      user: Pick<UserRecord, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>;
+    }
+  /** Removes the user and ends their sessions. */
+  | { type: 'deleteUser'; username: string }
+  | {
+      type: 'putToken';
+      token: Pick<TokenRecord, 'id' | 'name' | 'role' | 'username' | 'secretHash' | 'expiresAt'>;
+    }
+  | { type: 'deleteToken'; id: string }
+  /** Small revisioned JSON state (the pending confirmation of an activation…). */
+  | { type: 'putSetting'; name: string; value: unknown }
+  | { type: 'deleteSetting'; name: string };
+
+/**
+ * A condition on the stored state, checked inside the change's transaction, so that two
+ * writers racing on the same thing end in a clear error, never a silent overwrite.
+ */
+export type Precondition =
+  /** Else `AliasNotFound`. */
+  | { type: 'entryExists'; alias: string }
+  /** Else `AliasInUse`. */
+  | { type: 'entryAbsent'; alias: string }
+  /** The entry was last changed at this revision (its ETag); else `RevisionConflict`. */
+  | { type: 'entryRevision'; alias: string; revision: number }
+  /** The binding points at this alias (null: unbound); else `RevisionConflict`. */
+  | { type: 'bindingIs'; name: string; alias: string | null }
+  /** Else `UserNotFound`. */
+  | { type: 'userExists'; username: string }
+  /** Else `UserExists`. */
+  | { type: 'userAbsent'; username: string };
 
 /** One atomic batch of mutations (DESIGN.md "change"). */
 export interface ChangeInput {
   /** Who made it: `cli`, `api:<user>`, `runtime` … */
   actor: string;
+  /** Where the actor acted from (an address, `cli`, `runtime`), for the audit log. */
+  source?: string;
   /** What it was, for the audit log: `import`, `activate`, `rollback`, `renew` … */
   action: string;
   /** The entry or binding the change is about, for the audit log. */
@@ -91,17 +155,69 @@ export interface ChangeInput {
   details?: Record<string, unknown>;
   /** When given, the change fails with `RevisionConflict` unless the store is at this revision. */
   expectedRevision?: number;
+  /** Checked in the transaction before any mutation; the first that fails aborts the change. */
+  preconditions?: Precondition[];
   mutations: Mutation[];
 }
 
-/** A committed change, as the audit log keeps it. */
+/** An audited event that changes nothing (a failed login, a key export, a refusal). */
+export interface AuditEventInput {
+  actor: string;
+  source?: string;
+  action: string;
+  target?: string;
+  /** `denied`, `failed`, `refused`, `done` … (a change is always `applied`). */
+  outcome: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * One record of the hash-chained audit log: a change (with its revision) or an event
+ * (revision null). `hash` is SHA-256 over `prevHash` and the RFC 8785 serialisation of
+ * the other fields (see `audit-chain.ts`), so an altered or removed record breaks the chain.
+ */
 export interface AuditRecord {
-  revision: number;
+  seq: number;
+  revision: number | null;
   at: string;
   actor: string;
+  source: string | null;
   action: string;
   target: string | null;
+  outcome: string;
+  /** The fingerprints the change replaced and wrote, by alias and by `binding:<name>`. */
+  before: Record<string, string | null>;
+  after: Record<string, string | null>;
   details: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+/** What `verifyAudit` found. */
+export type AuditVerification =
+  | { ok: true; records: number }
+  | { ok: false; records: number; brokenAt: number; reason: string };
+
+/** A login session (outside the revision counter: a login wakes no follower). */
+export interface SessionRecord {
+  /** SHA-256 of the session secret; the secret itself is never stored. */
+  idHash: string;
+  username: string;
+  role: Role;
+  source: string | null;
+  createdAt: string;
+  lastUsedAt: string;
+  /** The session ends here unless it is used again (idle limit). */
+  idleExpiresAt: string;
+  /** The session ends here whatever happens (absolute limit). */
+  expiresAt: string;
+}
+
+/** What a node reports of itself (outside the revision counter). */
+export interface NodeStatusRecord {
+  node: string;
+  status: Record<string, unknown>;
+  updatedAt: string;
 }
 
 /** The catalogue of `store/` error codes, each with what it means. */
@@ -125,6 +241,9 @@ export const STORE_ERROR_CODES = {
   DataDirMissing: 'The data directory does not exist, and the command was not asked to create it.',
   DataDirInsecure:
     'The data directory is open to group or others, and certkeeper could not tighten it.',
+  UserNotFound: 'No user has this name.',
+  UserExists: 'A user with this name already exists.',
+  TokenNotFound: 'No API token has this id.',
 } as const;
 
 /** A stable `store/` error code. */
@@ -158,8 +277,47 @@ export interface Store {
    */
   listBindingChanges(afterRevision: number): Promise<BindingChanges>;
   getSecret(name: string): Promise<Buffer | undefined>;
-  /** Audit records, newest first, optionally only those after a revision. */
-  listAudit(options?: { afterRevision?: number; limit?: number }): Promise<AuditRecord[]>;
+  /**
+   * Audit records, newest first: those after a revision or a sequence number, or before
+   * a sequence number (to page back), at most `limit`.
+   */
+  listAudit(options?: {
+    afterRevision?: number;
+    afterSeq?: number;
+    beforeSeq?: number;
+    limit?: number;
+  }): Promise<AuditRecord[]>;
+  /** Appends an event that changes nothing (no revision) to the audit log. Resolves its seq. */
+  appendAudit(event: AuditEventInput): Promise<number>;
+  /** Checks the audit log's hash chain from the first record; names the first broken one. */
+  verifyAudit(): Promise<AuditVerification>;
+
+  getUser(username: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** A setting's JSON value, or undefined. */
+  getSetting(name: string): Promise<unknown>;
+
+  // Records outside the revision counter: writing them changes no revision, wakes no
+  // follower and writes no audit record (the caller audits what needs it).
+  putSession(session: SessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  /** Records a use: moves `lastUsedAt` and the idle limit. False when the session is gone. */
+  touchSession(idHash: string, at: string, idleExpiresAt: string): Promise<boolean>;
+  deleteSession(idHash: string): Promise<boolean>;
+  /** Deletes the sessions that expired (idle or absolute) before `at`; resolves how many. */
+  deleteExpiredSessions(at: string): Promise<number>;
+  recordLoginFailure(key: string, at: string): Promise<void>;
+  /** Failures for `key` at or after `since`. */
+  countLoginFailures(key: string, since: string): Promise<number>;
+  clearLoginFailures(key: string): Promise<void>;
+  putNodeStatus(node: string, status: Record<string, unknown>): Promise<void>;
+  listNodeStatus(): Promise<NodeStatusRecord[]>;
+  deleteNodeStatus(node: string): Promise<void>;
+  /** A secret of a node's runtime (the session ticket key), encrypted, outside the revision. */
+  putRuntimeSecret(name: string, value: Uint8Array): Promise<void>;
+  getRuntimeSecret(name: string): Promise<Buffer | undefined>;
   /**
    * Validates and applies a change in one transaction; resolves the new revision.
    * Deleting a bound entry is `EntryBound`; binding a missing alias is `AliasNotFound`.
@@ -167,9 +325,13 @@ export interface Store {
    */
   applyChange(change: ChangeInput): Promise<number>;
   /**
-   * Calls `listener` with the new revision after every commit, by this process or by
-   * another one on the same store (within 200 ms). Returns the unsubscribe function.
+   * Calls `listener` with the latest revision after commits, by this process or by
+   * another one on the same store. The contract every adapter keeps: revisions arrive in
+   * increasing order, several commits may arrive as only the latest, after a lost
+   * connection the latest revision arrives at least once more, and a failure to follow
+   * goes to `onError`, never to the caller. A follower reads what changed itself; it
+   * does not rely on seeing every revision. Returns the unsubscribe function.
    */
-  watch(listener: (revision: number) => void): () => void;
+  watch(listener: (revision: number) => void, onError?: (err: unknown) => void): () => void;
   close(): Promise<void>;
 }

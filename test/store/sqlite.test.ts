@@ -11,6 +11,7 @@ import { loadMasterKey } from '../../src/store/master-key.js';
 import {
   migrateSqlite,
   SQLITE_APPLICATION_ID,
+  SQLITE_MIGRATIONS,
   SQLITE_SCHEMA_VERSION,
 } from '../../src/store/migrations/sqlite.js';
 import {
@@ -318,6 +319,67 @@ describe('SQLite store', () => {
     );
   });
 
+  describe('the audit chain on disk', () => {
+    it(
+      'names the first record altered, removed or reordered on disk',
+      withFixture(async (f) => {
+        const store = await f.open();
+        for (let i = 0; i < 4; i++) {
+          await store.applyChange({
+            actor: 'test',
+            action: 'test',
+            details: { i },
+            mutations: [{ type: 'putSecret', name: `s${i}`, value: Buffer.from([i]) }],
+          });
+        }
+        assert.deepEqual(await store.verifyAudit(), { ok: true, records: 4 });
+        const db = new Database(f.path);
+        try {
+          db.prepare(`UPDATE audit_log SET actor = 'mallory' WHERE seq = 3`).run();
+          const altered = await store.verifyAudit();
+          assert.equal(altered.ok, false);
+          assert.equal(!altered.ok && altered.brokenAt, 3);
+          db.prepare(`UPDATE audit_log SET actor = 'test' WHERE seq = 3`).run();
+          assert.equal((await store.verifyAudit()).ok, true);
+          db.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+          const removed = await store.verifyAudit();
+          assert.equal(!removed.ok && removed.brokenAt, 3);
+        } finally {
+          db.close();
+        }
+      }),
+    );
+
+    it(
+      'moves the audit rows of a schema-2 store into the chain in revision order',
+      withFixture(async (f) => {
+        const db = new Database(f.path);
+        try {
+          migrateSqlite(db, f.path, SQLITE_MIGRATIONS.slice(0, 2));
+          const insert = db.prepare(
+            'INSERT INTO audit (revision, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)',
+          );
+          insert.run(1, '2026-01-01T00:00:00.000Z', 'cli', 'import', 'web', '{"files":["a.pem"]}');
+          insert.run(2, '2026-01-02T00:00:00.000Z', 'runtime', 'rollback', null, '{}');
+          db.prepare('UPDATE revision SET value = 2').run();
+          assert.deepEqual(migrateSqlite(db, f.path), [3]);
+        } finally {
+          db.close();
+        }
+        const store = await f.open();
+        assert.deepEqual(await store.verifyAudit(), { ok: true, records: 2 });
+        const [second, first] = await store.listAudit();
+        assert.deepEqual(
+          [first!.revision, first!.actor, first!.action, first!.details],
+          [1, 'cli', 'import', { files: ['a.pem'] }],
+        );
+        assert.equal(second!.prevHash, first!.hash);
+        await store.applyChange({ actor: 'test', action: 'after', mutations: [] });
+        assert.deepEqual(await store.verifyAudit(), { ok: true, records: 3 });
+      }),
+    );
+  });
+
   describe('schema', () => {
     it(
       'applies the migrations to a new file, and nothing the second time',
@@ -335,7 +397,21 @@ describe('SQLite store', () => {
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
             .pluck()
             .all();
-          assert.deepEqual(tables, ['audit', 'bindings', 'entries', 'meta', 'revision', 'secrets']);
+          assert.deepEqual(tables, [
+            'audit_log',
+            'bindings',
+            'entries',
+            'login_failures',
+            'meta',
+            'node_status',
+            'revision',
+            'runtime_secrets',
+            'secrets',
+            'sessions',
+            'settings',
+            'tokens',
+            'users',
+          ]);
         } finally {
           db.close();
         }
@@ -449,6 +525,8 @@ describe('SQLite store', () => {
       'keeps every reported commit and a sound file when the writer is SIGKILLed mid-write',
       withFixture(async (f) => {
         let reported = 0;
+        // Each writer starts again at s0, so the names written are those of the longest round.
+        let names = 0;
         for (let round = 0; round < 5; round++) {
           const writer = spawnWriter(f, { COUNT: '0' });
           await writer.ready;
@@ -464,7 +542,8 @@ describe('SQLite store', () => {
           const audit = await store.listAudit();
           assert.equal(audit.length, revision, 'one audit row per revision');
           assert.equal(audit[0]?.revision, revision);
-          for (let i = 0; i < Math.min(16, revision); i++) {
+          names = Math.max(names, Math.min(16, writer.commits.length));
+          for (let i = 0; i < names; i++) {
             assert.equal((await store.getSecret(`s${i}`))?.length, 4096);
           }
           await store.close();

@@ -639,6 +639,259 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
     });
 
+    describe('preconditions', () => {
+      it('checks each precondition inside the transaction and writes nothing when one fails', async () => {
+        const r1 = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('web', a) }]),
+        );
+        const put = (preconditions: ChangeInput['preconditions']) =>
+          store.applyChange(
+            change([{ type: 'putEntry', entry: keyPairEntry('web', b) }], { preconditions }),
+          );
+        await rejectsWith(put([{ type: 'entryAbsent', alias: 'web' }]), 'AliasInUse');
+        await rejectsWith(put([{ type: 'entryExists', alias: 'nope' }]), 'AliasNotFound');
+        await rejectsWith(
+          put([{ type: 'entryRevision', alias: 'web', revision: r1 + 7 }]),
+          'RevisionConflict',
+        );
+        await rejectsWith(
+          put([{ type: 'bindingIs', name: 'server', alias: 'web' }]),
+          'RevisionConflict',
+        );
+        await rejectsWith(put([{ type: 'userExists', username: 'ghost' }]), 'UserNotFound');
+        assert.equal(await store.revision(), r1);
+        assert.equal((await store.getEntry('web'))?.fingerprint, a.fingerprint);
+        const r2 = await put([
+          { type: 'entryExists', alias: 'web' },
+          { type: 'entryRevision', alias: 'web', revision: r1 },
+          { type: 'bindingIs', name: 'server', alias: null },
+          { type: 'userAbsent', username: 'ghost' },
+        ]);
+        assert.equal(r2, r1 + 1);
+        assert.equal((await store.getEntry('web'))?.fingerprint, b.fingerprint);
+      });
+
+      it('lets exactly one of two writers racing with the same entry revision win', async () => {
+        const r1 = await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('web', a) }]),
+        );
+        const other = await second();
+        const guarded = (s: Store, m: Material) =>
+          s.applyChange(
+            change([{ type: 'putEntry', entry: keyPairEntry('web', m) }], {
+              preconditions: [{ type: 'entryRevision', alias: 'web', revision: r1 }],
+            }),
+          );
+        const results = await Promise.allSettled([guarded(store, a), guarded(other, b)]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isStoreError(lost.reason, 'RevisionConflict'));
+        assert.equal(await store.revision(), r1 + 1);
+      });
+    });
+
+    describe('the audit chain', () => {
+      it('appends every change and every event to one hash chain, with fingerprints before and after', async () => {
+        await store.applyChange(
+          change([{ type: 'putEntry', entry: keyPairEntry('web', a) }], { source: '192.0.2.7' }),
+        );
+        await store.applyChange(change([{ type: 'bind', name: 'server', alias: 'web' }]));
+        const seq = await store.appendAudit({
+          actor: 'api:eve',
+          source: '198.51.100.1',
+          action: 'login',
+          outcome: 'denied',
+          details: { reason: 'wrong password' },
+        });
+        await store.applyChange(change([{ type: 'putEntry', entry: keyPairEntry('web', b) }]));
+        const records = await store.listAudit();
+        assert.deepEqual(
+          records.map((r) => [r.seq, r.revision, r.action, r.outcome]),
+          [
+            [4, 3, 'test', 'applied'],
+            [3, null, 'login', 'denied'],
+            [2, 2, 'test', 'applied'],
+            [1, 1, 'test', 'applied'],
+          ],
+        );
+        assert.equal(seq, 3);
+        assert.equal(records[3]!.source, '192.0.2.7');
+        assert.deepEqual(records[3]!.before, { web: null });
+        assert.deepEqual(records[3]!.after, { web: a.fingerprint });
+        assert.deepEqual(records[2]!.after, { 'binding:server': a.fingerprint });
+        assert.deepEqual(records[0]!.before, { web: a.fingerprint });
+        assert.deepEqual(records[0]!.after, { web: b.fingerprint });
+        for (let i = 0; i < records.length - 1; i++) {
+          assert.equal(records[i]!.prevHash, records[i + 1]!.hash);
+        }
+        assert.deepEqual(await store.verifyAudit(), { ok: true, records: 4 });
+        assert.deepEqual(
+          (await store.listAudit({ beforeSeq: 3, limit: 1 })).map((r) => r.seq),
+          [2],
+        );
+        assert.deepEqual(
+          (await store.listAudit({ afterRevision: 2 })).map((r) => r.seq),
+          [4, 3],
+        );
+        assert.equal(await store.revision(), 3, 'an event takes no revision');
+      });
+
+      it('refuses an event without an outcome, and bytes in its details', async () => {
+        await rejectsWith(
+          store.appendAudit({ actor: 'x', action: 'y', outcome: '' }),
+          'InvalidMutation',
+        );
+        await rejectsWith(
+          store.appendAudit({
+            actor: 'x',
+            action: 'y',
+            outcome: 'done',
+            details: { key: Buffer.from('secret') },
+          }),
+          'InvalidMutation',
+        );
+        assert.deepEqual(await store.verifyAudit(), { ok: true, records: 0 });
+      });
+    });
+
+    describe('users, tokens and settings', () => {
+      const hash = 'scrypt$16384$8$1$c2FsdA$aGFzaA';
+      it('keeps users, tokens and settings under the revision, and a user removal ends their sessions and tokens', async () => {
+        const r1 = await store.applyChange(
+          change([
+            {
+              type: 'putUser',
+              user: {
+                username: 'ann',
+                role: 'admin',
+                passwordHash: hash,
+                mustChangePassword: true,
+              },
+            },
+            {
+              type: 'putToken',
+              token: {
+                id: 'tok1',
+                name: 'deploy',
+                role: 'operator',
+                username: 'ann',
+                secretHash: 'h1',
+                expiresAt: null,
+              },
+            },
+            { type: 'putSetting', name: 'pending-confirmation', value: { deadline: 'x', n: 1 } },
+          ]),
+        );
+        const ann = await store.getUser('ann');
+        assert.equal(ann?.role, 'admin');
+        assert.equal(ann?.mustChangePassword, true);
+        assert.equal(ann?.createdRevision, r1);
+        assert.deepEqual(
+          (await store.listTokens()).map((t) => [t.id, t.role, t.username]),
+          [['tok1', 'operator', 'ann']],
+        );
+        assert.deepEqual(await store.getSetting('pending-confirmation'), { deadline: 'x', n: 1 });
+        const now = new Date().toISOString();
+        await store.putSession({
+          idHash: 's1',
+          username: 'ann',
+          role: 'admin',
+          source: null,
+          createdAt: now,
+          lastUsedAt: now,
+          idleExpiresAt: now,
+          expiresAt: now,
+        });
+        await rejectsWith(
+          store.applyChange(
+            change([
+              {
+                type: 'putUser',
+                user: {
+                  username: 'bob',
+                  role: 'admin',
+                  passwordHash: 'plain',
+                  mustChangePassword: false,
+                },
+              },
+            ]),
+          ),
+          'InvalidMutation',
+        );
+        await rejectsWith(
+          store.applyChange(change([{ type: 'deleteUser', username: 'ghost' }])),
+          'UserNotFound',
+        );
+        await rejectsWith(
+          store.applyChange(change([{ type: 'deleteToken', id: 'ghost' }])),
+          'TokenNotFound',
+        );
+        const r2 = await store.applyChange(
+          change([
+            { type: 'deleteUser', username: 'ann' },
+            { type: 'deleteSetting', name: 'pending-confirmation' },
+          ]),
+        );
+        assert.equal(r2, r1 + 1);
+        assert.equal(await store.getUser('ann'), undefined);
+        assert.equal(await store.getSession('s1'), undefined);
+        assert.deepEqual(await store.listTokens(), []);
+        assert.equal(await store.getSetting('pending-confirmation'), undefined);
+      });
+    });
+
+    describe('records outside the revision', () => {
+      it('keeps sessions, login failures, node status and runtime secrets without a revision, an audit record or a wake-up', async () => {
+        const woken: number[] = [];
+        const unwatch = store.watch((r) => woken.push(r));
+        const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+        await store.putSession({
+          idHash: 'h',
+          username: 'ann',
+          role: 'operator',
+          source: '192.0.2.1',
+          createdAt: t(0),
+          lastUsedAt: t(0),
+          idleExpiresAt: t(10),
+          expiresAt: t(100),
+        });
+        assert.equal(await store.touchSession('h', t(5), t(20)), true);
+        assert.equal((await store.getSession('h'))?.idleExpiresAt, t(20));
+        assert.equal(await store.touchSession('gone', t(5), t(20)), false);
+        assert.equal(await store.deleteExpiredSessions(t(19)), 0);
+        assert.equal(await store.deleteExpiredSessions(t(20)), 1);
+        assert.equal(await store.deleteSession('h'), false);
+
+        await store.recordLoginFailure('user:ann', t(1));
+        await store.recordLoginFailure('user:ann', t(2));
+        await store.recordLoginFailure('addr:192.0.2.1', t(2));
+        assert.equal(await store.countLoginFailures('user:ann', t(2)), 1);
+        assert.equal(await store.countLoginFailures('user:ann', t(0)), 2);
+        await store.clearLoginFailures('user:ann');
+        assert.equal(await store.countLoginFailures('user:ann', t(0)), 0);
+
+        await store.putNodeStatus('node-1', { servedRevision: 4, pinnedBy: null });
+        await store.putNodeStatus('node-1', { servedRevision: 5, pinnedBy: 'flag' });
+        const status = await store.listNodeStatus();
+        assert.deepEqual(
+          status.map((s) => [s.node, s.status]),
+          [['node-1', { servedRevision: 5, pinnedBy: 'flag' }]],
+        );
+        await store.deleteNodeStatus('node-1');
+        assert.deepEqual(await store.listNodeStatus(), []);
+
+        await store.putRuntimeSecret('tls-ticket-key', Buffer.from([1, 2, 3]));
+        assert.deepEqual([...((await store.getRuntimeSecret('tls-ticket-key')) ?? [])], [1, 2, 3]);
+        assert.equal(await store.getSecret('tls-ticket-key'), undefined, 'not a revisioned secret');
+
+        assert.equal(await store.revision(), 0);
+        assert.deepEqual(await store.listAudit(), []);
+        await sleep(150);
+        unwatch();
+        assert.deepEqual(woken, []);
+      });
+    });
+
     describe('secrets', () => {
       it('round-trips secrets byte-identical and replaces them', async () => {
         const value = Buffer.from([0, 1, 2, 255, 254, 0]);

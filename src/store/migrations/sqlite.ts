@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { AUDIT_GENESIS_HASH, auditHash } from '../audit-chain.js';
 import { StoreError } from '../store.js';
 
 /**
@@ -13,6 +14,8 @@ export interface SqliteMigration {
   version: number;
   description: string;
   sql: string;
+  /** Data moved by code after `sql`, in the same transaction. */
+  run?: (db: Database.Database) => void;
 }
 
 /** `PRAGMA application_id` of a certkeeper store: "ckpr". */
@@ -86,6 +89,128 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX entries_updated_revision ON entries (updated_revision);
     `,
   },
+  {
+    version: 3,
+    description:
+      'hash-chained audit log; users, tokens and settings under the revision; sessions, login failures, node status and runtime secrets outside it',
+    sql: `
+      -- Every change (with its revision) and every audited event that changes nothing
+      -- (revision NULL), chained by hash: see audit-chain.ts.
+      CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        revision  INTEGER UNIQUE,
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        source    TEXT,
+        action    TEXT NOT NULL,
+        target    TEXT,
+        outcome   TEXT NOT NULL,
+        before    TEXT NOT NULL CHECK (json_valid(before)),
+        after     TEXT NOT NULL CHECK (json_valid(after)),
+        details   TEXT NOT NULL CHECK (json_valid(details)),
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL UNIQUE
+      ) STRICT;
+
+      CREATE TABLE users (
+        username             TEXT PRIMARY KEY,
+        role                 TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor')),
+        password_hash        TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL CHECK (must_change_password IN (0, 1)),
+        created_revision     INTEGER NOT NULL,
+        updated_revision     INTEGER NOT NULL,
+        created_at           TEXT NOT NULL,
+        updated_at           TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE tokens (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        role             TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor')),
+        username         TEXT NOT NULL,
+        secret_hash      TEXT NOT NULL UNIQUE,
+        expires_at       TEXT,
+        created_revision INTEGER NOT NULL,
+        created_at       TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE settings (
+        name     TEXT PRIMARY KEY,
+        value    TEXT NOT NULL CHECK (json_valid(value)),
+        revision INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE sessions (
+        id_hash         TEXT PRIMARY KEY,
+        username        TEXT NOT NULL,
+        role            TEXT NOT NULL,
+        source          TEXT,
+        created_at      TEXT NOT NULL,
+        last_used_at    TEXT NOT NULL,
+        idle_expires_at TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX sessions_username ON sessions (username);
+
+      CREATE TABLE login_failures (
+        key TEXT NOT NULL,
+        at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX login_failures_key_at ON login_failures (key, at);
+
+      CREATE TABLE node_status (
+        node       TEXT PRIMARY KEY,
+        status     TEXT NOT NULL CHECK (json_valid(status)),
+        updated_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE runtime_secrets (
+        name       TEXT PRIMARY KEY,
+        -- AES-256-GCM, see encryption.ts; the associated data is the name.
+        value      BLOB NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+    `,
+    // The old audit rows become the first records of the chain, in revision order.
+    run(db) {
+      const rows = db
+        .prepare('SELECT revision, at, actor, action, target, details FROM audit ORDER BY revision')
+        .all() as {
+        revision: number;
+        at: string;
+        actor: string;
+        action: string;
+        target: string | null;
+        details: string;
+      }[];
+      const insert = db.prepare(`
+        INSERT INTO audit_log (seq, revision, at, actor, source, action, target, outcome,
+          before, after, details, prev_hash, hash)
+        VALUES (@seq, @revision, @at, @actor, NULL, @action, @target, 'applied', '{}', '{}',
+          @details, @prevHash, @hash)`);
+      let prevHash = AUDIT_GENESIS_HASH;
+      rows.forEach((row, i) => {
+        const record = {
+          seq: i + 1,
+          revision: row.revision,
+          at: row.at,
+          actor: row.actor,
+          source: null,
+          action: row.action,
+          target: row.target,
+          outcome: 'applied',
+          before: {},
+          after: {},
+          details: JSON.parse(row.details) as Record<string, unknown>,
+          prevHash,
+        };
+        const hash = auditHash(record);
+        insert.run({ ...record, details: row.details, hash });
+        prevHash = hash;
+      });
+      db.exec('DROP TABLE audit');
+    },
+  },
 ];
 
 /** The schema version this code writes. */
@@ -111,6 +236,7 @@ export function migrateSqlite(
     if (userVersion(db) >= m.version) return;
     if (m.version === 1) db.pragma(`application_id = ${SQLITE_APPLICATION_ID}`);
     db.exec(m.sql);
+    m.run?.(db);
     db.pragma(`user_version = ${m.version}`);
     applied.push(m.version);
   });
