@@ -1,4 +1,5 @@
 import type { RequestListener } from 'node:http';
+import { hostname } from 'node:os';
 import { parseCertificate, readValidity } from '../core/certificate.js';
 import { CodedError, CoreError, isCoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
@@ -63,7 +64,36 @@ export interface SupervisorOptions {
   logger: RuntimeLogger;
   clock?: Clock;
   runtime?: Partial<Omit<TlsRuntimeOptions, 'host' | 'port' | 'handler' | 'logger' | 'clock'>>;
+  /** How this node names itself in the store's node status; `<host>:<port>` unless given. */
+  node?: string;
 }
+
+/**
+ * What a node reports of itself in the store (outside the revision), so that any process
+ * on the data directory can see what it serves, what pins it and what it refused: the
+ * CLI waits on it after a change, and refuses an activation a pinned node would ignore.
+ */
+export interface NodeStatus {
+  [key: string]: unknown;
+  pid: number;
+  host: string;
+  url: string | null;
+  startedAt: string;
+  /** The revision whose identities are served. */
+  servedRevision: number;
+  /** The latest store revision the node has caught up with (served, or refused). */
+  reconciledRevision: number;
+  /** The source that pins the server identity (flag, file, environment), or null. */
+  pinnedBy: string | null;
+  source: SourceKind;
+  alias: string | null;
+  fingerprint: string;
+  /** The latest refusals, newest last (a refusal that a rollback undid stays listed here). */
+  refusals: Refusal[];
+}
+
+/** Refusals kept in the node status. */
+const RECENT_REFUSALS = 10;
 
 /** The store's bindings at a revision, and the SNI state they make. */
 interface Bindings {
@@ -143,7 +173,11 @@ export class Supervisor {
   #reconciled = -1;
   /** Refusals by `Wanted.key`. */
   readonly #refused = new Map<string, Refusal>();
+  readonly #recentRefusals: Refusal[] = [];
   #expiredLogged: string | undefined;
+  #node: string | undefined;
+  #startedAt = '';
+  #publishedStatus = '';
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -178,8 +212,14 @@ export class Supervisor {
     }
     const result = await this.runtime.start(state);
     this.#reconciled = revision;
-    this.#unwatch = this.#store.watch(() => this.#enqueue(() => this.#follow()));
+    this.#startedAt = this.#clock.now().toISOString();
+    this.#node = this.#options.node ?? `${hostname()}:${this.runtime.address()?.port}`;
+    this.#unwatch = this.#store.watch(
+      () => this.#enqueue(() => this.#follow()),
+      (err) => this.#retryLater(err),
+    );
     this.#scheduleRenewal();
+    await this.#publishStatus();
     return result;
   }
 
@@ -207,13 +247,64 @@ export class Supervisor {
     });
   }
 
+  /** Re-reads the store now, as the change feed would (tests, and a CLI nudge). */
+  catchUp(): Promise<ApplyResult | undefined> {
+    return this.#enqueue(() => this.#follow());
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unwatch?.();
     clearTimeout(this.#renewalTimer);
     clearTimeout(this.#retryTimer);
     await this.#queue;
+    if (this.#node) {
+      await this.#store
+        .deleteNodeStatus(this.#node)
+        .catch((err: unknown) =>
+          this.#logger.error({ code: codeOf(err) }, 'Could not remove this node from the store.'),
+        );
+    }
     await this.runtime.stop();
+  }
+
+  /** What this node reports of itself; undefined before it serves. */
+  nodeStatus(): NodeStatus | undefined {
+    const served = this.status();
+    if (!served) return undefined;
+    const address = this.runtime.address();
+    return {
+      pid: process.pid,
+      host: hostname(),
+      url: address
+        ? `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
+        : null,
+      startedAt: this.#startedAt,
+      servedRevision: served.revision,
+      reconciledRevision: this.#reconciled,
+      pinnedBy: this.pinnedBy() ?? null,
+      source: served.source,
+      alias: served.alias,
+      fingerprint: served.fingerprint,
+      refusals: [...this.#recentRefusals],
+    };
+  }
+
+  /** Writes this node's status to the store when it changed; a failure is logged. */
+  async #publishStatus(): Promise<void> {
+    const status = this.nodeStatus();
+    if (!status || !this.#node || this.#stopped) return;
+    const json = JSON.stringify(status);
+    if (json === this.#publishedStatus) return;
+    try {
+      await this.#store.putNodeStatus(this.#node, status);
+      this.#publishedStatus = json;
+    } catch (err) {
+      this.#logger.error(
+        { code: codeOf(err), reason: String(err) },
+        'Could not record what this node serves in the store.',
+      );
+    }
   }
 
   /** True when a flag, file or environment source pins the server identity. */
@@ -246,7 +337,12 @@ export class Supervisor {
 
   /** Runs `task` after the ones before it; a failure is logged, never unhandled. */
   #enqueue<T>(task: () => Promise<T>): Promise<T | undefined> {
-    const run = this.#queue.then(async () => (this.#stopped ? undefined : task()));
+    const run = this.#queue.then(async () => {
+      if (this.#stopped) return undefined;
+      const result = await task();
+      await this.#publishStatus();
+      return result;
+    });
     this.#queue = run.catch((err) =>
       this.#logger.error({ err: String(err) }, 'Following the store failed.'),
     );
@@ -561,6 +657,21 @@ export class Supervisor {
       at: this.#clock.now().toISOString(),
     };
     this.#refused.set(wanted.key, refusal);
+    this.#recentRefusals.push(refusal);
+    if (this.#recentRefusals.length > RECENT_REFUSALS) this.#recentRefusals.shift();
+    // Recorded once: the same binding and entry are not tried again, so not refused again.
+    this.#store
+      .appendAudit({
+        actor: 'runtime',
+        source: this.#node ?? hostname(),
+        action: 'refuse',
+        target: wanted.binding,
+        outcome: 'refused',
+        details: { ...refusal },
+      })
+      .catch((err: unknown) =>
+        this.#logger.error({ code: codeOf(err) }, 'Could not record the refusal in the audit log.'),
+      );
     this.#logger.error(
       { ...refusal },
       `Refused ${wanted.binding}${wanted.alias ? ` = "${wanted.alias}"` : ''} of revision ${revision}: ${code}: ${reason}. What was served keeps serving until that binding changes.`,
@@ -694,14 +805,9 @@ export class Supervisor {
 
   #ticketKeyStore(): TicketKeyStore {
     return {
-      load: () => this.#store.getSecret(TICKET_KEY_SECRET),
-      save: async (record) => {
-        await this.#store.applyChange({
-          actor: 'runtime',
-          action: 'rotate-ticket-key',
-          mutations: [{ type: 'putSecret', name: TICKET_KEY_SECRET, value: record }],
-        });
-      },
+      // Outside the revision: a rotation wakes no follower and changes no ETag.
+      load: () => this.#store.getRuntimeSecret(TICKET_KEY_SECRET),
+      save: (record) => this.#store.putRuntimeSecret(TICKET_KEY_SECRET, record),
     };
   }
 }
