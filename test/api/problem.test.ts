@@ -48,7 +48,7 @@ describe('problem+json', () => {
     assert.equal(await statusOf(new CoreError('UnsupportedFormat', 'x')), 415);
     assert.equal(await statusOf(new CoreError('KeyMismatch', 'x')), 422);
     assert.equal(await statusOf(new ServiceError('PinnedBySource', 'x')), 409);
-    assert.equal(await statusOf(new ServiceError('AliasNotFound', 'x')), 404);
+    assert.equal(await statusOf(new StoreError('AliasNotFound', 'x')), 404);
     assert.equal(await statusOf(new StoreError('RevisionConflict', 'x')), 412);
   });
 
