@@ -1,8 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { CodedError, type CoreErrorCode } from '../core/errors.js';
 import type { RuntimeErrorCode } from '../runtime/identity.js';
-import type { ServiceErrorCode } from '../service/errors.js';
-import type { StoreErrorCode } from '../store/store.js';
+import type { ServiceErrorCode, StoreErrorCode } from '../service/errors.js';
 
 /** The API layer's own codes, for requests that never reach a domain operation. */
 export const API_ERROR_CODES = {

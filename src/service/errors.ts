@@ -26,3 +26,9 @@ export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;
 export class ServiceError extends CodedError<ServiceErrorCode> {
   override readonly name = 'ServiceError';
 }
+
+/**
+ * The store's codes pass through `service/` unchanged; front ends (`api/`, `cli/`) name
+ * them through this re-export, never by importing `store/` (DESIGN.md, layer 3).
+ */
+export type { StoreErrorCode } from '../store/store.js';
