@@ -1,6 +1,6 @@
 import type { RequestListener } from 'node:http';
 import type { Server } from 'node:https';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServedStatus } from '../runtime/supervisor.js';
 import { STRICT_TRANSPORT_SECURITY } from '../runtime/tls-runtime.js';
 import { LOCAL_CA_ALIAS } from '../service/context.js';
@@ -13,13 +13,17 @@ export interface AppOptions {
   tlsStatus: () => ServedStatus | undefined;
   /** Creates the HTTPS server Fastify will use (the runtime's, so identity can swap live). */
   serverFactory: (handler: RequestListener) => Server;
-  logger?: boolean | object;
+  /**
+   * The pino logger of the API (`logger.child({ layer: 'api' })`); every request logs
+   * under its request id, the id a 5xx problem names. No logging when absent.
+   */
+  logger?: FastifyBaseLogger;
 }
 
 /** The Fastify application: health, the public CA certificate and the native API. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     serverFactory: options.serverFactory as never,
     bodyLimit: 1 << 20,
   });

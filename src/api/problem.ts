@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
-import { CORE_ERROR_CODES, CodedError } from '../core/errors.js';
-import { SERVICE_ERROR_CODES } from '../service/errors.js';
+import { CodedError, type CoreErrorCode } from '../core/errors.js';
+import type { RuntimeErrorCode } from '../runtime/identity.js';
+import type { ServiceErrorCode, StoreErrorCode } from '../service/errors.js';
 
 /** The API layer's own codes, for requests that never reach a domain operation. */
 export const API_ERROR_CODES = {
@@ -11,42 +12,119 @@ export const API_ERROR_CODES = {
   InternalError: 'Something went wrong on the server; the log has the details.',
 } as const;
 
-/** The API code for an HTTP client error Fastify raised itself. */
-const CLIENT_ERROR_CODES: Record<number, keyof typeof API_ERROR_CODES> = {
-  404: 'NotFound',
-  413: 'PayloadTooLarge',
-  415: 'UnsupportedMediaType',
-};
+export type ApiErrorCode = keyof typeof API_ERROR_CODES;
 
-/** HTTP status for each stable error code: the one table of it (STYLE.md §3). */
-const STATUS: Record<string, number> = {
-  ...Object.fromEntries(Object.keys(CORE_ERROR_CODES).map((c) => [c, 422])),
+/**
+ * Every stable error code of certkeeper: the union of the layers' catalogues
+ * (`CORE_ERROR_CODES`, `STORE_ERROR_CODES`, `SERVICE_ERROR_CODES`, `RUNTIME_ERROR_CODES`,
+ * `API_ERROR_CODES`). Each code is in exactly one of them and means one thing.
+ */
+export type ErrorCode =
+  | CoreErrorCode
+  | StoreErrorCode
+  | ServiceErrorCode
+  | RuntimeErrorCode
+  | ApiErrorCode;
+
+/** The codes found in two catalogues at once; `STATUS` makes the compiler keep this empty. */
+type InTwoCatalogues =
+  | (CoreErrorCode & (StoreErrorCode | ServiceErrorCode | RuntimeErrorCode | ApiErrorCode))
+  | (StoreErrorCode & (ServiceErrorCode | RuntimeErrorCode | ApiErrorCode))
+  | (ServiceErrorCode & (RuntimeErrorCode | ApiErrorCode))
+  | (RuntimeErrorCode & ApiErrorCode);
+
+/**
+ * HTTP status for each stable error code: the one table of it (STYLE.md §3). The compiler
+ * checks it: a new code without a status fails `tsc`, and so does a code that two
+ * catalogues share (its status must then be `never`). A 4xx is the client's to fix; a 5xx
+ * is a fault of the server (its store, its data directory, its TLS runtime), whose detail
+ * `sendProblem` hides.
+ */
+export const STATUS = {
+  // core — the input was read and judged; it is the client's to fix.
   UnsupportedFormat: 415,
+  UnsupportedAlgorithm: 422,
+  MalformedInput: 422,
   InputTooLarge: 413,
   PasswordRequired: 401,
   WrongPassword: 401,
-  ...Object.fromEntries(Object.keys(SERVICE_ERROR_CODES).map((c) => [c, 400])),
-  AliasInUse: 409,
-  AliasNotFound: 404,
-  EntryNotUsable: 409,
-  PinnedBySource: 409,
-  FileUnreadable: 422,
+  KeyMismatch: 422,
+  NoCertificate: 422,
+  NoPrivateKey: 422,
+  AmbiguousLeaf: 422,
+  ChainIncomplete: 422,
+  ChainInvalid: 422,
+  SignatureInvalid: 422,
+  CertificateExpired: 422,
+  CertificateNotYetValid: 422,
+  NotACertificateAuthority: 422,
+  PathLengthExceeded: 422,
+  NameConstraintViolation: 422,
+  UsageNotAllowed: 422,
+  UnknownCriticalExtension: 422,
+  HostnameMismatch: 422,
+  CertificateRevoked: 422,
+  UntrustedRoot: 422,
+  PolicyViolation: 422,
+  InvalidGenerationRequest: 422,
+
+  // store — the client's conflicts are 4xx; a store or data directory that is broken,
+  // locked or missing its key is the server's fault, never the client's.
   RevisionConflict: 412,
+  AliasNotFound: 404,
+  AliasInUse: 409,
   EntryBound: 409,
-  // The store or its data directory is broken: a server fault, never the client's.
-  StoreUnavailable: 503,
-  AddressInUse: 503,
-  ListenFailed: 503,
-  StoreCorrupt: 503,
-  StoreMissing: 503,
-  StoreReadOnly: 503,
-  StoreTooNew: 503,
-  DataDirMissing: 503,
-  DataDirInsecure: 503,
+  InvalidMutation: 400,
   MasterKeyMissing: 503,
   MasterKeyWrong: 503,
   MasterKeyInvalid: 503,
   MasterKeyInsecure: 503,
+  StoreUnavailable: 503,
+  StoreTooNew: 503,
+  StoreCorrupt: 503,
+  StoreMissing: 503,
+  StoreReadOnly: 503,
+  DataDirMissing: 503,
+  DataDirInsecure: 503,
+
+  // service — the domain rules of the keystore.
+  InvalidAlias: 400,
+  EntryNotUsable: 409,
+  PinnedBySource: 409,
+  InvalidBinding: 400,
+  InvalidHostname: 400,
+  TooManyKeys: 422,
+  TooManyCertificates: 422,
+  FileUnreadable: 422,
+
+  // runtime — the live TLS state of this process: always the server's fault.
+  ContextBuildFailed: 500,
+  ProbeFailed: 500,
+  InvalidState: 500,
+  NotRunning: 503,
+  AlreadyStarted: 500,
+  TicketKeyInvalid: 500,
+  AddressInUse: 503,
+  ListenFailed: 503,
+
+  // api — requests that never reach a domain operation.
+  BadRequest: 400,
+  NotFound: 404,
+  PayloadTooLarge: 413,
+  UnsupportedMediaType: 415,
+  InternalError: 500,
+} as const satisfies Record<ErrorCode, number> & Record<InTwoCatalogues, never>;
+
+/** True when `code` is one of certkeeper's stable error codes. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(STATUS, code);
+}
+
+/** The API code for an HTTP client error Fastify raised itself. */
+const CLIENT_ERROR_CODES: Record<number, ApiErrorCode> = {
+  404: 'NotFound',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
 };
 
 /** An RFC 9457 problem document. */
@@ -55,35 +133,47 @@ export interface Problem {
   title: string;
   status: number;
   detail?: string;
-  code: string;
+  code: ErrorCode;
   requestId?: string;
 }
 
-/** Renders any error as problem+json; a 5xx hides its detail and points to the logs. */
+/**
+ * Renders any error as problem+json. A 4xx explains (its detail is the error's sentence);
+ * a 5xx hides what went wrong, names the request id instead, and logs the error with its
+ * cause under that id (STYLE.md §4).
+ */
 export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
   const fastifyStatus = (err as { statusCode?: number }).statusCode;
-  const clientError = fastifyStatus !== undefined && fastifyStatus < 500;
-  let code: string;
+  let code: ErrorCode;
   let status: number;
-  if (err instanceof CodedError) {
+  if (err instanceof CodedError && isErrorCode(err.code)) {
     code = err.code;
-    status = STATUS[code] ?? 400;
+    status = STATUS[code];
+  } else if (
+    !(err instanceof CodedError) &&
+    fastifyStatus !== undefined &&
+    fastifyStatus >= 400 &&
+    fastifyStatus < 500
+  ) {
+    code = CLIENT_ERROR_CODES[fastifyStatus] ?? 'BadRequest';
+    status = fastifyStatus;
   } else {
-    code = clientError ? (CLIENT_ERROR_CODES[fastifyStatus] ?? 'BadRequest') : 'InternalError';
-    status = clientError ? fastifyStatus : 500;
+    // A bug, a system failure, or a coded error of no catalogue: the server's fault.
+    code = 'InternalError';
+    status = 500;
   }
+  const requestId = String(reply.request.id);
   const problem: Problem = {
     type: `urn:certkeeper:problem:${code}`,
     title: code,
     status,
     code,
-    requestId: String(reply.request.id),
-    // A 4xx explains; a 5xx hides what went wrong and points to the log.
+    requestId,
     detail:
       status < 500
         ? (err as Error).message
-        : `An internal error occurred; see the server log for request ${reply.request.id}.`,
+        : `An internal error occurred; see the server log for request ${requestId}.`,
   };
-  if (status >= 500) reply.log.error({ err, requestId: reply.request.id }, 'request failed');
+  if (status >= 500) reply.log.error({ err, code, requestId }, 'request failed');
   return reply.code(status).type('application/problem+json').send(problem);
 }

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
+import { type ErrorCode, isErrorCode } from '../api/problem.js';
 import { parseCertificate } from '../core/certificate.js';
+import { CodedError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
-import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { importEntry } from '../service/import-entry.js';
 import { readInputFile } from '../service/read-input-file.js';
 import { openDataDir } from '../store/data-dir.js';
@@ -24,8 +25,8 @@ Options:
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
   --init               create the data directory and a new store if it does not exist`;
 
-/** What to do on the command line about a service refusal, by its code. */
-const FLAG_HINTS: Partial<Record<ServiceErrorCode, string>> = {
+/** What to do on the command line about a refusal, by its code. */
+const FLAG_HINTS: Partial<Record<ErrorCode, string>> = {
   AliasInUse: 'use --replace',
   AliasNotFound: 'leave out --replace',
 };
@@ -84,7 +85,7 @@ export async function runImport(
     return 0;
   } catch (err) {
     // The service words its refusals for every front end; the flag to use is ours to name.
-    const hint = err instanceof ServiceError && FLAG_HINTS[err.code];
+    const hint = err instanceof CodedError && isErrorCode(err.code) && FLAG_HINTS[err.code];
     if (!hint) throw err;
     io.stderr.write(`${err.code}: ${err.message} (${hint})\n`);
     return 1;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { RuntimeError } from '../runtime/identity.js';
 import { localServerNames } from '../runtime/local-ca.js';
@@ -27,6 +27,20 @@ const REDACT = [
   'req.headers.cookie',
 ];
 
+/**
+ * The server's one pino logger (JSON lines on stderr by default), with secrets redacted.
+ * Each layer logs through a child of it: `{ layer: 'runtime' }`, `{ layer: 'api' }`.
+ */
+export function createServeLogger(
+  env: Record<string, string | undefined>,
+  destination: DestinationStream = pino.destination(2),
+): Logger {
+  return pino(
+    { name: 'certkeeper', level: env.CERTKEEPER_LOG_LEVEL ?? 'info', redact: REDACT },
+    destination,
+  );
+}
+
 /** Opens the data directory and starts serving HTTPS as configured. */
 export async function startServer(
   config: ServeConfig,
@@ -39,6 +53,7 @@ export async function startServer(
     const host = hostname();
     const app = await buildApp({
       store,
+      logger: logger.child({ layer: 'api' }),
       tlsStatus: () => supervisor?.status(),
       serverFactory: (handler) => {
         supervisor = new Supervisor({
@@ -137,10 +152,7 @@ export async function runServe(
     io.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
-  const logger = pino(
-    { name: 'certkeeper', level: env.CERTKEEPER_LOG_LEVEL ?? 'info', redact: REDACT },
-    pino.destination(2),
-  );
+  const logger = createServeLogger(env);
   let server: RunningServer;
   try {
     server = await startServer(config, env, logger);

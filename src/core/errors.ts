@@ -31,7 +31,8 @@ export const CORE_ERROR_CODES = {
   CertificateRevoked: 'A certificate in the chain has been revoked.',
   UntrustedRoot: 'The chain does not end at a trusted certificate.',
   PolicyViolation: 'The certificate or key does not meet the security policy.',
-  InvalidRequest: 'The request to generate or export is not valid.',
+  InvalidGenerationRequest:
+    'The request to generate a key, CSR, certificate or PKCS#12 export is not valid.',
 } as const;
 
 /** A stable, documented error code of `core/`. */

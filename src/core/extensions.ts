@@ -44,7 +44,10 @@ const EKU_NAMES: Record<string, string> = Object.fromEntries(
 export function ekuOid(nameOrOid: string): string {
   const oid = EKU_OIDS[nameOrOid] ?? nameOrOid;
   if (!/^\d+(\.\d+)+$/.test(oid)) {
-    throw new CoreError('InvalidRequest', `"${nameOrOid}" is not a known extended key usage.`);
+    throw new CoreError(
+      'InvalidGenerationRequest',
+      `"${nameOrOid}" is not a known extended key usage.`,
+    );
   }
   return oid;
 }

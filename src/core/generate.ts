@@ -65,7 +65,7 @@ export async function generateKeyPair(
 /**
  * A DER PKCS#10 request signed by `key` (SHA-256 for RSA and P-256, SHA-384 for P-384,
  * SHA-512 for P-521, pure EdDSA), the SANs in a PKCS#9 extensionRequest attribute.
- * Invalid subject fields or names are `InvalidRequest`.
+ * Invalid subject fields or names are `InvalidGenerationRequest`.
  */
 export async function createCsr(input: {
   key: KeyObject;
@@ -618,5 +618,9 @@ function toArrayBuffer(bytes: Buffer): ArrayBuffer {
 }
 
 function invalid(message: string, cause?: unknown): CoreError {
-  return new CoreError('InvalidRequest', message, cause === undefined ? undefined : { cause });
+  return new CoreError(
+    'InvalidGenerationRequest',
+    message,
+    cause === undefined ? undefined : { cause },
+  );
 }

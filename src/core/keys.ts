@@ -421,7 +421,6 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
     return createPrivateKey(input);
   } catch (cause) {
     const code = (cause as { code?: string }).code ?? '';
-    const text = String((cause as Error).message ?? cause);
     if (encrypted) {
       if (code === 'ERR_OSSL_EVP_UNSUPPORTED' || code === 'ERR_OSSL_PEM_UNSUPPORTED_ENCRYPTION') {
         throw new CoreError(
@@ -430,7 +429,11 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
           { cause },
         );
       }
-      if (code === 'ERR_MISSING_PASSPHRASE' || /interrupted or cancelled/.test(text)) {
+      // No passphrase: Node's own check (DER), or OpenSSL's cancelled prompt (PEM).
+      if (
+        code === 'ERR_MISSING_PASSPHRASE' ||
+        code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED'
+      ) {
         throw passwordRequired(cause);
       }
       // "bad decrypt", or a decryption that "worked" but produced garbage.

@@ -696,16 +696,16 @@ export async function writePkcs12(input: {
   const { key, certificates, password, friendlyName } = input;
   const iterations = input.iterations ?? 2048;
   if (typeof password !== 'string' || password === '') {
-    throw new CoreError('InvalidRequest', 'A PKCS#12 export needs a non-empty password.');
+    throw new CoreError('InvalidGenerationRequest', 'A PKCS#12 export needs a non-empty password.');
   }
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
     throw new CoreError(
-      'InvalidRequest',
+      'InvalidGenerationRequest',
       `The iteration count must be a whole number from 1 to ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
     );
   }
   if (key?.type !== 'private') {
-    throw new CoreError('InvalidRequest', 'A PKCS#12 export needs a private key.');
+    throw new CoreError('InvalidGenerationRequest', 'A PKCS#12 export needs a private key.');
   }
   const leaf = certificates[0];
   // Refuse to write a file whose key and leaf don't belong together.

@@ -1,5 +1,6 @@
 import { readValidity } from '../core/certificate.js';
 import { CoreError } from '../core/errors.js';
+import { StoreError } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { assertNotPinned, sniBinding } from './import-entry.js';
@@ -15,13 +16,13 @@ export async function activateEntry(
   const requested = input.binding ?? 'server';
   if (requested !== 'server' && !requested.startsWith('sni:')) {
     throw new ServiceError(
-      'InvalidRequest',
+      'InvalidBinding',
       `"${requested}" is not a binding: use "server" or "sni:<host>".`,
     );
   }
   const binding = requested === 'server' ? 'server' : sniBinding(requested.slice(4));
   const entry = await ctx.store.getEntry(input.alias);
-  if (!entry) throw new ServiceError('AliasNotFound', `No entry is named "${input.alias}".`);
+  if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
   if (entry.kind !== 'key-pair' || !entry.hasPrivateKey || !entry.certificatePem) {
     throw new ServiceError(
       'EntryNotUsable',

@@ -1,17 +1,22 @@
 /**
- * The error type of `service/`. `core/` and `store/` errors pass through unchanged
- * (each layer has its own catalogue); these are the domain rules of the keystore.
+ * The error type of `service/`: the domain rules of the keystore. Each code lives in
+ * exactly one catalogue (the test in `test/docs/errors.test.ts` and the status table in
+ * `api/error-status.ts` keep it so): `core/` and `store/` errors pass through unchanged,
+ * and where a rule is the store's own word — `AliasInUse`, `AliasNotFound` — the service
+ * throws the store's `StoreError` with it rather than a second code of the same meaning.
+ * A retired code is never reused (see docs/errors.md).
  */
 import { CodedError } from '../core/errors.js';
 
 export const SERVICE_ERROR_CODES = {
   InvalidAlias: 'An alias must be 1–64 letters, digits, dots, dashes or underscores.',
-  AliasInUse: 'An entry with this alias already exists.',
-  AliasNotFound: 'No entry has this alias.',
   EntryNotUsable: 'The entry cannot be used this way (wrong kind, expired, or no key).',
   PinnedBySource:
     'A higher-precedence source (flag, file or environment) pins the served identity.',
-  InvalidRequest: 'The request is not valid.',
+  InvalidBinding: 'The binding is not "server" or "sni:<host>".',
+  InvalidHostname: 'The host name of an SNI binding is not a DNS name (exact or *. wildcard).',
+  TooManyKeys: 'The upload holds more than one private key.',
+  TooManyCertificates: 'A trusted entry holds one CA certificate, and the upload has several.',
   FileUnreadable:
     'A named file cannot be read: it is missing, not permitted, or not a regular file.',
 } as const;
@@ -21,3 +26,9 @@ export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;
 export class ServiceError extends CodedError<ServiceErrorCode> {
   override readonly name = 'ServiceError';
 }
+
+/**
+ * The store's codes pass through `service/` unchanged; front ends (`api/`, `cli/`) name
+ * them through this re-export, never by importing `store/` (DESIGN.md, layer 3).
+ */
+export type { StoreErrorCode } from '../store/store.js';

@@ -12,7 +12,7 @@ import { isValidDnsName } from '../core/hostname.js';
 import { toPem } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
 import { type ValidationProblem, validateServerChain } from '../core/validate.js';
-import type { EntryInput, EntryRecord, Mutation } from '../store/store.js';
+import { type EntryInput, type EntryRecord, type Mutation, StoreError } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 
@@ -94,13 +94,13 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
   }
   const existing = await ctx.store.getEntry(input.alias);
   if (existing && !input.replace && existing.kind !== 'pending') {
-    throw new ServiceError(
+    throw new StoreError(
       'AliasInUse',
       `An entry named "${input.alias}" already exists; replace it to renew it, or choose another alias.`,
     );
   }
   if (!existing && input.replace) {
-    throw new ServiceError(
+    throw new StoreError(
       'AliasNotFound',
       `No entry is named "${input.alias}", so there is nothing to replace; import it as a new entry.`,
     );
@@ -159,7 +159,7 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
     }
     if (new Set(certs.map((c) => c.sha256)).size > 1) {
       throw new ServiceError(
-        'InvalidRequest',
+        'TooManyCertificates',
         'A trusted entry holds one CA certificate; import each one under its own alias.',
       );
     }
@@ -207,7 +207,7 @@ export function sniBinding(host: string): string {
   const bare = name.startsWith('*.') ? name.slice(2) : name;
   if (!isValidDnsName(bare)) {
     throw new ServiceError(
-      'InvalidRequest',
+      'InvalidHostname',
       `"${host}" is not a host name an SNI binding can use.`,
     );
   }
@@ -241,14 +241,14 @@ function isCa(cert: Certificate, file: string): boolean {
   }
 }
 
-/** The one private key of an upload (the same key twice counts once); several → InvalidRequest. */
+/** The one private key of an upload (the same key twice counts once); several → TooManyKeys. */
 function distinctKey(keys: KeyObject[]): KeyObject | undefined {
   const [first, ...rest] = keys;
   if (!first) return undefined;
   const pkcs8 = (k: KeyObject) => k.export({ format: 'der', type: 'pkcs8' }).toString('hex');
   if (rest.some((k) => pkcs8(k) !== pkcs8(first))) {
     throw new ServiceError(
-      'InvalidRequest',
+      'TooManyKeys',
       'The upload holds more than one private key; give only the server key.',
     );
   }

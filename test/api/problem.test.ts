@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
+import pino from 'pino';
 import { sendProblem } from '../../src/api/problem.js';
 import { CORE_ERROR_CODES, CoreError } from '../../src/core/errors.js';
 import { RUNTIME_ERROR_CODES, RuntimeError } from '../../src/runtime/identity.js';
@@ -37,6 +39,7 @@ describe('problem+json', () => {
         assert.equal(body.status, status);
         assert.ok(status >= 400 && status < 600, `${code} → ${status}`);
         if (status < 500) assert.equal(body.detail, `because ${code}`);
+        else assert.ok(!body.detail.includes('because'), `${code}: a 5xx hides its detail`);
       }
     }
   });
@@ -48,7 +51,7 @@ describe('problem+json', () => {
     assert.equal(await statusOf(new CoreError('UnsupportedFormat', 'x')), 415);
     assert.equal(await statusOf(new CoreError('KeyMismatch', 'x')), 422);
     assert.equal(await statusOf(new ServiceError('PinnedBySource', 'x')), 409);
-    assert.equal(await statusOf(new ServiceError('AliasNotFound', 'x')), 404);
+    assert.equal(await statusOf(new StoreError('AliasNotFound', 'x')), 404);
     assert.equal(await statusOf(new StoreError('RevisionConflict', 'x')), 412);
   });
 
@@ -57,6 +60,62 @@ describe('problem+json', () => {
     assert.equal((await problemFor(fastifyError(404))).body.code, 'NotFound');
     assert.equal((await problemFor(fastifyError(413))).body.code, 'PayloadTooLarge');
     assert.equal((await problemFor(fastifyError(400))).body.code, 'BadRequest');
+  });
+
+  it('answers a store or runtime fault with a 5xx, never a 400 with its internal message', async () => {
+    const statusOf = async (err: Error) => (await problemFor(err)).status;
+    for (const code of ['StoreCorrupt', 'MasterKeyMissing', 'StoreUnavailable'] as const) {
+      assert.ok((await statusOf(new StoreError(code, 'x'))) >= 500, code);
+    }
+    for (const code of [
+      'ContextBuildFailed',
+      'ProbeFailed',
+      'InvalidState',
+      'NotRunning',
+    ] as const) {
+      assert.ok((await statusOf(new RuntimeError(code, 'x'))) >= 500, code);
+    }
+  });
+
+  it('hides a 5xx behind its request id, and logs the error and its cause under that id', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const app = Fastify({ loggerInstance: pino(destination).child({ layer: 'api' }) });
+    app.setErrorHandler((e, _req, reply) => sendProblem(reply, e));
+    app.get('/entries/web', async () => {
+      throw new StoreError(
+        'StoreCorrupt',
+        'The entry "web" in /srv/certkeeper/data/certkeeper.db does not match its fingerprint.',
+        { cause: new Error('ASN.1 length overruns the buffer') },
+      );
+    });
+    const res = await app.inject({ method: 'GET', url: '/entries/web' });
+    await app.close();
+
+    assert.equal(res.statusCode, 503);
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+    const body = res.json();
+    assert.equal(body.code, 'StoreCorrupt');
+    assert.equal(body.status, 503);
+    assert.ok(body.requestId, 'the answer names its request id');
+    assert.ok(body.detail.includes(body.requestId), 'the detail points to the log entry');
+    for (const internal of ['/srv/certkeeper', 'fingerprint', 'ASN.1', '"web"']) {
+      assert.ok(!res.body.includes(internal), `the answer leaks ${internal}`);
+    }
+
+    const logged = lines.find((l) => l.reqId === body.requestId && l.level === 50);
+    assert.ok(logged, `an error entry with request id ${body.requestId} in the log`);
+    assert.equal(logged.layer, 'api');
+    assert.equal(logged.code, 'StoreCorrupt');
+    const err = logged.err as { message: string; stack: string; code: string };
+    assert.equal(err.code, 'StoreCorrupt');
+    assert.match(err.message, /\/srv\/certkeeper\/data\/certkeeper\.db/);
+    assert.match(err.stack, /caused by: Error: ASN\.1 length overruns the buffer/);
   });
 
   it('hides the detail of an unexpected error behind a request id', async () => {

@@ -20,9 +20,9 @@ describe('the CLI reports an error that ends a command', () => {
       code: 1,
       stderr: 'ChainIncomplete: The issuer is missing.\n',
     });
-    assert.deepEqual(report(new ServiceError('AliasInUse', 'It\nexists.')), {
+    assert.deepEqual(report(new ServiceError('PinnedBySource', 'It\nis pinned.')), {
       code: 1,
-      stderr: 'AliasInUse: It exists.\n',
+      stderr: 'PinnedBySource: It is pinned.\n',
     });
   });
 

@@ -78,8 +78,11 @@ describe('generateKeyPair', () => {
     { type: 'dsa' },
     null,
   ]) {
-    it(`refuses the key spec ${JSON.stringify(spec)} as InvalidRequest`, async () => {
-      await assertRejectsCode(() => generateKeyPair(spec as unknown as KeySpec), 'InvalidRequest');
+    it(`refuses the key spec ${JSON.stringify(spec)} as InvalidGenerationRequest`, async () => {
+      await assertRejectsCode(
+        () => generateKeyPair(spec as unknown as KeySpec),
+        'InvalidGenerationRequest',
+      );
     });
   }
 });
@@ -455,8 +458,11 @@ describe('issueCertificate refusals', () => {
     csrDer = await createCsr({ key: otherKey, subject: { CN: 'both.example' } });
   });
   for (const [what, change] of refusals) {
-    it(`refuses ${what} as InvalidRequest`, async () => {
-      await assertRejectsCode(() => issueCertificate({ ...base(), ...change() }), 'InvalidRequest');
+    it(`refuses ${what} as InvalidGenerationRequest`, async () => {
+      await assertRejectsCode(
+        () => issueCertificate({ ...base(), ...change() }),
+        'InvalidGenerationRequest',
+      );
     });
   }
 });
@@ -485,7 +491,7 @@ describe('createCsr and createSelfSignedCa refusals', () => {
     ['an IP address given as a DNS name', { CN: 'a' }, { dns: ['192.0.2.1'] }],
     ['an unsupported SAN kind', { CN: 'a' }, { email: ['a@example.com'] }],
   ] as const) {
-    it(`refuses a CSR with ${what} as InvalidRequest`, async () => {
+    it(`refuses a CSR with ${what} as InvalidGenerationRequest`, async () => {
       await assertRejectsCode(
         () =>
           createCsr({
@@ -493,7 +499,7 @@ describe('createCsr and createSelfSignedCa refusals', () => {
             subject: subject as never,
             ...(sans ? { sans: sans as never } : {}),
           }),
-        'InvalidRequest',
+        'InvalidGenerationRequest',
       );
     });
   }
@@ -501,7 +507,7 @@ describe('createCsr and createSelfSignedCa refusals', () => {
   it('refuses to sign with a public key', async () => {
     await assertRejectsCode(
       () => createCsr({ key: createPublicKey(key), subject: { CN: 'a' } }),
-      'InvalidRequest',
+      'InvalidGenerationRequest',
     );
   });
 
@@ -522,10 +528,10 @@ describe('createCsr and createSelfSignedCa refusals', () => {
     ['a negative path length', { pathLength: -1 }],
     ['zero days', { days: 0 }],
   ] as const) {
-    it(`refuses a CA with ${what} as InvalidRequest`, async () => {
+    it(`refuses a CA with ${what} as InvalidGenerationRequest`, async () => {
       await assertRejectsCode(
         () => createSelfSignedCa({ key, subject: { CN: 'CA' }, days: 10, now: NOW, ...change }),
-        'InvalidRequest',
+        'InvalidGenerationRequest',
       );
     });
   }

@@ -861,20 +861,20 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
     );
   });
 
-  it('refuses an empty password, a bad iteration count or a public key (InvalidRequest)', async () => {
+  it('refuses an empty password, a bad iteration count or a public key (InvalidGenerationRequest)', async () => {
     await rejectsWith(
       writePkcs12({ key: leafKey, certificates: [leaf], password: '' }),
-      'InvalidRequest',
+      'InvalidGenerationRequest',
     );
     for (const iterations of [0, 1.5, 10_000_001]) {
       await rejectsWith(
         writePkcs12({ key: leafKey, certificates: [leaf], password: 'x', iterations }),
-        'InvalidRequest',
+        'InvalidGenerationRequest',
       );
     }
     await rejectsWith(
       writePkcs12({ key: createPublicKey(leafKey), certificates: [leaf], password: 'x' }),
-      'InvalidRequest',
+      'InvalidGenerationRequest',
     );
   });
 });

@@ -7,15 +7,17 @@ import { isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { activateEntry } from '../../src/service/activate.js';
 import type { ServiceContext } from '../../src/service/context.js';
-import { ServiceError } from '../../src/service/errors.js';
+import { ServiceError, type ServiceErrorCode } from '../../src/service/errors.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import { openDataDir } from '../../src/store/data-dir.js';
-import type { Store } from '../../src/store/store.js';
+import { isStoreError, type Store, type StoreErrorCode } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { needs, tempDir, tool } from '../support/tools.js';
 
 const bytes = (text: string) => Buffer.from(text);
-const isService = (code: string) => (e: unknown) => e instanceof ServiceError && e.code === code;
+const isService = (code: ServiceErrorCode) => (e: unknown) =>
+  e instanceof ServiceError && e.code === code;
+const isStore = (code: StoreErrorCode) => (e: unknown) => isStoreError(e, code);
 
 describe('importEntry and activateEntry on a real SQLite store', () => {
   const { dir, cleanup } = tempDir();
@@ -98,7 +100,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     ];
     await assert.rejects(
       importEntry(ctx, { alias: 'web', files, actor: 'test' }),
-      isService('AliasInUse'),
+      isStore('AliasInUse'),
     );
     const renewed = await makeHierarchy({ name: 'Renewed' });
     const r = await importEntry(ctx, {
@@ -150,7 +152,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         replace: true,
         actor: 'test',
       }),
-      isService('AliasNotFound'),
+      isStore('AliasNotFound'),
     );
     assert.equal(await store.getEntry('never-imported'), undefined);
     assert.equal(await store.revision(), before);
@@ -184,6 +186,48 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     }
   });
 
+  it('names what is wrong with an upload or a binding by its own code, and writes nothing', async () => {
+    const before = await store.revision();
+    const keyPair = bytes(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem);
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'two-keys',
+        files: [
+          { name: 'b', bytes: keyPair },
+          { name: 'other.key', bytes: bytes(pki.root.keyPem) },
+        ],
+        actor: 't',
+      }),
+      isService('TooManyKeys'),
+    );
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'two-cas',
+        files: [{ name: 'cas.pem', bytes: bytes(pki.root.certPem + pki.intermediate.certPem) }],
+        actor: 't',
+      }),
+      isService('TooManyCertificates'),
+    );
+    await assert.rejects(
+      importEntry(ctx, {
+        alias: 'bad-sni',
+        files: [{ name: 'b', bytes: keyPair }],
+        sniHosts: ['not a host'],
+        actor: 't',
+      }),
+      isService('InvalidHostname'),
+    );
+    await assert.rejects(
+      activateEntry(ctx, { alias: 'web', binding: 'ca', actor: 't' }),
+      isService('InvalidBinding'),
+    );
+    await assert.rejects(
+      activateEntry(ctx, { alias: 'web', binding: 'sni:a..b', actor: 't' }),
+      isService('InvalidHostname'),
+    );
+    assert.equal(await store.revision(), before);
+  });
+
   it('activates a key pair as the server identity, and refuses while a source pins it', async () => {
     const { revision } = await activateEntry(ctx, { alias: 'web', actor: 'test' });
     const bindings = await store.listBindings();
@@ -197,7 +241,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     );
     await assert.rejects(
       activateEntry(ctx, { alias: 'nope', actor: 't' }),
-      isService('AliasNotFound'),
+      isStore('AliasNotFound'),
     );
     pinnedBy = 'command-line flag';
     await assert.rejects(
