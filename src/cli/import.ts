@@ -1,11 +1,9 @@
 import { resolve } from 'node:path';
-import { rootCertificates } from 'node:tls';
-import { parseCertificate } from '../core/certificate.js';
-import { parsePemBlocks } from '../core/pem.js';
 import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { importEntry } from '../service/import-entry.js';
+import { openKeystore } from '../service/keystore.js';
+import { CLI_PRINCIPAL } from '../service/principal.js';
 import { readInputFile } from '../service/read-input-file.js';
-import { openDataDir } from '../store/data-dir.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
@@ -55,28 +53,21 @@ export async function runImport(
   const password = await passwordFrom(values);
   const inputs: { name: string; bytes: Buffer }[] = [];
   for (const name of files) inputs.push({ name, bytes: await readInputFile(name) });
-  const store = await openDataDir(
+  const keystore = await openKeystore(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
     { create: values.init ?? false },
   );
   try {
-    const result = await importEntry(
-      {
-        store,
-        now: () => new Date(),
-        trusted: rootCertificates.map((pem) => parseCertificate(parsePemBlocks(pem)[0]!.der)),
-      },
-      {
-        alias,
-        files: inputs,
-        password,
-        replace: values.replace ?? false,
-        activate: values.activate ?? false,
-        sniHosts: values.sni ?? [],
-        actor: 'cli',
-      },
-    );
+    const result = await importEntry(keystore, {
+      alias,
+      files: inputs,
+      password,
+      replace: values.replace ?? false,
+      activate: values.activate ?? false,
+      sniHosts: values.sni ?? [],
+      principal: CLI_PRINCIPAL,
+    });
     io.stdout.write(
       `Imported "${alias}" (${result.entry.kind}) at revision ${result.revision}: ${result.certificate.subject.rfc4514} sha256=${result.certificate.fingerprints.sha256}${values.activate ? ', now the server identity' : ''}\n`,
     );
@@ -89,6 +80,6 @@ export async function runImport(
     io.stderr.write(`${err.code}: ${err.message} (${hint})\n`);
     return 1;
   } finally {
-    await store.close();
+    await keystore.close();
   }
 }

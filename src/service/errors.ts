@@ -11,6 +11,7 @@ export const SERVICE_ERROR_CODES = {
   EntryNotUsable: 'The entry cannot be used this way (wrong kind, expired, or no key).',
   PinnedBySource:
     'A higher-precedence source (flag, file or environment) pins the served identity.',
+  BindingNotFound: 'Nothing is bound under this binding name.',
   InvalidRequest: 'The request is not valid.',
   FileUnreadable:
     'A named file cannot be read: it is missing, not permitted, or not a regular file.',

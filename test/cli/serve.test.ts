@@ -11,6 +11,7 @@ import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js
 import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { corruptStoredKey } from '../support/store-damage.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
@@ -184,10 +185,10 @@ describe('certkeeper serve, in process', () => {
       dataDir,
     ]);
     corruptStoredKey(dataDir, 'broken');
-    const { activateEntry } = await import('../../src/service/activate.js');
-    await activateEntry(
+    const { bindEntry } = await import('../../src/service/bind-entry.js');
+    await bindEntry(
       { store: server.store, now: () => new Date(), trusted: [] },
-      { alias: 'broken', actor: 'test' },
+      { alias: 'broken', binding: 'server', principal: TEST_PRINCIPAL },
     );
     await waitFor(
       async () => (await server.store.listAudit({ limit: 1 }))[0]?.action === 'rollback',
@@ -204,7 +205,7 @@ describe('certkeeper serve, in process', () => {
 
   it('renews the local CA certificate when the clock reaches two thirds of its life', async () => {
     const { Supervisor } = await import('../../src/runtime/supervisor.js');
-    const { localServerNames, renewalTime } = await import('../../src/runtime/local-ca.js');
+    const { localServerNames, renewalTime } = await import('../../src/service/local-ca.js');
     const { parseCertificate } = await import('../../src/core/certificate.js');
     const { openDataDir } = await import('../../src/store/data-dir.js');
     const d = tempDir();
