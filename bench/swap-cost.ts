@@ -6,9 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplyResult } from '../src/runtime/tls-runtime.js';
-import { activateEntry } from '../src/service/activate.js';
+import { bindEntry } from '../src/service/bind-entry.js';
+import type { Principal } from '../src/service/principal.js';
 import { benchSupervisor } from './bench-supervisor.js';
 import { makeMaterial, openBenchDataDir } from './swap-material.js';
+
+const BENCH_PRINCIPAL: Principal = { actor: 'bench', role: 'admin', source: 'bench' };
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string): string => {
@@ -43,7 +46,11 @@ try {
   for (let i = 0; i < swaps; i++) {
     const done = new Promise<ApplyResult>((resolve) => applied.push(resolve));
     const before = process.cpuUsage();
-    await activateEntry(ctx, { alias: aliases[(i + 1) % 4]!, actor: 'bench' });
+    await bindEntry(ctx, {
+      alias: aliases[(i + 1) % 4]!,
+      binding: 'server',
+      principal: BENCH_PRINCIPAL,
+    });
     const result = await done;
     const used = process.cpuUsage(before);
     if (!result.ok) throw new Error('swap failed');

@@ -9,7 +9,10 @@ import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../src/co
 import { toPem } from '../src/core/pem.js';
 import type { ServiceContext } from '../src/service/context.js';
 import { importEntry } from '../src/service/import-entry.js';
+import type { Principal } from '../src/service/principal.js';
 import { openDataDir } from '../src/store/data-dir.js';
+
+const BENCH_PRINCIPAL: Principal = { actor: 'bench', role: 'admin', source: 'bench' };
 
 export const SERVERNAME = 'bench.example.test';
 
@@ -73,7 +76,7 @@ export async function openBenchDataDir(
         { name: 'key.pem', bytes: Buffer.from(leaf.keyPem) },
         { name: 'cert.pem', bytes: Buffer.from(leaf.certPem + material.caPem) },
       ],
-      actor: 'bench',
+      principal: BENCH_PRINCIPAL,
       activate: i === 0,
     });
     fingerprints.set(aliases[i]!, imported.entry.fingerprint!);

@@ -62,14 +62,17 @@ import {
 } from '../src/runtime/identity.js';
 import { SessionIdCache } from '../src/runtime/ticket-keys.js';
 import { type ApplyResult, TlsRuntime } from '../src/runtime/tls-runtime.js';
-import { activateEntry } from '../src/service/activate.js';
+import { bindEntry } from '../src/service/bind-entry.js';
 import type { ServiceContext } from '../src/service/context.js';
+import type { Principal } from '../src/service/principal.js';
 import { openDataDir } from '../src/store/data-dir.js';
 import type { Store } from '../src/store/store.js';
 import { benchSupervisor, okHandler } from './bench-supervisor.js';
 import { type DriveCommand, type DriveResult, drive } from './h2load.js';
 import { type Nginx, startNginx } from './nginx.js';
 import { makeMaterial, openBenchDataDir, SERVERNAME } from './swap-material.js';
+
+const BENCH_PRINCIPAL: Principal = { actor: 'bench', role: 'admin', source: 'bench' };
 
 const TLS13_CIPHER = 'TLS_AES_128_GCM_SHA256';
 const SAMPLER_PAUSE_MS = 10;
@@ -174,7 +177,11 @@ async function runCommitter(dataDir: string): Promise<void> {
   const ctx: ServiceContext = { store, now: () => new Date(), trusted: [] };
   process.on('message', async (message: { type: string; id: number; alias: string }) => {
     if (message.type !== 'commit') return;
-    const { revision } = await activateEntry(ctx, { alias: message.alias, actor: 'bench' });
+    const { revision } = await bindEntry(ctx, {
+      alias: message.alias,
+      binding: 'server',
+      principal: BENCH_PRINCIPAL,
+    });
     process.send!({ type: 'committed', id: message.id, revision, at: wallMs() });
   });
   process.on('disconnect', () => {
@@ -341,7 +348,7 @@ interface Swap {
   fingerprint: string;
   requestedAt: number;
   commitAt?: number;
-  /** In-process: how long `activateEntry` held this process (store reads, commit, fsync). */
+  /** In-process: how long `bindEntry` held this process (store reads, commit, fsync). */
   activateMs?: number;
   installedAt?: number;
   servedAt?: number;
@@ -555,7 +562,7 @@ async function run(
     swaps.push(swap);
     if (kind === 'in-process') {
       const t = performance.now();
-      await activateEntry(ctx, { alias, actor: 'bench' });
+      await bindEntry(ctx, { alias, binding: 'server', principal: BENCH_PRINCIPAL });
       swap.activateMs = performance.now() - t;
       swap.commitAt = lastCommitAt;
     } else {
@@ -640,7 +647,11 @@ async function run(
   for (let i = 0; i < idleSwaps; i++) {
     current = (current + 1) % aliases.length;
     const settled = applyResults.length;
-    await activateEntry(ctx, { alias: aliases[current]!, actor: 'bench' });
+    await bindEntry(ctx, {
+      alias: aliases[current]!,
+      binding: 'server',
+      principal: BENCH_PRINCIPAL,
+    });
     while (applyResults.length === settled) await new Promise((r) => setTimeout(r, 1));
   }
   const idleUsed = process.cpuUsage(idleCpu);

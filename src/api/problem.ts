@@ -86,6 +86,9 @@ export const STATUS = {
   StoreReadOnly: 503,
   DataDirMissing: 503,
   DataDirInsecure: 503,
+  UserNotFound: 404,
+  UserExists: 409,
+  TokenNotFound: 404,
 
   // service — the domain rules of the keystore.
   InvalidAlias: 400,
@@ -96,6 +99,14 @@ export const STATUS = {
   TooManyKeys: 422,
   TooManyCertificates: 422,
   FileUnreadable: 422,
+  BindingNotFound: 404,
+  InvalidPrincipal: 500,
+  EmptyUpload: 400,
+  UnexpectedPrivateKey: 422,
+  InvalidKeyType: 400,
+  InvalidSubjectAltName: 400,
+  PasswordTooShort: 400,
+  InvalidQuery: 400,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,

@@ -1,12 +1,10 @@
 import { resolve } from 'node:path';
-import { rootCertificates } from 'node:tls';
 import { type ErrorCode, isErrorCode } from '../api/problem.js';
-import { parseCertificate } from '../core/certificate.js';
 import { CodedError } from '../core/errors.js';
-import { parsePemBlocks } from '../core/pem.js';
 import { importEntry } from '../service/import-entry.js';
+import { openKeystore } from '../service/keystore.js';
+import { CLI_PRINCIPAL } from '../service/principal.js';
 import { readInputFile } from '../service/read-input-file.js';
-import { openDataDir } from '../store/data-dir.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
@@ -25,7 +23,7 @@ Options:
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
   --init               create the data directory and a new store if it does not exist`;
 
-/** What to do on the command line about a refusal, by its code. */
+/** What to do on the command line about a service refusal, by its code. */
 const FLAG_HINTS: Partial<Record<ErrorCode, string>> = {
   AliasInUse: 'use --replace',
   AliasNotFound: 'leave out --replace',
@@ -56,28 +54,21 @@ export async function runImport(
   const password = await passwordFrom(values);
   const inputs: { name: string; bytes: Buffer }[] = [];
   for (const name of files) inputs.push({ name, bytes: await readInputFile(name) });
-  const store = await openDataDir(
+  const keystore = await openKeystore(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,
     { create: values.init ?? false },
   );
   try {
-    const result = await importEntry(
-      {
-        store,
-        now: () => new Date(),
-        trusted: rootCertificates.map((pem) => parseCertificate(parsePemBlocks(pem)[0]!.der)),
-      },
-      {
-        alias,
-        files: inputs,
-        password,
-        replace: values.replace ?? false,
-        activate: values.activate ?? false,
-        sniHosts: values.sni ?? [],
-        actor: 'cli',
-      },
-    );
+    const result = await importEntry(keystore, {
+      alias,
+      files: inputs,
+      password,
+      replace: values.replace ?? false,
+      activate: values.activate ?? false,
+      sniHosts: values.sni ?? [],
+      principal: CLI_PRINCIPAL,
+    });
     io.stdout.write(
       `Imported "${alias}" (${result.entry.kind}) at revision ${result.revision}: ${result.certificate.subject.rfc4514} sha256=${result.certificate.fingerprints.sha256}${values.activate ? ', now the server identity' : ''}\n`,
     );
@@ -90,6 +81,6 @@ export async function runImport(
     io.stderr.write(`${err.code}: ${err.message} (${hint})\n`);
     return 1;
   } finally {
-    await store.close();
+    await keystore.close();
   }
 }

@@ -2,18 +2,19 @@ import { hostname } from 'node:os';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { RuntimeError } from '../runtime/identity.js';
-import { localServerNames } from '../runtime/local-ca.js';
 import { SourceError } from '../runtime/sources.js';
 import { Supervisor } from '../runtime/supervisor.js';
-import { openDataDir } from '../store/data-dir.js';
-import type { Store } from '../store/store.js';
+import { type Keystore, openKeystore } from '../service/keystore.js';
+import { localServerNames } from '../service/local-ca.js';
 import type { Io } from './io.js';
 import { loadServeConfig, SERVE_HELP, type ServeConfig } from './serve-config.js';
 
 /** A running server: stop it to close the listener, the store and every timer. */
 export interface RunningServer {
   supervisor: Supervisor;
-  store: Store;
+  /** The keystore the API's operations use (its store is the one the runtime follows). */
+  keystore: Keystore;
+  store: Keystore['store'];
   url: string;
   stop(): Promise<void>;
 }
@@ -47,7 +48,11 @@ export async function startServer(
   env: Record<string, string | undefined>,
   logger: Logger,
 ): Promise<RunningServer> {
-  const store = await openDataDir(config.dataDir, env, { create: true });
+  const keystore = await openKeystore(config.dataDir, env, { create: true });
+  // The runtime (which follows the store's change feed and records rollbacks and
+  // renewals) and, for now, the API's read-only routes take the store itself: they are
+  // layers of their own, not front ends of service/.
+  const store = keystore.store;
   let supervisor: Supervisor | undefined;
   try {
     const host = hostname();
@@ -86,6 +91,7 @@ export async function startServer(
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? host : config.host;
     return {
       supervisor: supervisor!,
+      keystore,
       store,
       url: `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/`,
       stop: async () => {

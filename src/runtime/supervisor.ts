@@ -4,6 +4,7 @@ import { parseCertificate, readValidity } from '../core/certificate.js';
 import { CodedError, CoreError, isCoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
+import { ensureLocalCa, type LocalServerNames, renewalTime } from '../service/local-ca.js';
 import { type BoundEntry, isStoreError, type Mutation, type Store } from '../store/store.js';
 import { LruCache } from './context-cache.js';
 import {
@@ -16,7 +17,6 @@ import {
   type SniIdentity,
   systemClock,
 } from './identity.js';
-import { ensureLocalCa, type LocalServerNames, renewalTime } from './local-ca.js';
 import type { ProbeCheck } from './probe.js';
 import {
   identityFromStore,

@@ -1,7 +1,7 @@
 import type { Certificate } from '../core/certificate.js';
-import type { Store } from '../store/store.js';
+import type { ChangeInput, Precondition, Store } from '../store/store.js';
 
-/** What every service operation shares: the store, the clock and who is acting. */
+/** What every service operation shares: the store, the clock and the trust anchors. */
 export interface ServiceContext {
   store: Store;
   now: () => Date;
@@ -18,3 +18,26 @@ export interface ServiceContext {
 /** Aliases that certkeeper itself owns (the local CA and its server certificate). */
 export const LOCAL_CA_ALIAS = 'certkeeper-local-ca';
 export const LOCAL_SERVER_ALIAS = 'certkeeper-local-server';
+
+/** True for an alias certkeeper owns (`certkeeper-*`): no operation of a person touches it. */
+export function isReservedAlias(alias: string): boolean {
+  return alias.startsWith('certkeeper-');
+}
+
+/**
+ * The guards of a write: the caller's store revision when it gave one (`If-Match` on a
+ * whole change), and the preconditions on exactly what the operation read and validated
+ * (the entry's revision, a binding, an alias being free). The store checks them inside
+ * the transaction, so a writer in between that touched the same thing makes this one
+ * fail with `RevisionConflict` (or `AliasInUse`…), never overwrite, while writes to other
+ * things don't get in each other's way.
+ */
+export function guards(
+  expectedRevision: number | undefined,
+  preconditions: Precondition[],
+): Pick<ChangeInput, 'expectedRevision' | 'preconditions'> {
+  return {
+    ...(expectedRevision === undefined ? {} : { expectedRevision }),
+    preconditions,
+  };
+}

@@ -17,6 +17,14 @@ export const SERVICE_ERROR_CODES = {
   InvalidHostname: 'The host name of an SNI binding is not a DNS name (exact or *. wildcard).',
   TooManyKeys: 'The upload holds more than one private key.',
   TooManyCertificates: 'A trusted entry holds one CA certificate, and the upload has several.',
+  BindingNotFound: 'Nothing is bound under this binding name.',
+  InvalidPrincipal: 'A write was made without a well-formed principal (actor, role, source).',
+  EmptyUpload: 'The upload holds no file.',
+  UnexpectedPrivateKey: 'Completing a CSR takes the issued certificate only, not a private key.',
+  InvalidKeyType: 'The key type of a CSR is not one certkeeper generates.',
+  InvalidSubjectAltName: 'A subject alternative name is not "DNS:<name>" or "IP:<address>".',
+  PasswordTooShort: 'The password is shorter than the minimum.',
+  InvalidQuery: 'A filter of a listing is not valid.',
   FileUnreadable:
     'A named file cannot be read: it is missing, not permitted, or not a regular file.',
 } as const;

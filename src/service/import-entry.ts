@@ -1,49 +1,72 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Certificate } from '../core/certificate.js';
-import { buildChain } from '../core/chain.js';
 import {
   type CertificateDescription,
   describeCertificate,
   isSelfSigned,
 } from '../core/describe.js';
-import { CoreError, type CoreErrorCode, isCoreError } from '../core/errors.js';
-import { basicConstraintsOf } from '../core/extensions.js';
-import { isValidDnsName } from '../core/hostname.js';
+import { CoreError, isCoreError } from '../core/errors.js';
+import { basicConstraintsOf, subjectAltNamesOf } from '../core/extensions.js';
 import { toPem } from '../core/pem.js';
-import { readMaterial } from '../core/read.js';
-import { type ValidationProblem, validateServerChain } from '../core/validate.js';
-import { type EntryInput, type EntryRecord, type Mutation, StoreError } from '../store/store.js';
-import type { ServiceContext } from './context.js';
+import type { ValidationProblem } from '../core/validate.js';
+import {
+  type ChangeInput,
+  type EntryInput,
+  type EntryRecord,
+  type Mutation,
+  StoreError,
+} from '../store/store.js';
+import { checkAlias } from './alias.js';
+import { assertNotPinned, sniBinding } from './binding-name.js';
+import { guards, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
-
-const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** Problems that make a key pair unusable as a TLS server identity. */
-const FATAL: ReadonlySet<CoreErrorCode> = new Set([
-  'SignatureInvalid',
-  'CertificateExpired',
-  'PolicyViolation',
-  'UsageNotAllowed',
-  'UnknownCriticalExtension',
-  'MalformedInput',
-  'UnsupportedAlgorithm',
-]);
+import { assembleKeyPair } from './key-pair.js';
+import { changeBy, type Principal } from './principal.js';
+import { distinctKey, readUpload, type UploadedFile } from './upload.js';
 
 export interface ImportInput {
   alias: string;
   /** The uploaded files, in any format and order. */
-  files: { name: string; bytes: Uint8Array }[];
+  files: UploadedFile[];
   password?: string | undefined;
   /**
    * Replace the existing entry of this alias (renewal); `AliasNotFound` when there is
-   * none. Without it an existing alias is `AliasInUse` (a pending entry is completed).
+   * none. Without it an existing alias is `AliasInUse`.
    */
   replace?: boolean;
   /** Also bind the entry as the `server` identity in the same change. */
   activate?: boolean;
   /** Also bind it for these SNI host names (exact or `*.` wildcard), in the same change. */
   sniHosts?: string[];
-  actor: string;
+  principal: Principal;
+  /** The revision the caller saw (`If-Match`); otherwise the revision read when planning. */
   expectedRevision?: number;
+}
+
+/** What an import would do, as plain JSON: what `preflightImport` answers. */
+export interface ImportDescription {
+  alias: string;
+  action: 'import' | 'replace';
+  kind: 'key-pair' | 'trusted';
+  /** The entry's certificate (the leaf of a key pair, the CA of a trusted entry). */
+  certificate: CertificateDescription;
+  /** The issuers stored and served with the leaf, in order (no self-signed root). */
+  chain: CertificateDescription[];
+  /** Validation findings that don't block the import (an untrusted root, an incomplete chain). */
+  warnings: ValidationProblem[];
+  /** The host names and addresses the certificate covers. */
+  hostnames: { dns: string[]; ip: string[] };
+  /** The bindings the change sets (`server`, `sni:<host>`). */
+  bindings: string[];
+  /** The fingerprint of the entry it replaces, when it replaces one. */
+  replaces: string | null;
+  /** The store revision it was planned at; the change is made only at this revision. */
+  revision: number;
+}
+
+/** A validated import: the change to apply, and what it means. */
+export interface ImportPlan {
+  change: ChangeInput;
+  description: ImportDescription;
 }
 
 export interface ImportResult {
@@ -52,48 +75,34 @@ export interface ImportResult {
   certificate: CertificateDescription;
   /** Validation findings that don't block the import (an untrusted root, an incomplete chain). */
   warnings: ValidationProblem[];
-}
-
-/** Throws `InvalidAlias` unless the alias is usable for a user entry. */
-export function checkAlias(alias: string): void {
-  if (!ALIAS.test(alias) || alias.startsWith('certkeeper-')) {
-    throw new ServiceError(
-      'InvalidAlias',
-      `The alias "${alias}" is not valid: use 1–64 letters, digits, dots, dashes or underscores, not starting with "certkeeper-".`,
-    );
-  }
+  description: ImportDescription;
 }
 
 /**
- * Imports a certificate with its key and chain (a `key-pair`), completes a `pending`
- * entry with its issued certificate, or stores a CA certificate (`trusted`), as one
- * change. Everything is validated before anything is written. A server certificate
- * without its key is `NoPrivateKey`, never a `trusted` entry; `replace` needs an existing
- * entry (`AliasNotFound`), and an existing alias without it is `AliasInUse`.
+ * Validates an import completely and builds its change, writing nothing: a key pair
+ * (certificate, key and chain), or a CA certificate alone as a `trusted` entry. A server
+ * certificate without its key is `NoPrivateKey`, never a `trusted` entry; `replace`
+ * needs an existing entry (`AliasNotFound`); an existing alias without it is `AliasInUse`;
+ * a pending CSR entry is `EntryNotUsable` (complete it with `completeCsr`).
  */
-export async function importEntry(ctx: ServiceContext, input: ImportInput): Promise<ImportResult> {
+export async function planImport(ctx: ServiceContext, input: ImportInput): Promise<ImportPlan> {
   checkAlias(input.alias);
-  const certs: Certificate[] = [];
-  const keys: KeyObject[] = [];
-  /** The file each certificate came from (by SHA-256), so that errors can name it. */
-  const fileOf = new Map<string, string>();
-  for (const file of input.files) {
-    const material = await readMaterial(file.bytes, { password: input.password }).catch(
-      (err: unknown) => {
-        if (!isCoreError(err)) throw err;
-        throw new CoreError(err.code, `${file.name}: ${err.message}`, { cause: err });
-      },
-    );
-    const problem = material.problems[0];
-    if (problem) throw new CoreError(problem.code, `${file.name}: ${problem.message}`);
-    for (const { certificate } of material.certificates) {
-      certs.push(certificate);
-      if (!fileOf.has(certificate.sha256)) fileOf.set(certificate.sha256, file.name);
-    }
-    keys.push(...material.keys.map((k) => k.key));
+  const upload = await readUpload(input.files, input.password);
+  const key = distinctKey(upload.keys);
+  const certs = upload.certificates;
+  if (certs.length === 0) {
+    throw new CoreError('NoCertificate', 'The upload holds no certificate.');
   }
+  const sniBindings = (input.sniHosts ?? []).map(sniBinding);
+
   const existing = await ctx.store.getEntry(input.alias);
-  if (existing && !input.replace && existing.kind !== 'pending') {
+  if (existing?.kind === 'pending') {
+    throw new ServiceError(
+      'EntryNotUsable',
+      `"${input.alias}" is a pending CSR entry: complete it with its issued certificate (completeCsr, POST /api/v1/csrs/${input.alias}/certificate) instead of importing over it.`,
+    );
+  }
+  if (existing && !input.replace) {
     throw new StoreError(
       'AliasInUse',
       `An entry named "${input.alias}" already exists; replace it to renew it, or choose another alias.`,
@@ -105,56 +114,22 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
       `No entry is named "${input.alias}", so there is nothing to replace; import it as a new entry.`,
     );
   }
-  let key = distinctKey(keys);
-  if (!key && existing?.kind === 'pending' && existing.hasPrivateKey) {
-    // Completing a CSR: the key is the pending entry's own.
-    const der = await ctx.store.getPrivateKey(input.alias);
-    if (der) key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  }
-  if (certs.length === 0) {
-    throw new CoreError('NoCertificate', 'The upload holds no certificate.');
-  }
 
-  const now = ctx.now();
   let entry: EntryInput;
   let leaf: Certificate;
-  const warnings: ValidationProblem[] = [];
+  let chain: Certificate[] = [];
+  let warnings: ValidationProblem[] = [];
   if (key) {
-    const assembly = buildChain(certs, { key, trusted: ctx.trusted });
-    leaf = assembly.leaf;
-    // Serve what was supplied, minus a self-signed root: clients must already trust it.
-    const supplied = new Set(certs.map((c) => c.sha256));
-    const chain = assembly.chain.slice(1).filter((c) => supplied.has(c.sha256) && !isSelfSigned(c));
-    const top = assembly.chain[assembly.chain.length - 1]!;
-    const result = validateServerChain(leaf, {
-      trusted: [...(assembly.complete && !assembly.anchoredBy ? [top] : []), ...ctx.trusted],
-      intermediates: assembly.chain.slice(1),
-      time: now,
-    });
-    for (const p of result.problems) {
-      if (FATAL.has(p.code)) throw new CoreError(p.code, p.message);
-      warnings.push(p);
-    }
-    entry = {
-      alias: input.alias,
-      kind: 'key-pair',
-      certificatePem: toPem('CERTIFICATE', leaf.der),
-      chainPem: chain.map((c) => toPem('CERTIFICATE', c.der)).join(''),
-      privateKeyDer: key.export({ format: 'der', type: 'pkcs8' }),
-      fingerprint: leaf.sha256,
-    };
+    ({ entry, leaf, chain, warnings } = assembleKeyPair(ctx, input.alias, certs, key));
   } else {
-    if (existing?.kind === 'pending') {
-      throw new CoreError('NoPrivateKey', `The pending entry "${input.alias}" has lost its key.`);
-    }
-    if (input.activate || input.sniHosts?.length) {
+    if (input.activate || sniBindings.length > 0) {
       throw new CoreError('NoPrivateKey', 'A server identity needs its private key in the upload.');
     }
-    const server = certs.find((c) => !isCa(c, fileOf.get(c.sha256)!));
+    const server = certs.find((c) => !isCa(c, upload.fileOf.get(c.sha256)!));
     if (server) {
       throw new CoreError(
         'NoPrivateKey',
-        `${fileOf.get(server.sha256)}: "${server.subject.rfc4514}" is a server certificate, not a CA, and needs its private key; add the key file.`,
+        `${upload.fileOf.get(server.sha256)}: "${server.subject.rfc4514}" is a server certificate, not a CA, and needs its private key; add the key file.`,
       );
     }
     if (new Set(certs.map((c) => c.sha256)).size > 1) {
@@ -179,12 +154,11 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
     assertNotPinned(ctx);
     mutations.push({ type: 'bind', name: 'server', alias: input.alias });
   }
-  for (const host of input.sniHosts ?? []) {
-    mutations.push({ type: 'bind', name: sniBinding(host), alias: input.alias });
-  }
-  const revision = await ctx.store.applyChange({
-    actor: input.actor,
-    action: existing ? (existing.kind === 'pending' ? 'complete-csr' : 'replace') : 'import',
+  for (const name of sniBindings) mutations.push({ type: 'bind', name, alias: input.alias });
+  const action = existing ? 'replace' : 'import';
+  const sans = subjectAltNamesOf(leaf);
+  const change = changeBy(input.principal, {
+    action,
     target: input.alias,
     details: {
       kind: entry.kind,
@@ -192,38 +166,48 @@ export async function importEntry(ctx: ServiceContext, input: ImportInput): Prom
       subject: leaf.subject.rfc4514,
       notAfter: leaf.notAfter.toISOString(),
       activated: Boolean(input.activate),
-      sniHosts: input.sniHosts ?? [],
+      sniHosts: sniBindings.map((b) => b.slice(4)),
     },
-    ...(input.expectedRevision === undefined ? {} : { expectedRevision: input.expectedRevision }),
+    ...guards(input.expectedRevision, [
+      existing
+        ? { type: 'entryRevision', alias: input.alias, revision: existing.updatedRevision }
+        : { type: 'entryAbsent', alias: input.alias },
+    ]),
     mutations,
   });
+  return {
+    change,
+    description: {
+      alias: input.alias,
+      action,
+      kind: entry.kind as 'key-pair' | 'trusted',
+      certificate: describeCertificate(leaf),
+      chain: chain.map(describeCertificate),
+      warnings,
+      hostnames: { dns: sans.dns, ip: sans.ip },
+      bindings: mutations.flatMap((m) => (m.type === 'bind' ? [m.name] : [])),
+      replaces: existing?.fingerprint ?? null,
+      revision: await ctx.store.revision(),
+    },
+  };
+}
+
+/**
+ * Imports a certificate with its key and chain (a `key-pair`), or a CA certificate
+ * (`trusted`), as one change made at the revision it was validated at (`RevisionConflict`
+ * when another writer came first). See `planImport` for what is refused.
+ */
+export async function importEntry(ctx: ServiceContext, input: ImportInput): Promise<ImportResult> {
+  const { change, description } = await planImport(ctx, input);
+  const revision = await ctx.store.applyChange(change);
   const stored = await ctx.store.getEntry(input.alias);
-  return { revision, entry: stored!, certificate: describeCertificate(leaf), warnings };
-}
-
-/** The binding name for an SNI host: `sni:` and the lower-case name (`*.` wildcard allowed). */
-export function sniBinding(host: string): string {
-  const name = host.trim().toLowerCase().replace(/\.$/, '');
-  const bare = name.startsWith('*.') ? name.slice(2) : name;
-  if (!isValidDnsName(bare)) {
-    throw new ServiceError(
-      'InvalidHostname',
-      `"${host}" is not a host name an SNI binding can use.`,
-    );
-  }
-  return `sni:${name}`;
-}
-
-/** Throws `PinnedBySource` when a higher-precedence startup source pins the server identity. */
-export function assertNotPinned(ctx: ServiceContext): void {
-  const source = ctx.serverPinnedBy?.();
-  if (source) {
-    throw new ServiceError(
-      'PinnedBySource',
-      `The served certificate comes from ${source}, which takes precedence over the keystore; remove it there first.`,
-      { details: { source } },
-    );
-  }
+  return {
+    revision,
+    entry: stored!,
+    certificate: description.certificate,
+    warnings: description.warnings,
+    description,
+  };
 }
 
 /**
@@ -239,18 +223,4 @@ function isCa(cert: Certificate, file: string): boolean {
     if (!isCoreError(err)) throw err;
     throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });
   }
-}
-
-/** The one private key of an upload (the same key twice counts once); several → TooManyKeys. */
-function distinctKey(keys: KeyObject[]): KeyObject | undefined {
-  const [first, ...rest] = keys;
-  if (!first) return undefined;
-  const pkcs8 = (k: KeyObject) => k.export({ format: 'der', type: 'pkcs8' }).toString('hex');
-  if (rest.some((k) => pkcs8(k) !== pkcs8(first))) {
-    throw new ServiceError(
-      'TooManyKeys',
-      'The upload holds more than one private key; give only the server key.',
-    );
-  }
-  return first;
 }

@@ -30,10 +30,6 @@ const FRONT_ENDS = new Set(['api', 'cli', 'web']);
 const ALLOWED_STORE_ACCESS = new Set([
   // The app reads the local CA and the revision straight from the store it is given.
   'src/api/app.ts → src/store/store.ts',
-  // `serve` and `import` open the data directory themselves.
-  'src/cli/serve.ts → src/store/data-dir.ts',
-  'src/cli/serve.ts → src/store/store.ts',
-  'src/cli/import.ts → src/store/data-dir.ts',
 ]);
 
 /** Modules that do I/O, which `core/` (pure functions, DESIGN.md layer 1) never imports. */

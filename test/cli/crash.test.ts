@@ -10,6 +10,7 @@ import { importEntry } from '../../src/service/import-entry.js';
 import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
 const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
@@ -129,7 +130,7 @@ describe('crash safety', () => {
               // knows which aliases exist; replacing an unknown one is AliasNotFound.
               replace: committed.has(alias),
               activate,
-              actor: 'crash-test',
+              principal: TEST_PRINCIPAL,
             },
           );
           committed.set(alias, pki.leaf.cert.sha256);

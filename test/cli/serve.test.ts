@@ -2,19 +2,17 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { createServeLogger, type RunningServer, startServer } from '../../src/cli/serve.js';
+import { type RunningServer, startServer } from '../../src/cli/serve.js';
 import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
 import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { LOCAL_CA_ALIAS } from '../../src/service/context.js';
-import { STORE_FILE } from '../../src/store/data-dir.js';
 import { makeHierarchy } from '../support/pki.js';
-import { corruptStoredKey, flipStoredPemByte } from '../support/store-damage.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
+import { corruptStoredKey } from '../support/store-damage.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
 const run = promisify(execFile);
@@ -187,10 +185,10 @@ describe('certkeeper serve, in process', () => {
       dataDir,
     ]);
     corruptStoredKey(dataDir, 'broken');
-    const { activateEntry } = await import('../../src/service/activate.js');
-    await activateEntry(
+    const { bindEntry } = await import('../../src/service/bind-entry.js');
+    await bindEntry(
       { store: server.store, now: () => new Date(), trusted: [] },
-      { alias: 'broken', actor: 'test' },
+      { alias: 'broken', binding: 'server', principal: TEST_PRINCIPAL },
     );
     await waitFor(
       async () => (await server.store.listAudit({ limit: 1 }))[0]?.action === 'rollback',
@@ -207,7 +205,7 @@ describe('certkeeper serve, in process', () => {
 
   it('renews the local CA certificate when the clock reaches two thirds of its life', async () => {
     const { Supervisor } = await import('../../src/runtime/supervisor.js');
-    const { localServerNames, renewalTime } = await import('../../src/runtime/local-ca.js');
+    const { localServerNames, renewalTime } = await import('../../src/service/local-ca.js');
     const { parseCertificate } = await import('../../src/core/certificate.js');
     const { openDataDir } = await import('../../src/store/data-dir.js');
     const d = tempDir();
@@ -310,46 +308,6 @@ describe('certkeeper serve, across restarts', () => {
       assert.equal(again.reused, true, 'the ticket key survived the restart');
       const served = await servedFingerprint(port);
       assert.equal(served, first.fingerprint, 'the local certificate survived the restart');
-    } finally {
-      await server.stop();
-    }
-  });
-});
-
-describe('certkeeper serve, when its store is damaged', () => {
-  const { dir, cleanup } = tempDir();
-  after(cleanup);
-
-  it('answers 5xx problem+json without the internal message, and logs it under the request id', async () => {
-    const dataDir = join(dir, 'data');
-    const config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
-    const log: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) log.push(JSON.parse(line));
-        done();
-      },
-    });
-    const server = await startServer(config, {}, createServeLogger({}, destination));
-    try {
-      flipStoredPemByte(join(dataDir, STORE_FILE), LOCAL_CA_ALIAS, 'certificate_pem', 'case');
-      const res = await get(server.supervisor.runtime.address()!.port, '/ca/root.pem');
-      assert.equal(res.status, 503);
-      assert.match(String(res.headers['content-type']), /application\/problem\+json/);
-      const problem = JSON.parse(res.body);
-      assert.equal(problem.code, 'StoreCorrupt');
-      assert.ok(!res.body.includes(LOCAL_CA_ALIAS), 'no entry name in the answer');
-      assert.ok(!res.body.includes(dataDir), 'no path in the answer');
-      await waitFor(async () => log.some((l) => l.reqId === problem.requestId), 2000);
-      const entry = log.find((l) => l.reqId === problem.requestId && l.level === 50);
-      assert.ok(entry, `an error entry for request ${problem.requestId}`);
-      assert.equal(entry.layer, 'api');
-      const err = entry.err as { code: string; message: string };
-      assert.equal(err.code, 'StoreCorrupt');
-      assert.ok(err.message.includes(LOCAL_CA_ALIAS), 'the log names the damaged entry');
     } finally {
       await server.stop();
     }

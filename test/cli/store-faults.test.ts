@@ -11,8 +11,8 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { localServerNames } from '../../src/runtime/local-ca.js';
 import { LOCAL_CA_ALIAS } from '../../src/service/context.js';
+import { localServerNames } from '../../src/service/local-ca.js';
 import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
 import { makeHierarchy } from '../support/pki.js';
 import { flipStoredPemByte } from '../support/store-damage.js';
@@ -69,7 +69,7 @@ describe('a data directory under faults, through the CLI', () => {
   async function servedDataDir(name: string): Promise<string> {
     const dataDir = join(dir, name);
     const store = await openDataDir(dataDir, {}, { create: true });
-    const { ensureLocalCa } = await import('../../src/runtime/local-ca.js');
+    const { ensureLocalCa } = await import('../../src/service/local-ca.js');
     await ensureLocalCa({
       store,
       now: new Date(),

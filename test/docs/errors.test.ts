@@ -68,6 +68,9 @@ describe('error catalogues', () => {
       'AliasInUse',
       'EntryBound',
       'InvalidMutation',
+      'UserNotFound',
+      'UserExists',
+      'TokenNotFound',
     ]);
     for (const code of Object.keys(STORE_ERROR_CODES)) {
       if (clientsToFix.has(code)) continue;

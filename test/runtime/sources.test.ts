@@ -2,18 +2,19 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ensureLocalCa, localServerNames } from '../../src/runtime/local-ca.js';
 import {
   resolveStartupSource,
   type SourceAttempt,
   SourceError,
   type SourceOptions,
 } from '../../src/runtime/sources.js';
-import { activateEntry } from '../../src/service/activate.js';
+import { bindEntry } from '../../src/service/bind-entry.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { ensureLocalCa, localServerNames } from '../../src/service/local-ca.js';
 import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { needs, tempDir, tool } from '../support/tools.js';
 
 describe('the startup source order', { skip: needs('openssl') }, () => {
@@ -190,9 +191,9 @@ describe('the startup source order', { skip: needs('openssl') }, () => {
           bytes: Buffer.from(good.leaf.certPem + good.intermediate.certPem + good.leaf.keyPem),
         },
       ],
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
-    await activateEntry(ctx, { alias: 'web', actor: 'test' });
+    await bindEntry(ctx, { alias: 'web', binding: 'server', principal: TEST_PRINCIPAL });
     const r = await resolveStartupSource(options());
     assert.equal(r.source, 'keystore');
     assert.equal(r.identity.alias, 'web');

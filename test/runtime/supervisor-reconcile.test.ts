@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import type { ServiceContext } from '../../src/service/context.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { localServerNames } from '../../src/service/local-ca.js';
 import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { corruptStoredKey } from '../support/store-damage.js';
 import { tempDir } from '../support/tools.js';
 import { handshake, memoryLogger } from './fixtures.js';
@@ -18,7 +19,13 @@ async function importLeaf(
   ctx: ServiceContext,
   alias: string,
   host: string,
-  options: { replace?: boolean; activate?: boolean; sniHosts?: string[]; now?: Date } = {},
+  options: {
+    replace?: boolean;
+    activate?: boolean;
+    sniHosts?: string[];
+    now?: Date;
+    expectedRevision?: number;
+  } = {},
 ) {
   const pki = await makeHierarchy({
     name: alias,
@@ -29,10 +36,13 @@ async function importLeaf(
   const result = await importEntry(ctx, {
     alias,
     files: [{ name: `${alias}.pem`, bytes }],
-    actor: 'test',
+    principal: TEST_PRINCIPAL,
     ...(options.replace ? { replace: true } : {}),
     ...(options.activate ? { activate: true } : {}),
     ...(options.sniHosts ? { sniHosts: options.sniHosts } : {}),
+    ...(options.expectedRevision === undefined
+      ? {}
+      : { expectedRevision: options.expectedRevision }),
   });
   return { ...result, pki };
 }
@@ -131,7 +141,7 @@ describe('the supervisor never loops', () => {
       alias: 'web',
       files: [{ name: 'web-rsa.pem', bytes: Buffer.from(rsaBundle) }],
       replace: true,
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     const revision = await caughtUp(s.supervisor, s.store);
     assert.equal(revision, replaced.revision, 'no rollback and no other write followed');
@@ -180,8 +190,12 @@ describe('the supervisor never loops', () => {
     const served = s.supervisor.status()!;
     const broken = await importLeaf(s.ctx, 'broken', 'broken.example.test');
     corruptStoredKey(s.dir, 'broken');
-    const { activateEntry } = await import('../../src/service/activate.js');
-    const { revision } = await activateEntry(s.ctx, { alias: 'broken', actor: 'test' });
+    const { bindEntry } = await import('../../src/service/bind-entry.js');
+    const { revision } = await bindEntry(s.ctx, {
+      alias: 'broken',
+      binding: 'server',
+      principal: TEST_PRINCIPAL,
+    });
     const settled = await caughtUp(s.supervisor, s.store);
     assert.equal(settled, revision + 1, 'exactly one rollback change');
     const [rollback] = await s.store.listAudit({ limit: 1 });
@@ -224,15 +238,16 @@ describe('the supervisor and a store that fails', () => {
     const s = await startSupervisor();
     try {
       const served = s.supervisor.status()!;
-      const revision = s.store.revision.bind(s.store);
+      // The store's reads of bindings fail from here (the import itself reads none).
+      const listBindingChanges = s.store.listBindingChanges.bind(s.store);
       let failures = 0;
       let failing = true;
-      s.store.revision = async () => {
+      s.store.listBindingChanges = async (after) => {
         if (failing) {
           failures++;
           throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
         }
-        return revision();
+        return listBindingChanges(after);
       };
       const site = await importLeaf(s.ctx, 'site', 'site.example.test', { activate: true });
       for (let i = 0; i < 200 && failures < 3; i++) await new Promise((r) => setTimeout(r, 20));

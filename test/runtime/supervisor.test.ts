@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { localServerNames } from '../../src/runtime/local-ca.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
-import { activateEntry } from '../../src/service/activate.js';
+import { bindEntry } from '../../src/service/bind-entry.js';
 import { importEntry } from '../../src/service/import-entry.js';
+import { localServerNames } from '../../src/service/local-ca.js';
 import { openDataDir } from '../../src/store/data-dir.js';
 import type { AuditRecord, Mutation, Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { corruptStoredKey } from '../support/store-damage.js';
 import { tempDir } from '../support/tools.js';
 import { handshake } from './fixtures.js';
@@ -38,7 +39,7 @@ describe('the supervisor following the store', () => {
           },
         ],
         sniHosts: [`h${i}.example.test`],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       });
     }
     supervisor = new Supervisor({
@@ -77,7 +78,7 @@ describe('the supervisor following the store', () => {
           },
         ],
         replace: true,
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       },
     );
     await supervisor.reload();
@@ -110,7 +111,7 @@ describe('the supervisor following the store', () => {
       {
         alias: 'unrelated',
         files: [{ name: 'b', bytes: Buffer.from(unrelated.leaf.certPem + unrelated.leaf.keyPem) }],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       },
     );
     await supervisor.reload();
@@ -141,15 +142,15 @@ describe('the supervisor following the store', () => {
           bytes: Buffer.from(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem),
         },
       ],
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     corruptStoredKey(dir, 'broken');
 
     const served = supervisor.runtime.current!;
-    await activateEntry(ctx, {
+    await bindEntry(ctx, {
       alias: 'broken',
       binding: 'sni:broken.example.test',
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     // The supervisor follows the change by itself; the rollback is the next revision.
     let rollback: AuditRecord | undefined;

@@ -3,23 +3,21 @@ import { createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isCoreError } from '../../src/core/errors.js';
+import { CodedError, isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import { activateEntry } from '../../src/service/activate.js';
 import type { ServiceContext } from '../../src/service/context.js';
-import { ServiceError, type ServiceErrorCode } from '../../src/service/errors.js';
+import { createCsr } from '../../src/service/create-csr.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import { openDataDir } from '../../src/store/data-dir.js';
-import { isStoreError, type Store, type StoreErrorCode } from '../../src/store/store.js';
+import { isStoreError, type Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { needs, tempDir, tool } from '../support/tools.js';
 
 const bytes = (text: string) => Buffer.from(text);
-const isService = (code: ServiceErrorCode) => (e: unknown) =>
-  e instanceof ServiceError && e.code === code;
-const isStore = (code: StoreErrorCode) => (e: unknown) => isStoreError(e, code);
+const isService = (code: string) => (e: unknown) => e instanceof CodedError && e.code === code;
 
-describe('importEntry and activateEntry on a real SQLite store', () => {
+describe('importEntry on a real SQLite store', () => {
   const { dir, cleanup } = tempDir();
   let store: Store;
   let ctx: ServiceContext;
@@ -44,7 +42,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         { name: 'bundle.pem', bytes: bytes(bundle) },
         { name: 'key.pem', bytes: bytes(pki.leaf.keyPem) },
       ],
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     assert.equal(result.entry.kind, 'key-pair');
     assert.equal(result.entry.fingerprint, pki.leaf.cert.sha256);
@@ -69,7 +67,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
           { name: 'leaf.pem', bytes: bytes(pki.leaf.certPem) },
           { name: 'k', bytes: bytes(pki.root.keyPem) },
         ],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       }),
       (e) => isCoreError(e, 'KeyMismatch') || isCoreError(e, 'AmbiguousLeaf'),
     );
@@ -88,7 +86,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
             bytes: bytes(old.leaf.certPem + old.intermediate.certPem + old.leaf.keyPem),
           },
         ],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       }),
       (e) => isCoreError(e, 'CertificateExpired'),
     );
@@ -99,8 +97,8 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
       { name: 'b', bytes: bytes(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem) },
     ];
     await assert.rejects(
-      importEntry(ctx, { alias: 'web', files, actor: 'test' }),
-      isStore('AliasInUse'),
+      importEntry(ctx, { alias: 'web', files, principal: TEST_PRINCIPAL }),
+      isService('AliasInUse'),
     );
     const renewed = await makeHierarchy({ name: 'Renewed' });
     const r = await importEntry(ctx, {
@@ -112,7 +110,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         },
       ],
       replace: true,
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     assert.equal(r.entry.fingerprint, renewed.leaf.cert.sha256);
     assert.equal((await store.listAudit({ limit: 1 }))[0]!.action, 'replace');
@@ -122,7 +120,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     const r = await importEntry(ctx, {
       alias: 'corp-root',
       files: [{ name: 'root.pem', bytes: bytes(pki.root.certPem) }],
-      actor: 'test',
+      principal: TEST_PRINCIPAL,
     });
     assert.equal(r.entry.kind, 'trusted');
     assert.equal(r.entry.hasPrivateKey, false);
@@ -135,7 +133,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
       [{ name: 'leaf.pem', bytes: bytes(pki.intermediate.certPem + pki.leaf.certPem) }],
     ]) {
       await assert.rejects(
-        importEntry(ctx, { alias: 'no-key', files, actor: 'test' }),
+        importEntry(ctx, { alias: 'no-key', files, principal: TEST_PRINCIPAL }),
         (e) => isCoreError(e, 'NoPrivateKey') && /^leaf\.pem: .*server certificate/.test(e.message),
       );
     }
@@ -150,9 +148,9 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         alias: 'never-imported',
         files: [{ name: 'b', bytes: bytes(pki.leaf.certPem + pki.leaf.keyPem) }],
         replace: true,
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       }),
-      isStore('AliasNotFound'),
+      isService('AliasNotFound'),
     );
     assert.equal(await store.getEntry('never-imported'), undefined);
     assert.equal(await store.revision(), before);
@@ -166,7 +164,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
           { name: 'leaf.pem', bytes: bytes(pki.leaf.certPem) },
           { name: 'garbage.bin', bytes: bytes('not a certificate') },
         ],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       }),
       (e) => isCoreError(e, 'UnsupportedFormat') && e.message.startsWith('garbage.bin: '),
     );
@@ -178,7 +176,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         importEntry(ctx, {
           alias,
           files: [{ name: 'r', bytes: bytes(pki.root.certPem) }],
-          actor: 't',
+          principal: TEST_PRINCIPAL,
         }),
         isService('InvalidAlias'),
         alias,
@@ -186,69 +184,111 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
     }
   });
 
-  it('names what is wrong with an upload or a binding by its own code, and writes nothing', async () => {
-    const before = await store.revision();
-    const keyPair = bytes(pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem);
-    await assert.rejects(
-      importEntry(ctx, {
-        alias: 'two-keys',
-        files: [
-          { name: 'b', bytes: keyPair },
-          { name: 'other.key', bytes: bytes(pki.root.keyPem) },
-        ],
-        actor: 't',
-      }),
-      isService('TooManyKeys'),
-    );
-    await assert.rejects(
-      importEntry(ctx, {
-        alias: 'two-cas',
-        files: [{ name: 'cas.pem', bytes: bytes(pki.root.certPem + pki.intermediate.certPem) }],
-        actor: 't',
-      }),
-      isService('TooManyCertificates'),
-    );
-    await assert.rejects(
-      importEntry(ctx, {
-        alias: 'bad-sni',
-        files: [{ name: 'b', bytes: keyPair }],
-        sniHosts: ['not a host'],
-        actor: 't',
-      }),
-      isService('InvalidHostname'),
-    );
-    await assert.rejects(
-      activateEntry(ctx, { alias: 'web', binding: 'ca', actor: 't' }),
-      isService('InvalidBinding'),
-    );
-    await assert.rejects(
-      activateEntry(ctx, { alias: 'web', binding: 'sni:a..b', actor: 't' }),
-      isService('InvalidHostname'),
-    );
-    assert.equal(await store.revision(), before);
+  it('records the principal with the change: actor, role and source', async () => {
+    const audit = (await store.listAudit()).find((a) => a.target === 'web')!;
+    assert.equal(audit.actor, 'test');
+    assert.deepEqual(audit.details.principal, { role: 'admin', source: 'test' });
   });
 
-  it('activates a key pair as the server identity, and refuses while a source pins it', async () => {
-    const { revision } = await activateEntry(ctx, { alias: 'web', actor: 'test' });
-    const bindings = await store.listBindings();
-    assert.deepEqual(
-      bindings.map((b) => [b.name, b.alias, b.revision]),
-      [['server', 'web', revision]],
-    );
-    await assert.rejects(
-      activateEntry(ctx, { alias: 'corp-root', actor: 't' }),
-      isService('EntryNotUsable'),
-    );
-    await assert.rejects(
-      activateEntry(ctx, { alias: 'nope', actor: 't' }),
-      isStore('AliasNotFound'),
-    );
+  it('binds the entry as server and SNI host in the same change', async () => {
+    const h = await makeHierarchy({ hosts: ['api.example.test'] });
+    const r = await importEntry(ctx, {
+      alias: 'api',
+      files: [{ name: 'b', bytes: bytes(h.leaf.certPem + h.intermediate.certPem + h.leaf.keyPem) }],
+      activate: true,
+      sniHosts: ['API.example.test.'],
+      principal: TEST_PRINCIPAL,
+    });
+    const bindings = (await store.listBindings()).filter((b) => b.alias === 'api');
+    assert.deepEqual(bindings.map((b) => [b.name, b.revision]).sort(), [
+      ['server', r.revision],
+      ['sni:api.example.test', r.revision],
+    ]);
+    assert.deepEqual(r.description.bindings, ['server', 'sni:api.example.test']);
+  });
+
+  it('refuses activation while a source pins the server identity, writing nothing', async () => {
+    const before = await store.revision();
     pinnedBy = 'command-line flag';
+    try {
+      await assert.rejects(
+        importEntry(ctx, {
+          alias: 'pinned',
+          files: [{ name: 'b', bytes: bytes(pki.leaf.certPem + pki.leaf.keyPem) }],
+          activate: true,
+          principal: TEST_PRINCIPAL,
+        }),
+        isService('PinnedBySource'),
+      );
+    } finally {
+      pinnedBy = undefined;
+    }
+    assert.equal(await store.revision(), before);
+    assert.equal(await store.getEntry('pinned'), undefined);
+  });
+
+  it('refuses to import over a pending CSR entry, pointing to completeCsr', async () => {
+    await createCsr(ctx, {
+      alias: 'waiting',
+      subject: { CN: 'waiting.example.test' },
+      sans: ['DNS:waiting.example.test'],
+      keyType: 'ec-p256',
+      principal: TEST_PRINCIPAL,
+    });
+    const before = await store.revision();
+    for (const replace of [false, true]) {
+      await assert.rejects(
+        importEntry(ctx, {
+          alias: 'waiting',
+          files: [{ name: 'b', bytes: bytes(pki.leaf.certPem + pki.leaf.keyPem) }],
+          replace,
+          principal: TEST_PRINCIPAL,
+        }),
+        (e) => isService('EntryNotUsable')(e) && /completeCsr/.test((e as Error).message),
+      );
+    }
+    assert.equal(await store.revision(), before);
+    assert.equal((await store.getEntry('waiting'))?.kind, 'pending');
+  });
+
+  it('lets exactly one of two racing replacements win; the other is RevisionConflict', async () => {
+    const [a, b] = await Promise.all([
+      makeHierarchy({ name: 'Racer A' }),
+      makeHierarchy({ name: 'Racer B' }),
+    ]);
+    const replace = (h: typeof a) =>
+      importEntry(ctx, {
+        alias: 'web',
+        files: [
+          { name: 'b', bytes: bytes(h.leaf.certPem + h.intermediate.certPem + h.leaf.keyPem) },
+        ],
+        replace: true,
+        principal: TEST_PRINCIPAL,
+      });
+    const before = await store.revision();
+    const outcomes = await Promise.allSettled([replace(a), replace(b)]);
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    const lost = outcomes.filter((o) => o.status === 'rejected');
+    assert.equal(won.length, 1, 'exactly one writer wins');
+    assert.equal(lost.length, 1);
+    assert.ok(isStoreError(lost[0]!.reason, 'RevisionConflict'), String(lost[0]!.reason));
+    assert.equal(await store.revision(), before + 1, 'one change, not two');
+    const winner = outcomes[0]!.status === 'fulfilled' ? a : b;
+    assert.equal((await store.getEntry('web'))?.fingerprint, winner.leaf.cert.sha256);
+  });
+
+  it('refuses a stale If-Match revision with RevisionConflict and writes nothing', async () => {
+    const before = await store.revision();
     await assert.rejects(
-      activateEntry(ctx, { alias: 'web', actor: 't' }),
-      isService('PinnedBySource'),
+      importEntry(ctx, {
+        alias: 'stale',
+        files: [{ name: 'r', bytes: bytes(pki.root.certPem) }],
+        expectedRevision: before - 1,
+        principal: TEST_PRINCIPAL,
+      }),
+      (e) => isStoreError(e, 'RevisionConflict'),
     );
-    pinnedBy = undefined;
+    assert.equal(await store.revision(), before);
   });
 
   it('stores a self-signed X.509 v1 root (no extensions) as a trusted entry', {
@@ -290,7 +330,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
       const r = await importEntry(ctx, {
         alias: 'old-v1-root',
         files: [{ name: 'v1.crt', bytes: readFileSync(crt) }],
-        actor: 'test',
+        principal: TEST_PRINCIPAL,
       });
       assert.equal(r.entry.kind, 'trusted');
     } finally {
@@ -325,7 +365,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
           alias: 'p12',
           files: [{ name: 'x.p12', bytes: p12 }],
           password: 'bad',
-          actor: 't',
+          principal: TEST_PRINCIPAL,
         }),
         (e) => isCoreError(e, 'WrongPassword'),
       );
@@ -334,7 +374,7 @@ describe('importEntry and activateEntry on a real SQLite store', () => {
         files: [{ name: 'x.p12', bytes: p12 }],
         password: 'pw',
         activate: true,
-        actor: 't',
+        principal: TEST_PRINCIPAL,
       });
       assert.equal(r.entry.fingerprint, pki.leaf.cert.sha256);
       assert.equal((await store.listBindings()).find((b) => b.name === 'server')?.alias, 'p12');

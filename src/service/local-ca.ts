@@ -4,8 +4,15 @@ import { subjectAltNamesOf } from '../core/extensions.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../core/generate.js';
 import { parseHost } from '../core/hostname.js';
 import { parsePemBlocks, toPem } from '../core/pem.js';
-import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../service/context.js';
-import { isStoreError, type Mutation, type Store, StoreError } from '../store/store.js';
+import {
+  type ChangeInput,
+  isStoreError,
+  type Mutation,
+  type Store,
+  StoreError,
+} from '../store/store.js';
+import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from './context.js';
+import { changeBy, RUNTIME_PRINCIPAL } from './principal.js';
 
 /** The local CA lives ten years; the server certificate it issues, 90 days. */
 export const LOCAL_CA_DAYS = 3650;
@@ -84,19 +91,40 @@ function storedCertificate(alias: string, pem: string): Certificate {
   });
 }
 
-/**
- * Makes sure the store holds the local CA (bound as `ca`) and a current server
- * certificate issued by it: created on first start, re-issued when two thirds of its
- * life have passed or when the names it must cover changed. Writes at most one change;
- * resolves the revision it wrote, or undefined when nothing was due. A damaged local CA
- * (or server certificate) is `StoreCorrupt`: the local CA is never re-issued silently.
- */
-export async function ensureLocalCa(input: {
+export interface EnsureLocalCaInput {
   store: Store;
   now: Date;
   names: LocalServerNames;
   commonName: string;
-}): Promise<number | undefined> {
+}
+
+/**
+ * Makes sure the store holds the local CA (bound as `ca`) and a current server
+ * certificate issued by it: created on first start, re-issued when two thirds of its
+ * life have passed or when the names it must cover changed. Writes at most one change,
+ * compare-and-set at the revision it decided on: when another node (or process) wrote
+ * first, it reads again and decides once more (the other may have renewed already).
+ * Resolves the revision it wrote, or undefined when nothing was due. A damaged local CA
+ * (or server certificate) is `StoreCorrupt`: the local CA is never re-issued silently.
+ */
+export async function ensureLocalCa(input: EnsureLocalCaInput): Promise<number | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const change = await planLocalCa(input, await input.store.revision());
+    if (!change) return undefined;
+    try {
+      return await input.store.applyChange(change);
+    } catch (err) {
+      if (attempt < 2 && isStoreError(err, 'RevisionConflict')) continue;
+      throw err;
+    }
+  }
+}
+
+/** The change `ensureLocalCa` makes at `revision`, or undefined when nothing is due. */
+async function planLocalCa(
+  input: EnsureLocalCaInput,
+  revision: number,
+): Promise<ChangeInput | undefined> {
   const { store, now, names } = input;
   const mutations: Mutation[] = [];
   let caCert: Certificate;
@@ -175,8 +203,7 @@ export async function ensureLocalCa(input: {
       fingerprint: leaf.sha256,
     },
   });
-  return store.applyChange({
-    actor: 'runtime',
+  return changeBy(RUNTIME_PRINCIPAL, {
     action: current ? action : 'create-local-ca',
     target: LOCAL_SERVER_ALIAS,
     details: {
@@ -190,6 +217,7 @@ export async function ensureLocalCa(input: {
           ? 'two thirds of life passed'
           : 'names or CA changed',
     },
+    expectedRevision: revision,
     mutations,
   });
 }

@@ -5,13 +5,13 @@ import { parseCertificate } from '../../src/core/certificate.js';
 import { subjectAltNamesOf } from '../../src/core/extensions.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { validateServerChain } from '../../src/core/validate.js';
+import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
 import {
   ensureLocalCa,
   localServerNames,
   renewalDue,
   renewalTime,
-} from '../../src/runtime/local-ca.js';
-import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
+} from '../../src/service/local-ca.js';
 import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
 import { isStoreError, type Store } from '../../src/store/store.js';
 import { corruptStoredKey, flipStoredPemByte } from '../support/store-damage.js';
@@ -164,5 +164,59 @@ describe('a damaged local CA', () => {
       t,
     );
     await refusesToReissue(store, LOCAL_SERVER_ALIAS);
+  });
+});
+
+describe('two nodes keeping one local CA', () => {
+  const names = localServerNames('box.example.test');
+  const t0 = new Date('2026-01-01T00:00:00Z');
+
+  /** Two stores on one data directory, as two processes (or nodes) would open it. */
+  async function twoNodes(t: TestContext): Promise<[Store, Store]> {
+    const { dir, cleanup } = tempDir();
+    const dataDir = join(dir, 'data');
+    const a = await openDataDir(dataDir, {}, { create: true });
+    const b = await openDataDir(dataDir, {});
+    t.after(async () => {
+      await a.close();
+      await b.close();
+      cleanup();
+    });
+    return [a, b];
+  }
+
+  const ensure = (store: Store, now: Date) =>
+    ensureLocalCa({ store, now, names, commonName: 'box.example.test' });
+
+  it('creates one CA when both start at once: the later writer re-reads and finds it', async (t) => {
+    const [a, b] = await twoNodes(t);
+    const written = (await Promise.all([ensure(a, t0), ensure(b, t0)])).filter(
+      (r) => r !== undefined,
+    );
+    assert.equal(written.length, 1, 'one change');
+    assert.equal(await a.revision(), 1);
+    const audit = await a.listAudit();
+    assert.deepEqual(
+      audit.map((r) => r.action),
+      ['create-local-ca'],
+    );
+    assert.deepEqual(audit[0]!.details.principal, { role: 'system', source: 'runtime' });
+  });
+
+  it('renews once when both find the certificate due', async (t) => {
+    const [a, b] = await twoNodes(t);
+    await ensure(a, t0);
+    const entry = await a.getEntry(LOCAL_SERVER_ALIAS);
+    const due = renewalTime(parseCertificate(parsePemBlocks(entry!.certificatePem!)[0]!.der));
+    const before = await a.revision();
+    const written = (await Promise.all([ensure(a, due), ensure(b, due)])).filter(
+      (r) => r !== undefined,
+    );
+    assert.equal(written.length, 1, 'one renewal, not two');
+    assert.equal(await a.revision(), before + 1);
+    assert.deepEqual(
+      (await a.listAudit({ afterRevision: before })).map((r) => r.action),
+      ['renew'],
+    );
   });
 });

@@ -1,0 +1,102 @@
+import { readValidity } from '../core/certificate.js';
+import { CoreError } from '../core/errors.js';
+import { StoreError } from '../store/store.js';
+import { assertNotPinned, type UserBinding, userBinding } from './binding-name.js';
+import { guards, isReservedAlias, type ServiceContext } from './context.js';
+import { ServiceError } from './errors.js';
+import { changeBy, type Principal } from './principal.js';
+
+export interface BindInput {
+  alias: string;
+  /** `server` (the default HTTPS identity) or `sni:<host>` (exact or `*.` wildcard). */
+  binding: string;
+  principal: Principal;
+  /** The revision the caller saw (`If-Match`); otherwise the revision read before checking. */
+  expectedRevision?: number;
+}
+
+export interface UnbindInput {
+  binding: string;
+  principal: Principal;
+  expectedRevision?: number;
+}
+
+export interface BindResult {
+  revision: number;
+  /** The canonical binding name written. */
+  binding: UserBinding;
+}
+
+export interface UnbindResult extends BindResult {
+  /** The alias that was bound. */
+  alias: string;
+}
+
+/**
+ * Binds a valid `key-pair` entry as the `server` identity or for an SNI host, as one
+ * change; the runtime follows it, swaps, probes and rolls back on failure. `server` is
+ * refused while a higher-precedence source pins it (`PinnedBySource`).
+ */
+export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<BindResult> {
+  const binding = userBinding(input.binding);
+  if (isReservedAlias(input.alias)) {
+    throw new ServiceError(
+      'InvalidAlias',
+      `"${input.alias}" belongs to certkeeper's local CA; to serve the local CA's certificate again, unbind "${binding}".`,
+    );
+  }
+  const entry = await ctx.store.getEntry(input.alias);
+  if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
+  if (entry.kind !== 'key-pair' || !entry.hasPrivateKey || !entry.certificatePem) {
+    throw new ServiceError(
+      'EntryNotUsable',
+      `The entry "${input.alias}" is a ${entry.kind} entry; only a key pair can serve HTTPS.`,
+    );
+  }
+  const leaf = readValidity(entry.certificatePem);
+  if (leaf.notAfter < ctx.now()) {
+    throw new CoreError(
+      'CertificateExpired',
+      `The certificate of "${input.alias}" expired on ${leaf.notAfter.toISOString()}.`,
+    );
+  }
+  if (binding === 'server') assertNotPinned(ctx);
+  const revision = await ctx.store.applyChange(
+    changeBy(input.principal, {
+      action: 'activate',
+      target: input.alias,
+      details: { binding, fingerprint: entry.fingerprint },
+      ...guards(input.expectedRevision, [
+        { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
+      ]),
+      mutations: [{ type: 'bind', name: binding, alias: input.alias }],
+    }),
+  );
+  return { revision, binding };
+}
+
+/**
+ * Removes a `server` or `sni:<host>` binding, as one change: without a `server` binding
+ * the local CA's certificate serves again; without an SNI binding that host gets the
+ * server identity. Nothing bound there is `BindingNotFound`.
+ */
+export async function unbindEntry(ctx: ServiceContext, input: UnbindInput): Promise<UnbindResult> {
+  const binding = userBinding(input.binding);
+  const bound = (await ctx.store.listBindings()).find((b) => b.name === binding);
+  if (!bound) {
+    throw new ServiceError('BindingNotFound', `Nothing is bound as "${binding}".`, {
+      details: { binding },
+    });
+  }
+  if (binding === 'server') assertNotPinned(ctx);
+  const revision = await ctx.store.applyChange(
+    changeBy(input.principal, {
+      action: 'deactivate',
+      target: bound.alias,
+      details: { binding },
+      ...guards(input.expectedRevision, [{ type: 'bindingIs', name: binding, alias: bound.alias }]),
+      mutations: [{ type: 'unbind', name: binding }],
+    }),
+  );
+  return { revision, binding, alias: bound.alias };
+}

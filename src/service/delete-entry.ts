@@ -1,0 +1,43 @@
+import { StoreError } from '../store/store.js';
+import { guards, isReservedAlias, type ServiceContext } from './context.js';
+import { ServiceError } from './errors.js';
+import { changeBy, type Principal } from './principal.js';
+
+export interface DeleteInput {
+  alias: string;
+  principal: Principal;
+  /** The revision the caller saw (`If-Match`); otherwise the revision read before checking. */
+  expectedRevision?: number;
+}
+
+export interface DeleteResult {
+  revision: number;
+}
+
+/**
+ * Deletes an entry (and its private key) as one change. A missing alias is
+ * `AliasNotFound`; a bound entry is `EntryBound` (checked by the store inside the
+ * transaction); certkeeper's own entries (`certkeeper-*`) are never deleted (`InvalidAlias`).
+ */
+export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Promise<DeleteResult> {
+  if (isReservedAlias(input.alias)) {
+    throw new ServiceError(
+      'InvalidAlias',
+      `"${input.alias}" belongs to certkeeper's local CA and is never deleted.`,
+    );
+  }
+  const entry = await ctx.store.getEntry(input.alias);
+  if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
+  const revision = await ctx.store.applyChange(
+    changeBy(input.principal, {
+      action: 'delete',
+      target: input.alias,
+      details: { kind: entry.kind, fingerprint: entry.fingerprint },
+      ...guards(input.expectedRevision, [
+        { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
+      ]),
+      mutations: [{ type: 'deleteEntry', alias: input.alias }],
+    }),
+  );
+  return { revision };
+}

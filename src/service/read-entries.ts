@@ -1,0 +1,135 @@
+import { parseCertificate } from '../core/certificate.js';
+import { type CsrDescription, describeCsr, parseCsr } from '../core/csr.js';
+import { type CertificateDescription, describeCertificate } from '../core/describe.js';
+import { parsePemBlocks } from '../core/pem.js';
+import type { AuditRecord, EntryKind, EntryRecord } from '../store/store.js';
+import { StoreError } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+import { ServiceError } from './errors.js';
+
+/** How soon an expiry makes a certificate `expiring`, unless the caller says otherwise. */
+export const DEFAULT_EXPIRING_WITHIN_DAYS = 30;
+
+export type EntryStatus = 'valid' | 'expiring' | 'expired' | 'pending';
+
+/** An entry as plain JSON: what it holds, what it is bound to and its status; never key material. */
+export interface EntryDescription {
+  alias: string;
+  kind: EntryKind;
+  status: EntryStatus;
+  /** The leaf (key-pair) or CA (trusted) certificate; null for a pending entry. */
+  certificate: CertificateDescription | null;
+  /** The issuers stored with the leaf, in order. */
+  chain: CertificateDescription[];
+  /** The request of a pending entry; null otherwise. */
+  csr: CsrDescription | null;
+  hasPrivateKey: boolean;
+  /** The binding names (`server`, `sni:<host>`, `ca`) that use this entry. */
+  bindings: string[];
+  /** The revision of the change that last changed it: its ETag. */
+  revision: number;
+  createdRevision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ListEntriesInput {
+  kind?: EntryKind;
+  status?: EntryStatus;
+  /** What counts as `expiring` (default 30 days). */
+  expiringWithinDays?: number;
+}
+
+/** Every entry, described, optionally only of one kind or status; by alias. */
+export async function listEntries(
+  ctx: ServiceContext,
+  input: ListEntriesInput = {},
+): Promise<EntryDescription[]> {
+  const days = expiringWindow(input.expiringWithinDays);
+  const [entries, bindings] = await Promise.all([
+    ctx.store.listEntries(),
+    ctx.store.listBindings(),
+  ]);
+  return entries
+    .filter((e) => input.kind === undefined || e.kind === input.kind)
+    .map((e) =>
+      describe(
+        ctx,
+        e,
+        bindings.filter((b) => b.alias === e.alias).map((b) => b.name),
+        days,
+      ),
+    )
+    .filter((d) => input.status === undefined || d.status === input.status)
+    .sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
+}
+
+/** One entry, described (`AliasNotFound` when there is none). */
+export async function describeEntry(
+  ctx: ServiceContext,
+  alias: string,
+  options: { expiringWithinDays?: number } = {},
+): Promise<EntryDescription> {
+  const days = expiringWindow(options.expiringWithinDays);
+  const entry = await ctx.store.getEntry(alias);
+  if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${alias}".`);
+  const bindings = (await ctx.store.listBindings()).filter((b) => b.alias === alias);
+  return describe(
+    ctx,
+    entry,
+    bindings.map((b) => b.name),
+    days,
+  );
+}
+
+/** The audit log, newest first, optionally only after a revision (the store's, as it is). */
+export async function listAudit(
+  ctx: ServiceContext,
+  input: { afterRevision?: number; limit?: number } = {},
+): Promise<AuditRecord[]> {
+  return ctx.store.listAudit(input);
+}
+
+function describe(
+  ctx: ServiceContext,
+  entry: EntryRecord,
+  bindings: string[],
+  expiringWithinDays: number,
+): EntryDescription {
+  const certificates = (pem: string) =>
+    parsePemBlocks(pem)
+      .filter((b) => b.label === 'CERTIFICATE')
+      .map((b) => parseCertificate(b.der));
+  const leaf = entry.certificatePem ? certificates(entry.certificatePem)[0] : undefined;
+  const csrBlock = entry.csrPem
+    ? parsePemBlocks(entry.csrPem).find((b) => b.label.endsWith('CERTIFICATE REQUEST'))
+    : undefined;
+  let status: EntryStatus = 'pending';
+  if (leaf) {
+    const now = ctx.now().getTime();
+    const left = leaf.notAfter.getTime() - now;
+    status = left < 0 ? 'expired' : left < expiringWithinDays * 86_400_000 ? 'expiring' : 'valid';
+  }
+  return {
+    alias: entry.alias,
+    kind: entry.kind,
+    status,
+    certificate: leaf ? describeCertificate(leaf) : null,
+    chain: entry.chainPem.trim() ? certificates(entry.chainPem).map(describeCertificate) : [],
+    csr: csrBlock ? describeCsr(parseCsr(csrBlock.der)) : null,
+    hasPrivateKey: entry.hasPrivateKey,
+    bindings: [...bindings].sort(),
+    revision: entry.updatedRevision,
+    createdRevision: entry.createdRevision,
+    createdAt: entry.createdAt,
+    updatedAt: entry.updatedAt,
+  };
+}
+
+function expiringWindow(days: number | undefined): number {
+  if (days === undefined) return DEFAULT_EXPIRING_WITHIN_DAYS;
+  if (typeof days !== 'number' || !Number.isFinite(days) || days < 0) {
+    throw new ServiceError('InvalidQuery', 'expiringWithinDays must be a number, 0 or more.');
+  }
+  return days;
+}
