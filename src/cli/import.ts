@@ -5,6 +5,12 @@ import { importEntry } from '../service/import-entry.js';
 import { openKeystore } from '../service/keystore.js';
 import { CLI_PRINCIPAL } from '../service/principal.js';
 import { readInputFile } from '../service/read-input-file.js';
+import {
+  assertNoServerPinned,
+  listServedNodes,
+  type RevisionOutcome,
+  waitForRevision,
+} from '../service/served-status.js';
 import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
@@ -21,7 +27,16 @@ Options:
                        (repeatable); other names keep the server identity
   --replace            replace an existing entry of the same alias (renewal)
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
-  --init               create the data directory and a new store if it does not exist`;
+  --init               create the data directory and a new store if it does not exist
+  --no-wait            don't wait for running servers to serve or refuse the change
+  --wait-timeout S     wait at most S seconds for them (default 30)
+
+When a server runs on the data directory, import waits until it has served the change or
+refused it, and says which; the exit status is 1 when a server refused it (and rolled it
+back), or did not answer in time.`;
+
+/** How long import waits for running servers by default. */
+const DEFAULT_WAIT_SECONDS = 30;
 
 /** What to do on the command line about a service refusal, by its code. */
 const FLAG_HINTS: Partial<Record<ErrorCode, string>> = {
@@ -42,8 +57,14 @@ export async function runImport(
     replace: { type: 'boolean' },
     'data-dir': { type: 'string' },
     init: { type: 'boolean' },
+    'no-wait': { type: 'boolean' },
+    'wait-timeout': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
+  const waitSeconds = Number(values['wait-timeout'] ?? DEFAULT_WAIT_SECONDS);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+    throw new UsageError('--wait-timeout needs a number of seconds, 0 or more');
+  }
   if (values.help) {
     io.stdout.write(`${HELP}\n`);
     return 0;
@@ -60,6 +81,8 @@ export async function runImport(
     { create: values.init ?? false },
   );
   try {
+    // A running server pinned by a flag, file or the environment would never serve it.
+    if (values.activate) await assertNoServerPinned(keystore);
     const result = await importEntry(keystore, {
       alias,
       files: inputs,
@@ -73,7 +96,11 @@ export async function runImport(
       `Imported "${alias}" (${result.entry.kind}) at revision ${result.revision}: ${result.certificate.subject.rfc4514} sha256=${result.certificate.fingerprints.sha256}${values.activate ? ', now the server identity' : ''}\n`,
     );
     for (const w of result.warnings) io.stderr.write(`warning: ${w.code}: ${w.message}\n`);
-    return 0;
+    if (values['no-wait'] || (await listServedNodes(keystore)).length === 0) return 0;
+    const outcomes = await waitForRevision(keystore, result.revision, {
+      timeoutMs: waitSeconds * 1000,
+    });
+    return reportOutcomes(outcomes, result.revision, waitSeconds, io);
   } catch (err) {
     // The service words its refusals for every front end; the flag to use is ours to name.
     const hint = err instanceof CodedError && isErrorCode(err.code) && FLAG_HINTS[err.code];
@@ -83,4 +110,33 @@ export async function runImport(
   } finally {
     await keystore.close();
   }
+}
+
+/** One line per running server: served, refused (with why), or silent; exit 1 unless all served. */
+function reportOutcomes(
+  outcomes: RevisionOutcome[],
+  revision: number,
+  waitSeconds: number,
+  io: Io,
+): number {
+  let status = 0;
+  for (const o of outcomes) {
+    const server = o.node.url ?? o.node.node;
+    if (o.outcome === 'served') {
+      io.stdout.write(`Served by ${server} (revision ${o.node.reconciledRevision}).\n`);
+    } else if (o.outcome === 'refused') {
+      status = 1;
+      for (const r of o.refusals) {
+        io.stderr.write(
+          `Refused by ${server}: ${r.binding}${r.alias ? ` = "${r.alias}"` : ''}: ${r.code}: ${r.reason}; it keeps serving what it served before.\n`,
+        );
+      }
+    } else {
+      status = 1;
+      io.stderr.write(
+        `${server} did not report revision ${revision} within ${waitSeconds} s; check its log.\n`,
+      );
+    }
+  }
+  return status;
 }

@@ -276,9 +276,7 @@ export class Supervisor {
     return {
       pid: process.pid,
       host: hostname(),
-      url: address
-        ? `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
-        : null,
+      url: address ? `https://${urlHost(address.address)}:${address.port}/` : null,
       startedAt: this.#startedAt,
       servedRevision: served.revision,
       reconciledRevision: this.#reconciled,
@@ -419,7 +417,7 @@ export class Supervisor {
         try {
           server = await this.#serverIdentity(wanted.alias ?? LOCAL_SERVER_ALIAS);
         } catch (err) {
-          if (!isIdentityFault(err)) throw err;
+          if (isTransient(err)) throw err;
           this.#refuse(wanted, revision, codeOf(err), (err as Error).message);
           await this.#restoreBindings(revision, [wanted]);
           server = served.server;
@@ -812,22 +810,26 @@ export class Supervisor {
   }
 }
 
+/** The host part of a URL for a listening address: this host's name for a wildcard. */
+function urlHost(address: string): string {
+  if (address === '0.0.0.0' || address === '::') return hostname();
+  return address.includes(':') ? `[${address}]` : address;
+}
+
 function sourceOf(server: Identity, resolved: ResolvedSource): SourceKind {
   if (PINNING.has(resolved.source)) return resolved.source;
   return server.alias === LOCAL_SERVER_ALIAS || !server.alias ? 'local-ca' : 'keystore';
 }
 
 /**
- * True for an error that says an identity can't be served (damaged, missing key, not
- * decryptable), as opposed to a store that can't be read right now.
+ * True for an error that says the store can't be read right now (locked, unavailable, an
+ * I/O error), to retry later; anything else that goes wrong while loading an identity
+ * (damaged, missing key, not decryptable, refused by OpenSSL) is the identity's fault.
  */
-function isIdentityFault(err: unknown): boolean {
-  return (
-    isCoreError(err) ||
-    isRuntimeError(err) ||
-    isStoreError(err, 'StoreCorrupt') ||
-    isStoreError(err, 'MasterKeyWrong')
-  );
+function isTransient(err: unknown): boolean {
+  if (isStoreError(err)) return err.code === 'StoreUnavailable' || err.code === 'StoreReadOnly';
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
 }
 
 function codeOf(err: unknown): string {
