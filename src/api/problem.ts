@@ -107,6 +107,7 @@ export const STATUS = {
   InvalidSubjectAltName: 400,
   PasswordTooShort: 400,
   InvalidQuery: 400,
+  AuditChainBroken: 500,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,

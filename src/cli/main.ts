@@ -1,4 +1,5 @@
 import { CodedError } from '../core/errors.js';
+import { runAudit } from './audit.js';
 import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
@@ -10,6 +11,7 @@ Commands:
   import ALIAS FILE...  import a certificate, key and chain into the keystore
   inspect FILE...       describe certificates, keys, CSRs, PKCS#7 and PKCS#12 files,
                         pair keys with certificates, build and validate the chain
+  audit verify|list     check the audit log's hash chain, or print its latest records
 
 Run "certkeeper <command> --help" for a command's options.`;
 
@@ -24,6 +26,8 @@ export async function main(
     switch (command) {
       case 'inspect':
         return await runInspect(rest, io);
+      case 'audit':
+        return await runAudit(rest, io, env);
       case 'import':
         return await runImport(rest, io, env);
       case 'serve': {

@@ -25,6 +25,8 @@ export const SERVICE_ERROR_CODES = {
   InvalidSubjectAltName: 'A subject alternative name is not "DNS:<name>" or "IP:<address>".',
   PasswordTooShort: 'The password is shorter than the minimum.',
   InvalidQuery: 'A filter of a listing is not valid.',
+  AuditChainBroken:
+    'A record of the audit log was altered, removed or reordered after it was written.',
   FileUnreadable:
     'A named file cannot be read: it is missing, not permitted, or not a regular file.',
 } as const;
