@@ -108,6 +108,9 @@ export const STATUS = {
   PasswordTooShort: 400,
   InvalidQuery: 400,
   AuditChainBroken: 500,
+  InvalidConfirmationWindow: 400,
+  NothingToConfirm: 409,
+  NothingToRollBack: 409,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,

@@ -182,7 +182,12 @@ export async function runServe(
     ].join('\n'),
   );
   return new Promise<number>((resolve) => {
-    const onHup = () => void server.supervisor.reload();
+    const onHup = () =>
+      void server.supervisor
+        .reload()
+        .catch((err: unknown) =>
+          logger.error({ err: String(err) }, 'Reloading the certificate sources failed.'),
+        );
     const onStop = () => {
       process.off('SIGHUP', onHup);
       process.off('SIGINT', onStop);

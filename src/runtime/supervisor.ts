@@ -5,6 +5,8 @@ import { CodedError, CoreError, isCoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from '../service/local-ca.js';
+import { RUNTIME_PRINCIPAL } from '../service/principal.js';
+import { pendingConfirmation, rollbackServer } from '../service/server-identity.js';
 import { type BoundEntry, isStoreError, type Mutation, type Store } from '../store/store.js';
 import { LruCache } from './context-cache.js';
 import {
@@ -165,6 +167,7 @@ export class Supervisor {
   #resolved: ResolvedSource | undefined;
   #unwatch: (() => void) | undefined;
   #renewalTimer: NodeJS.Timeout | undefined;
+  #confirmationTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryMs = RETRY_FIRST_MS;
   #queue: Promise<unknown> = Promise.resolve();
@@ -215,10 +218,11 @@ export class Supervisor {
     this.#startedAt = this.#clock.now().toISOString();
     this.#node = this.#options.node ?? `${hostname()}:${this.runtime.address()?.port}`;
     this.#unwatch = this.#store.watch(
-      () => this.#enqueue(() => this.#follow()),
+      () => this.#fromTimer(() => this.#enqueue(() => this.#follow())),
       (err) => this.#retryLater(err),
     );
     this.#scheduleRenewal();
+    this.#scheduleConfirmationDeadline();
     await this.#publishStatus();
     return result;
   }
@@ -256,6 +260,7 @@ export class Supervisor {
     this.#stopped = true;
     this.#unwatch?.();
     clearTimeout(this.#renewalTimer);
+    clearTimeout(this.#confirmationTimer);
     clearTimeout(this.#retryTimer);
     await this.#queue;
     if (this.#node) {
@@ -633,6 +638,7 @@ export class Supervisor {
       });
     }
     this.#scheduleRenewal();
+    this.#scheduleConfirmationDeadline();
     return result;
   }
 
@@ -684,7 +690,10 @@ export class Supervisor {
     );
     clearTimeout(this.#retryTimer);
     if (this.#stopped) return;
-    this.#retryTimer = setTimeout(() => void this.#enqueue(() => this.#follow()), this.#retryMs);
+    this.#retryTimer = setTimeout(
+      () => this.#fromTimer(() => this.#enqueue(() => this.#follow())),
+      this.#retryMs,
+    );
     this.#retryTimer.unref();
     this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
   }
@@ -766,7 +775,7 @@ export class Supervisor {
         const wait = at ? at.getTime() - this.#clock.now().getTime() : MAX_RENEWAL_SLEEP_MS;
         clearTimeout(this.#renewalTimer);
         this.#renewalTimer = setTimeout(
-          () => void this.renewNow(),
+          () => this.#fromTimer(() => this.renewNow()),
           Math.max(0, Math.min(wait, MAX_RENEWAL_SLEEP_MS)),
         );
         this.#renewalTimer.unref();
@@ -777,7 +786,10 @@ export class Supervisor {
           'Cannot read the local server certificate to schedule its renewal; trying again in an hour.',
         );
         clearTimeout(this.#renewalTimer);
-        this.#renewalTimer = setTimeout(() => void this.renewNow(), MAX_RENEWAL_SLEEP_MS);
+        this.#renewalTimer = setTimeout(
+          () => this.#fromTimer(() => this.renewNow()),
+          MAX_RENEWAL_SLEEP_MS,
+        );
         this.#renewalTimer.unref();
       },
     );
@@ -794,6 +806,74 @@ export class Supervisor {
       };
     }
     return this.#renewalOf.at;
+  }
+
+  /**
+   * Wakes at the deadline of an activation waiting for its confirmation (at most hourly,
+   * so a moved clock is noticed). The deadline is in the store, so a restart inside the
+   * window still rolls back when it passes.
+   */
+  #scheduleConfirmationDeadline(): void {
+    clearTimeout(this.#confirmationTimer);
+    if (this.#stopped) return;
+    pendingConfirmation(this.#serviceContext()).then(
+      (pending) => {
+        clearTimeout(this.#confirmationTimer);
+        if (!pending || this.#stopped) return;
+        const wait = Date.parse(pending.deadline) - this.#clock.now().getTime();
+        this.#confirmationTimer = setTimeout(
+          () => this.#fromTimer(() => this.rollBackUnconfirmed()),
+          Math.max(0, Math.min(wait, MAX_RENEWAL_SLEEP_MS)),
+        );
+        this.#confirmationTimer.unref();
+      },
+      (err) =>
+        this.#logger.error(
+          { code: codeOf(err), reason: String(err) },
+          'Cannot read the pending confirmation; the next change reads it again.',
+        ),
+    );
+  }
+
+  /**
+   * Rolls back an activation whose confirmation deadline has passed (the timer calls
+   * this; tests too): one change, compare-and-set on the revision read, so that of
+   * several nodes exactly one writes it, and nothing when it was confirmed meanwhile.
+   */
+  async rollBackUnconfirmed(): Promise<void> {
+    await this.#enqueue(async () => {
+      const ctx = this.#serviceContext();
+      const pending = await pendingConfirmation(ctx);
+      if (!pending || Date.parse(pending.deadline) > this.#clock.now().getTime()) return;
+      try {
+        const { revision, restored } = await rollbackServer(ctx, {
+          principal: RUNTIME_PRINCIPAL,
+          expectedRevision: await this.#store.revision(),
+          reason: `not confirmed before ${pending.deadline}`,
+        });
+        this.#logger.error(
+          { revision, alias: pending.alias, restored },
+          `The activation of "${pending.alias}" was not confirmed before ${pending.deadline}; the previous identity is served again.`,
+        );
+      } catch (err) {
+        // Someone acted first (confirmed, rolled back, another node): follow what they did.
+        if (!isStoreError(err, 'RevisionConflict')) throw err;
+      }
+    }).finally(() => this.#scheduleConfirmationDeadline());
+  }
+
+  /** Runs what a timer started; a failure is logged, never an unhandled rejection. */
+  #fromTimer(task: () => Promise<unknown>): void {
+    task().catch((err: unknown) =>
+      this.#logger.error(
+        { code: codeOf(err), reason: String(err) },
+        'A scheduled task of the supervisor failed; it runs again at its next turn.',
+      ),
+    );
+  }
+
+  #serviceContext() {
+    return { store: this.#store, now: () => this.#clock.now(), trusted: [] };
   }
 
   /** Renews the local CA's certificate if it is due (the timer calls this; tests too). */

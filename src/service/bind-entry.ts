@@ -1,10 +1,15 @@
 import { readValidity } from '../core/certificate.js';
 import { CoreError } from '../core/errors.js';
-import { StoreError } from '../store/store.js';
+import { type Mutation, StoreError } from '../store/store.js';
 import { assertNotPinned, type UserBinding, userBinding } from './binding-name.js';
 import { guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { changeBy, type Principal } from './principal.js';
+import {
+  PENDING_CONFIRMATION_SETTING,
+  PREVIOUS_SERVER_SETTING,
+  serverActivation,
+} from './server-identity.js';
 
 export interface BindInput {
   alias: string;
@@ -13,6 +18,12 @@ export interface BindInput {
   principal: Principal;
   /** The revision the caller saw (`If-Match`); otherwise the revision read before checking. */
   expectedRevision?: number;
+  /**
+   * For `server` only: unless `confirmServer` is called within this many seconds, the
+   * runtime puts the previous identity back by itself (commit-confirmed). The deadline is
+   * stored with the change, so a server restarted inside the window still rolls back.
+   */
+  confirmWithinSeconds?: number;
 }
 
 export interface UnbindInput {
@@ -25,6 +36,8 @@ export interface BindResult {
   revision: number;
   /** The canonical binding name written. */
   binding: UserBinding;
+  /** When a confirmation window was asked for: the instant the activation rolls back. */
+  confirmBefore?: string;
 }
 
 export interface UnbindResult extends BindResult {
@@ -60,19 +73,35 @@ export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<
       `The certificate of "${input.alias}" expired on ${leaf.notAfter.toISOString()}.`,
     );
   }
-  if (binding === 'server') assertNotPinned(ctx);
+  const previous = (await ctx.store.listBindings()).find((b) => b.name === binding);
+  let mutations: Mutation[] = [{ type: 'bind', name: binding, alias: input.alias }];
+  let deadline: string | undefined;
+  if (binding === 'server') {
+    assertNotPinned(ctx);
+    ({ mutations, deadline } = serverActivation(ctx, input, previous?.alias ?? null));
+  } else if (input.confirmWithinSeconds !== undefined) {
+    throw new ServiceError(
+      'InvalidConfirmationWindow',
+      'Only the server identity is activated with a confirmation window.',
+    );
+  }
   const revision = await ctx.store.applyChange(
     changeBy(input.principal, {
       action: 'activate',
       target: input.alias,
-      details: { binding, fingerprint: entry.fingerprint },
+      details: {
+        binding,
+        fingerprint: entry.fingerprint,
+        ...(deadline ? { confirmBefore: deadline } : {}),
+      },
       ...guards(input.expectedRevision, [
         { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
+        { type: 'bindingIs', name: binding, alias: previous?.alias ?? null },
       ]),
-      mutations: [{ type: 'bind', name: binding, alias: input.alias }],
+      mutations,
     }),
   );
-  return { revision, binding };
+  return { revision, binding, ...(deadline ? { confirmBefore: deadline } : {}) };
 }
 
 /**
@@ -95,7 +124,16 @@ export async function unbindEntry(ctx: ServiceContext, input: UnbindInput): Prom
       target: bound.alias,
       details: { binding },
       ...guards(input.expectedRevision, [{ type: 'bindingIs', name: binding, alias: bound.alias }]),
-      mutations: [{ type: 'unbind', name: binding }],
+      mutations: [
+        { type: 'unbind', name: binding },
+        // Back to the local CA: a rollback returns to this entry, and nothing is pending.
+        ...(binding === 'server'
+          ? ([
+              { type: 'putSetting', name: PREVIOUS_SERVER_SETTING, value: { alias: bound.alias } },
+              { type: 'deleteSetting', name: PENDING_CONFIRMATION_SETTING },
+            ] as const)
+          : []),
+      ],
     }),
   );
   return { revision, binding, alias: bound.alias };

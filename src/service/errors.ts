@@ -25,6 +25,9 @@ export const SERVICE_ERROR_CODES = {
   InvalidSubjectAltName: 'A subject alternative name is not "DNS:<name>" or "IP:<address>".',
   PasswordTooShort: 'The password is shorter than the minimum.',
   InvalidQuery: 'A filter of a listing is not valid.',
+  InvalidConfirmationWindow: 'A confirmation window is not a whole number of seconds in range.',
+  NothingToConfirm: 'No activation is waiting for its confirmation.',
+  NothingToRollBack: 'No activation is on record to roll back.',
   AuditChainBroken:
     'A record of the audit log was altered, removed or reordered after it was written.',
   FileUnreadable:

@@ -296,3 +296,152 @@ describe('the supervisor reloading a broken file source (SIGHUP)', () => {
     }
   });
 });
+
+describe('the supervisor and an activation waiting for its confirmation', () => {
+  it('rolls back an activation not confirmed in time, once, and keeps a confirmed one', async () => {
+    const s = await startSupervisor();
+    try {
+      const { bindEntry } = await import('../../src/service/bind-entry.js');
+      const { confirmServer } = await import('../../src/service/server-identity.js');
+      const first = await importLeaf(s.ctx, 'first', 'first.example.test', { activate: true });
+      await importLeaf(s.ctx, 'second', 'second.example.test');
+      await importLeaf(s.ctx, 'third', 'third.example.test');
+      const principal = { actor: 'test', role: 'admin', source: 'test' } as const;
+
+      // Confirmed in time: it stays.
+      await bindEntry(s.ctx, {
+        alias: 'second',
+        binding: 'server',
+        principal,
+        confirmWithinSeconds: 60,
+      });
+      await caughtUp(s.supervisor, s.store);
+      await confirmServer(s.ctx, { principal });
+      s.clock.at = new Date(Date.now() + 120_000);
+      await s.supervisor.rollBackUnconfirmed();
+      assert.equal(await caughtUp(s.supervisor, s.store), await s.store.revision());
+      assert.equal(s.supervisor.status()!.alias, 'second');
+
+      // Not confirmed: when the deadline passes the previous identity serves again.
+      s.clock.at = new Date();
+      const activated = await bindEntry(s.ctx, {
+        alias: 'third',
+        binding: 'server',
+        principal,
+        confirmWithinSeconds: 60,
+      });
+      await caughtUp(s.supervisor, s.store);
+      assert.equal(s.supervisor.status()!.alias, 'third');
+      await s.supervisor.rollBackUnconfirmed();
+      assert.equal(await s.store.revision(), activated.revision, 'not before the deadline');
+      s.clock.at = new Date(Date.now() + 61_000);
+      await s.supervisor.rollBackUnconfirmed();
+      await s.supervisor.rollBackUnconfirmed();
+      assert.equal(
+        await caughtUp(s.supervisor, s.store),
+        activated.revision + 1,
+        'exactly one rollback',
+      );
+      const [rollback] = await s.store.listAudit({ limit: 1 });
+      assert.deepEqual(
+        [rollback!.action, rollback!.actor, rollback!.details.to],
+        ['rollback', 'runtime', 'second'],
+      );
+      assert.equal(s.supervisor.status()!.alias, 'second');
+      assert.equal(
+        (await handshake(s.port)).fingerprint,
+        (await s.store.getEntry('second'))!.fingerprint,
+      );
+      assert.ok(first.revision < activated.revision);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('rolls back after a restart inside the window, when the deadline passes', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { bindEntry } = await import('../../src/service/bind-entry.js');
+      const store = await openDataDir(dir, {});
+      const ctx = { store, now: () => new Date(), trusted: [] };
+      await importLeaf(ctx, 'old', 'old.example.test', { activate: true });
+      await importLeaf(ctx, 'new', 'new.example.test');
+      const principal = { actor: 'test', role: 'admin', source: 'test' } as const;
+      const activated = await bindEntry(ctx, {
+        alias: 'new',
+        binding: 'server',
+        principal,
+        confirmWithinSeconds: 30,
+      });
+      await store.close();
+      // A server started after the deadline (its clock says so) rolls back at once.
+      const later = { now: () => new Date(Date.now() + 31_000) };
+      const reopened = await openDataDir(dir, {});
+      const supervisor = new Supervisor({
+        store: reopened,
+        sources: { dataDir: dir, flags: {}, config: {}, env: {}, strict: false },
+        localNames: localServerNames('restart.test'),
+        commonName: 'restart.test',
+        host: '127.0.0.1',
+        port: 0,
+        logger: memoryLogger(),
+        clock: later,
+      });
+      await supervisor.start();
+      try {
+        for (let i = 0; i < 300 && supervisor.status()!.alias !== 'old'; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(supervisor.status()!.alias, 'old');
+        const since = await reopened.listAudit({ afterRevision: activated.revision });
+        // The first start also created the local CA; besides it, one rollback.
+        assert.deepEqual(
+          since.map((r) => r.action).filter((a) => a !== 'create-local-ca'),
+          ['rollback'],
+        );
+      } finally {
+        await supervisor.stop();
+        await reopened.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('the supervisor never leaves a promise unhandled', () => {
+  it('logs a store that fails under the change feed and the timers, and nothing is unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const s = await startSupervisor();
+    try {
+      const getEntry = s.store.getEntry.bind(s.store);
+      const broken = Object.assign(new Error('I/O error (expected by the test)'), { code: 'EIO' });
+      s.store.getEntry = async () => {
+        throw broken;
+      };
+      s.store.getSetting = async () => {
+        throw broken;
+      };
+      await s.store.applyChange({
+        actor: 'test',
+        action: 'test',
+        mutations: [{ type: 'putSecret', name: 'x', value: Buffer.from('x') }],
+      });
+      for (
+        let i = 0;
+        i < 100 && !s.logger.entries.some((e) => /pending confirmation/.test(e.msg));
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+      s.store.getEntry = getEntry;
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await s.stop();
+    }
+  });
+});
