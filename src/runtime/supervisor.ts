@@ -1,7 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { hostname } from 'node:os';
 import { parseCertificate, readValidity } from '../core/certificate.js';
-import { CodedError, CoreError, isCoreError } from '../core/errors.js';
+import { CodedError, CoreError } from '../core/errors.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from '../service/local-ca.js';
