@@ -3,12 +3,13 @@ import type { Server } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServedStatus } from '../runtime/supervisor.js';
 import { STRICT_TRANSPORT_SECURITY } from '../runtime/tls-runtime.js';
-import { LOCAL_CA_ALIAS } from '../service/context.js';
-import type { Store } from '../store/store.js';
+import type { ServiceContext } from '../service/context.js';
+import { keystoreRevision, localCaCertificate } from '../service/local-ca-certificate.js';
 import { sendProblem } from './problem.js';
 
 export interface AppOptions {
-  store: Store;
+  /** The keystore every route's operation takes (DESIGN.md layer 3: routes call service/). */
+  keystore: ServiceContext;
   /** The live TLS state of this node, undefined while starting. */
   tlsStatus: () => ServedStatus | undefined;
   /** Creates the HTTPS server Fastify will use (the runtime's, so identity can swap live). */
@@ -45,8 +46,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { status: 'ready', revision: status.revision };
   });
   app.get('/ca/root.pem', async (_req, reply) => {
-    const entry = await options.store.getEntry(LOCAL_CA_ALIAS);
-    if (!entry?.certificatePem) {
+    const certificate = await localCaCertificate(options.keystore);
+    if (!certificate) {
       return sendProblem(
         reply,
         Object.assign(new Error('The local CA does not exist yet.'), { statusCode: 404 }),
@@ -55,12 +56,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply
       .type('application/x-pem-file')
       .header('Content-Disposition', 'attachment; filename="certkeeper-root.pem"')
-      .send(entry.certificatePem);
+      .send(certificate);
   });
   app.get('/api/v1/server/tls', async (_req, reply) => {
     const status = options.tlsStatus();
     if (!status) return reply.code(503).send({ status: 'starting' });
-    return { ...status, storeRevision: await options.store.revision() };
+    return { ...status, storeRevision: await keystoreRevision(options.keystore) };
   });
   return app;
 }

@@ -57,7 +57,7 @@ export async function startServer(
   try {
     const host = hostname();
     const app = await buildApp({
-      store,
+      keystore,
       logger: logger.child({ layer: 'api' }),
       tlsStatus: () => supervisor?.status(),
       serverFactory: (handler) => {

@@ -21,17 +21,6 @@ const LAYERS: Record<string, number> = {
 /** Front ends reach the store only through `service/` (DESIGN.md, layer 3). */
 const FRONT_ENDS = new Set(['api', 'cli', 'web']);
 
-/**
- * The front-end imports of `store/` that exist today, each `file → imported file`. To be
- * removed by the service-layer work (issue 12), which moves opening the data directory
- * and reading the store behind `service/`; the test fails for any import not listed here,
- * and for a listed one that is gone, so this list only shrinks.
- */
-const ALLOWED_STORE_ACCESS = new Set([
-  // The app reads the local CA and the revision straight from the store it is given.
-  'src/api/app.ts → src/store/store.ts',
-]);
-
 /** Modules that do I/O, which `core/` (pure functions, DESIGN.md layer 1) never imports. */
 const IO_MODULES = new Set([
   'node:fs',
@@ -149,10 +138,7 @@ describe('the layers of DESIGN.md', () => {
     const found = imports
       .filter((i) => FRONT_ENDS.has(i.fromLayer) && i.toLayer === 'store')
       .map((i) => `${i.from} → ${i.to}`);
-    const unexpected = found.filter((f) => !ALLOWED_STORE_ACCESS.has(f));
-    assert.deepEqual(unexpected, [], 'call service/ instead of store/');
-    const gone = [...ALLOWED_STORE_ACCESS].filter((a) => !found.includes(a));
-    assert.deepEqual(gone, [], 'no longer imported: remove it from ALLOWED_STORE_ACCESS');
+    assert.deepEqual(found, [], 'call service/ instead of store/');
   });
 
   it('keeps core/ free of I/O', () => {
