@@ -3,6 +3,7 @@ import { runAudit } from './audit.js';
 import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
+import { runLocalCa } from './local-ca.js';
 
 const USAGE = `Usage: certkeeper <command> [options]
 
@@ -12,6 +13,7 @@ Commands:
   inspect FILE...       describe certificates, keys, CSRs, PKCS#7 and PKCS#12 files,
                         pair keys with certificates, build and validate the chain
   audit verify|list     check the audit log's hash chain, or print its latest records
+  local-ca reissue      replace a damaged local CA (never done on its own)
 
 Run "certkeeper <command> --help" for a command's options.`;
 
@@ -26,6 +28,8 @@ export async function main(
     switch (command) {
       case 'inspect':
         return await runInspect(rest, io);
+      case 'local-ca':
+        return await runLocalCa(rest, io, env);
       case 'audit':
         return await runAudit(rest, io, env);
       case 'import':

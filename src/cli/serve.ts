@@ -164,7 +164,10 @@ export async function runServe(
     server = await startServer(config, env, logger);
   } catch (err) {
     if (err instanceof SourceError) {
-      io.stderr.write(`certkeeper: --strict-tls: ${err.attempt.code}: ${err.message}\n`);
+      // With --strict-tls any broken source ends the start; without, only a broken last
+      // resort (the local CA, when nothing before it could serve).
+      const why = config.strictTls ? '--strict-tls: ' : 'no certificate to serve: ';
+      io.stderr.write(`${err.attempt.code}: ${why}${err.message}\n`);
       return 1;
     }
     // main prints one line for it; the stack goes to the log, at debug level.

@@ -200,7 +200,13 @@ export class Supervisor {
 
   /** Creates or renews the local CA, resolves the source, starts listening and following. */
   async start(): Promise<ApplyResult> {
-    await this.#ensureLocalCa();
+    try {
+      await this.#ensureLocalCa();
+    } catch (err) {
+      // A damaged local CA is never re-issued on its own; what else can serve, serves.
+      if (!isStoreError(err, 'StoreCorrupt')) throw err;
+      this.#logger.error({ code: err.code, details: err.details }, err.message);
+    }
     this.#resolved = await this.#resolve();
     const revision = await this.#store.revision();
     // At start the source lookup decides, even when it fell through a broken binding;

@@ -11,8 +11,8 @@ import {
   type Store,
   StoreError,
 } from '../store/store.js';
-import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from './context.js';
-import { changeBy, RUNTIME_PRINCIPAL } from './principal.js';
+import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS, type ServiceContext } from './context.js';
+import { changeBy, type Principal, RUNTIME_PRINCIPAL } from './principal.js';
 
 /** The local CA lives ten years; the server certificate it issues, 90 days. */
 export const LOCAL_CA_DAYS = 3650;
@@ -70,7 +70,7 @@ function sameNames(cert: Certificate, names: LocalServerNames): boolean {
 function localCaDamaged(cause: unknown): StoreError {
   return new StoreError(
     'StoreCorrupt',
-    `The local CA entry "${LOCAL_CA_ALIAS}" is damaged: its certificate or private key does not decode. certkeeper does not re-issue the local CA on its own: restore the data directory from a backup; re-issuing the local CA needs an explicit command.`,
+    `The local CA entry "${LOCAL_CA_ALIAS}" is damaged: its certificate or private key does not decode. certkeeper does not re-issue the local CA on its own: restore the data directory from a backup, or run \`certkeeper local-ca reissue\` (clients that trusted the old local CA must then trust the new one).`,
     { cause, details: { alias: LOCAL_CA_ALIAS } },
   );
 }
@@ -96,6 +96,35 @@ export interface EnsureLocalCaInput {
   now: Date;
   names: LocalServerNames;
   commonName: string;
+  /** Make a new local CA whatever the stored one is (`reissueLocalCa`). */
+  reissue?: boolean;
+  /** Who asks (the runtime unless given). */
+  principal?: Principal;
+}
+
+/**
+ * Makes a new local CA and a new server certificate from it, replacing the stored ones
+ * whatever they hold (a damaged local CA is never re-issued without this explicit call).
+ * Clients that trusted the old local CA must trust the new one (`GET /ca/root.pem`).
+ */
+export async function reissueLocalCa(
+  ctx: ServiceContext,
+  input: { names: LocalServerNames; commonName: string; principal: Principal },
+): Promise<{ revision: number; fingerprint: string }> {
+  const change = await planLocalCa(
+    {
+      store: ctx.store,
+      now: ctx.now(),
+      names: input.names,
+      commonName: input.commonName,
+      reissue: true,
+      principal: input.principal,
+    },
+    await ctx.store.revision(),
+  );
+  const revision = await ctx.store.applyChange(change!);
+  const ca = await ctx.store.getEntry(LOCAL_CA_ALIAS);
+  return { revision, fingerprint: ca!.fingerprint! };
 }
 
 /**
@@ -132,7 +161,7 @@ async function planLocalCa(
   const damaged = (err: unknown) => {
     throw isStoreError(err, 'StoreCorrupt') ? localCaDamaged(err) : err;
   };
-  const caEntry = await store.getEntry(LOCAL_CA_ALIAS).catch(damaged);
+  const caEntry = input.reissue ? undefined : await store.getEntry(LOCAL_CA_ALIAS).catch(damaged);
   const caKeyDer = caEntry ? await store.getPrivateKey(LOCAL_CA_ALIAS).catch(damaged) : undefined;
   let action = 'renew';
   if (caEntry?.certificatePem && caKeyDer) {
@@ -142,10 +171,13 @@ async function planLocalCa(
     } catch (err) {
       throw localCaDamaged(err);
     }
-  } else if (caEntry || (await store.listBindings()).some((b) => b.alias === LOCAL_CA_ALIAS)) {
+  } else if (
+    !input.reissue &&
+    (caEntry || (await store.listBindings()).some((b) => b.alias === LOCAL_CA_ALIAS))
+  ) {
     throw localCaDamaged(undefined);
   } else {
-    action = 'create-local-ca';
+    action = input.reissue ? 'reissue-local-ca' : 'create-local-ca';
     const pair = await generateKeyPair({ type: 'ec', curve: 'P-256' });
     caKey = pair.privateKey;
     caCert = parseCertificate(
@@ -173,7 +205,7 @@ async function planLocalCa(
     );
   }
 
-  const serverEntry = await store.getEntry(LOCAL_SERVER_ALIAS);
+  const serverEntry = input.reissue ? undefined : await store.getEntry(LOCAL_SERVER_ALIAS);
   const current = serverEntry?.certificatePem
     ? storedCertificate(LOCAL_SERVER_ALIAS, serverEntry.certificatePem)
     : undefined;
@@ -203,19 +235,21 @@ async function planLocalCa(
       fingerprint: leaf.sha256,
     },
   });
-  return changeBy(RUNTIME_PRINCIPAL, {
-    action: current ? action : 'create-local-ca',
+  return changeBy(input.principal ?? RUNTIME_PRINCIPAL, {
+    action: current || input.reissue ? action : 'create-local-ca',
     target: LOCAL_SERVER_ALIAS,
     details: {
       fingerprint: leaf.sha256,
       notAfter: leaf.notAfter.toISOString(),
       dns: names.dns,
       ip: names.ip,
-      reason: !current
-        ? 'first start'
-        : renewalDue(current, now)
-          ? 'two thirds of life passed'
-          : 'names or CA changed',
+      reason: input.reissue
+        ? 'reissued on request'
+        : !current
+          ? 'first start'
+          : renewalDue(current, now)
+            ? 'two thirds of life passed'
+            : 'names or CA changed',
     },
     expectedRevision: revision,
     mutations,

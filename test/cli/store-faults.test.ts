@@ -23,10 +23,13 @@ const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
 /** Runs the built CLI to its end; resolves its exit code and output. */
 async function certkeeper(
   args: string[],
+  /** Stop it (SIGTERM) after this long: for a server that is expected to keep running. */
+  runForMs?: number,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
-      timeout: 30_000,
+      timeout: runForMs ?? 30_000,
+      killSignal: 'SIGTERM',
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -98,20 +101,56 @@ describe('a data directory under faults, through the CLI', () => {
     assert.equal(existsSync(join(dataDir, STORE_FILE)), false);
   });
 
-  it('serve refuses a local CA certificate with one byte flipped (StoreCorrupt naming it), issuing no new CA', async () => {
+  it('serve keeps serving with a damaged local CA (StoreCorrupt naming it, logged), re-issues none, and local-ca reissue replaces it', async () => {
     const dataDir = await servedDataDir('flipped');
     flipStoredPemByte(join(dataDir, STORE_FILE), LOCAL_CA_ALIAS, 'certificate_pem', 'case');
     const store = await openDataDir(dataDir, {});
     const revision = await store.revision();
+    const served = (await store.listBoundEntries()).length;
     await store.close();
-    const line = await serveRefuses(dataDir, 'StoreCorrupt');
-    assert.ok(line.includes(LOCAL_CA_ALIAS), line);
+    // The local CA's server certificate is intact: it still serves, and the damage is said.
+    const run = await certkeeper(
+      ['serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
+      4000,
+    );
+    assert.match(run.stdout, /certkeeper is serving/);
+    assert.match(
+      run.stderr,
+      new RegExp(`"code":"StoreCorrupt".*${LOCAL_CA_ALIAS}.*local-ca reissue`),
+    );
     const after = await openDataDir(dataDir, {});
     try {
-      assert.equal(await after.revision(), revision, 'nothing was written');
+      assert.equal(await after.revision(), revision, 'no new CA was issued');
     } finally {
       await after.close();
     }
+    const reissued = await certkeeper(['local-ca', 'reissue', '--data-dir', dataDir]);
+    assert.equal(reissued.code, 0, reissued.stderr);
+    assert.match(
+      reissued.stdout,
+      new RegExp(`^Reissued the local CA at revision ${revision + 1}: sha256=`),
+    );
+    const fixed = await openDataDir(dataDir, {});
+    try {
+      assert.ok((await fixed.getEntry(LOCAL_CA_ALIAS))?.certificatePem);
+      assert.equal((await fixed.listBoundEntries()).length, served);
+      const [record] = await fixed.listAudit({ limit: 1 });
+      assert.deepEqual([record!.action, record!.actor], ['reissue-local-ca', 'cli']);
+    } finally {
+      await fixed.close();
+    }
+  });
+
+  it('serve refuses to start when the damaged local CA was all it had to serve (StoreCorrupt)', async () => {
+    const dataDir = await servedDataDir('nothing-left');
+    flipStoredPemByte(
+      join(dataDir, STORE_FILE),
+      'certkeeper-local-server',
+      'certificate_pem',
+      'case',
+    );
+    const line = await serveRefuses(dataDir, 'StoreCorrupt');
+    assert.ok(line.includes('certkeeper-local-server'), line);
   });
 
   it('import refuses a data directory that does not exist (DataDirMissing), creating nothing', async () => {
