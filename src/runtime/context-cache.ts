@@ -114,6 +114,14 @@ export class ContextCache {
     this.#onFailure = options.onFailure;
   }
 
+  /** Why the identity can't be served, when its build or load failed and is cached. */
+  failure(identity: Identity | IdentityRef): RuntimeError | undefined {
+    const slot = this.#lru.has(sniContentKey(identity as never))
+      ? this.#lru.get(sniContentKey(identity as never))
+      : undefined;
+    return slot && 'error' in slot ? slot.error : undefined;
+  }
+
   /** Every context built and still cached. */
   *built(): IterableIterator<SecureContext> {
     for (const slot of this.#lru.values()) if ('context' in slot) yield slot.context;

@@ -94,6 +94,12 @@ export interface NodeStatus {
   refusals: Refusal[];
 }
 
+/**
+ * How often one follow applies a revision again after refusing part of it: each round
+ * refuses at least one more binding, so a few rounds settle any batch.
+ */
+const MAX_REFOLLOW = 4;
+
 /** Refusals kept in the node status. */
 const RECENT_REFUSALS = 10;
 
@@ -618,7 +624,7 @@ export class Supervisor {
     try {
       result = await this.runtime.apply(state);
     } catch (err) {
-      if (!isRuntimeError(err, 'ContextBuildFailed') || depth > 0) throw err;
+      if (!isRuntimeError(err, 'ContextBuildFailed') || depth >= MAX_REFOLLOW) throw err;
       // Only the server identity's context is built before the swap.
       const wanted = this.#wantedServer() ?? this.#pinnedWanted(state.server);
       this.#refuse(wanted, revision, err.code, err.message);
@@ -631,17 +637,29 @@ export class Supervisor {
     if (!result.ok) {
       const refused: Wanted[] = [];
       for (const f of result.failures) {
-        const wanted = f.binding.startsWith('sni:')
-          ? this.#wantedSni(f.binding.slice(4))
+        const sni = f.binding.startsWith('sni:') ? f.binding.slice(4) : undefined;
+        const wanted = sni
+          ? this.#wantedSni(sni)
           : (this.#wantedServer() ?? this.#pinnedWanted(state.server));
         if (refused.some((w) => w.key === wanted.key)) continue;
         refused.push(wanted);
-        this.#refuse(wanted, revision, f.error ?? 'ProbeFailed', probeSentence(f));
+        // The context cache knows why an SNI identity failed better than the probe's socket.
+        const identity = sni ? state.sni.get(sni) : undefined;
+        const cause = identity && this.runtime.contexts.failure(identity);
+        this.#refuse(
+          wanted,
+          revision,
+          cause?.code ?? f.error ?? 'ProbeFailed',
+          cause?.message ?? probeSentence(f),
+        );
       }
       await this.#restoreBindings(revision, refused, previous, {
         code: result.code,
         failures: result.failures,
       });
+      // The runtime put the whole previous state back; serve the rest of this revision
+      // (the changes that were not refused) with the refused bindings as they were.
+      if (depth < MAX_REFOLLOW) return this.#follow(true, depth + 1);
     }
     this.#scheduleRenewal();
     this.#scheduleConfirmationDeadline();
@@ -722,9 +740,10 @@ export class Supervisor {
       if (wanted.alias === null) continue;
       const before =
         wanted.binding === 'server' ? previous?.server : previous?.sni.get(wanted.binding.slice(4));
-      const beforeAlias =
-        before?.alias && before.alias !== LOCAL_SERVER_ALIAS ? before.alias : null;
+      let beforeAlias = before?.alias && before.alias !== LOCAL_SERVER_ALIAS ? before.alias : null;
       if (beforeAlias === wanted.alias) continue;
+      // What was served was deleted since: nothing to put back, so the binding goes.
+      if (beforeAlias && !(await this.#store.getEntry(beforeAlias))) beforeAlias = null;
       mutations.push(
         beforeAlias
           ? { type: 'bind', name: wanted.binding, alias: beforeAlias }

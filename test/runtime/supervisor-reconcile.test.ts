@@ -445,3 +445,94 @@ describe('the supervisor never leaves a promise unhandled', () => {
     }
   });
 });
+
+describe('the supervisor following several revisions at once from another process', () => {
+  /** A supervisor on its own store handle, and a second handle writing as another process would. */
+  async function twoHandles() {
+    const { dir, cleanup } = tempDir();
+    const store = await openDataDir(dir, {});
+    const writer = await openDataDir(dir, {});
+    const logger = memoryLogger();
+    const supervisor = new Supervisor({
+      store,
+      sources: { dataDir: dir, flags: {}, config: {}, env: {}, strict: false },
+      localNames: localServerNames('batch.test'),
+      commonName: 'batch.test',
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+    });
+    await supervisor.start();
+    return {
+      dir,
+      store,
+      supervisor,
+      ctx: { store: writer, now: () => new Date(), trusted: [] },
+      port: supervisor.runtime.address()!.port,
+      async stop() {
+        await supervisor.stop();
+        await store.close();
+        await writer.close();
+        cleanup();
+      },
+    };
+  }
+
+  it('serves the good changes of a batch whose other change it refused', async () => {
+    const s = await twoHandles();
+    try {
+      await importLeaf(s.ctx, 'a', 'a.test', { sniHosts: ['a.test'] });
+      await importLeaf(s.ctx, 'b', 'b.test', { sniHosts: ['b.test'] });
+      await caughtUp(s.supervisor, s.store);
+      const servedA = (await handshake(s.port, { servername: 'a.test' })).fingerprint;
+      // Within one poll: "a" renewed with a key that is then damaged, "b" renewed well.
+      await importLeaf(s.ctx, 'a', 'a.test', { replace: true });
+      corruptStoredKey(s.dir, 'a');
+      const b = await importLeaf(s.ctx, 'b', 'b.test', { replace: true });
+      await caughtUp(s.supervisor, s.store);
+      assert.equal(
+        (await handshake(s.port, { servername: 'b.test' })).fingerprint,
+        b.entry.fingerprint,
+      );
+      assert.equal((await handshake(s.port, { servername: 'a.test' })).fingerprint, servedA);
+      const refused = s.supervisor.status()!.refused;
+      assert.deepEqual(
+        refused.map((r) => [r.binding, r.code]),
+        [['sni:a.test', 'ContextBuildFailed']],
+      );
+      assert.match(refused[0]!.reason, /StoreCorrupt/, 'the reason says what is wrong with it');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('unbinds a refused name whose last served entry was deleted, rather than fail to roll back', async () => {
+    const s = await twoHandles();
+    try {
+      const { bindEntry } = await import('../../src/service/bind-entry.js');
+      const { deleteEntry } = await import('../../src/service/delete-entry.js');
+      const principal = { actor: 'test', role: 'admin', source: 'test' } as const;
+      await importLeaf(s.ctx, 'a', 'a.test', { sniHosts: ['a.test'] });
+      await importLeaf(s.ctx, 'c', 'a.test');
+      await importLeaf(s.ctx, 'x', 'a.test');
+      corruptStoredKey(s.dir, 'x');
+      await caughtUp(s.supervisor, s.store);
+      // Within one poll: a.test -> c, "a" deleted, a.test -> x (damaged).
+      await bindEntry(s.ctx, { alias: 'c', binding: 'sni:a.test', principal });
+      await deleteEntry(s.ctx, { alias: 'a', principal });
+      await bindEntry(s.ctx, { alias: 'x', binding: 'sni:a.test', principal });
+      await caughtUp(s.supervisor, s.store);
+      const bound = (await s.store.listBindings()).find((b) => b.name === 'sni:a.test');
+      assert.equal(bound, undefined, 'the store and the server agree: a.test is unbound');
+      assert.equal(
+        (await handshake(s.port, { servername: 'a.test' })).fingerprint,
+        s.supervisor.status()!.fingerprint,
+        'a.test gets the server identity',
+      );
+      const [rollback] = await s.store.listAudit({ limit: 1 });
+      assert.equal(rollback!.action, 'rollback');
+    } finally {
+      await s.stop();
+    }
+  });
+});
