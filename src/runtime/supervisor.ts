@@ -6,8 +6,9 @@ import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from '../service/local-ca.js';
 import { RUNTIME_PRINCIPAL } from '../service/principal.js';
+import { type RefusedBinding, restoreRefusedBindings } from '../service/restore-bindings.js';
 import { pendingConfirmation, rollbackServer } from '../service/server-identity.js';
-import { type BoundEntry, isStoreError, type Mutation, type Store } from '../store/store.js';
+import { type BoundEntry, isStoreError, type Store } from '../store/store.js';
 import { LruCache } from './context-cache.js';
 import {
   type Clock,
@@ -735,40 +736,28 @@ export class Supervisor {
     previous: RuntimeState | undefined = this.runtime.current,
     details: Record<string, unknown> = {},
   ): Promise<void> {
-    const mutations: Mutation[] = [];
+    const bindings: RefusedBinding[] = [];
     for (const wanted of refused) {
       if (wanted.alias === null) continue;
       const before =
         wanted.binding === 'server' ? previous?.server : previous?.sni.get(wanted.binding.slice(4));
-      let beforeAlias = before?.alias && before.alias !== LOCAL_SERVER_ALIAS ? before.alias : null;
-      if (beforeAlias === wanted.alias) continue;
-      // What was served was deleted since: nothing to put back, so the binding goes.
-      if (beforeAlias && !(await this.#store.getEntry(beforeAlias))) beforeAlias = null;
-      mutations.push(
-        beforeAlias
-          ? { type: 'bind', name: wanted.binding, alias: beforeAlias }
-          : { type: 'unbind', name: wanted.binding },
-      );
+      const served = before?.alias && before.alias !== LOCAL_SERVER_ALIAS ? before.alias : null;
+      bindings.push({ name: wanted.binding, refused: wanted.alias, served });
     }
-    if (mutations.length === 0) return;
     const first = this.#refused.get(refused[0]!.key);
     try {
-      await this.#store.applyChange({
-        actor: 'runtime',
-        action: 'rollback',
-        target: refused.map((w) => w.binding).join(','),
+      await restoreRefusedBindings(this.#serviceContext(), {
+        refusedRevision: revision,
+        bindings,
+        principal: RUNTIME_PRINCIPAL,
         details: {
-          refusedRevision: revision,
           restored: previous?.server.alias ?? previous?.server.source ?? null,
           code: first?.code,
           reason: first?.reason,
           ...details,
         },
-        expectedRevision: revision,
-        mutations,
       });
     } catch (err) {
-      if (isStoreError(err, 'RevisionConflict')) return;
       this.#logger.error(
         { code: codeOf(err), reason: String(err) },
         'Could not record the rollback in the store; what was served keeps serving.',
