@@ -5,6 +5,7 @@ import type { ServedStatus } from '../runtime/supervisor.js';
 import { STRICT_TRANSPORT_SECURITY } from '../runtime/tls-runtime.js';
 import type { ServiceContext } from '../service/context.js';
 import { keystoreRevision, localCaCertificate } from '../service/local-ca-certificate.js';
+import { pendingConfirmation } from '../service/server-identity.js';
 import { sendProblem } from './problem.js';
 
 export interface AppOptions {
@@ -61,7 +62,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/api/v1/server/tls', async (_req, reply) => {
     const status = options.tlsStatus();
     if (!status) return reply.code(503).send({ status: 'starting' });
-    return { ...status, storeRevision: await keystoreRevision(options.keystore) };
+    return {
+      ...status,
+      storeRevision: await keystoreRevision(options.keystore),
+      pendingConfirmation: (await pendingConfirmation(options.keystore)) ?? null,
+    };
   });
   return app;
 }

@@ -84,7 +84,11 @@ describe('certkeeper serve, in process', () => {
     assert.equal(await servedFingerprint(port), status.fingerprint);
     const api = await get(port, '/api/v1/server/tls');
     assert.equal(api.status, 200);
-    assert.equal(JSON.parse(api.body).fingerprint, status.fingerprint);
+    const body = JSON.parse(api.body);
+    assert.equal(body.fingerprint, status.fingerprint);
+    assert.equal(body.pendingConfirmation, null);
+    assert.equal(body.expired, false);
+    assert.deepEqual(body.refused, []);
     assert.match(String(api.headers['strict-transport-security']), /max-age=\d+/);
   });
 
