@@ -124,6 +124,14 @@ export interface TlsRuntimeOptions {
   sessionCacheSize?: number;
   /** SNI contexts kept. Default 1,000. */
   contextCacheSize?: number;
+  /**
+   * How a connection gets the context of its SNI name. `client-hello` (default): read from
+   * the ClientHello before TLS starts, so the connection holds that identity only.
+   * `sni-callback`: Node's SNICallback, which serves an SNI identity whose key type differs
+   * from the server identity's the server's certificate (nodejs/node#54235); used where
+   * this Node lacks the internals `client-hello` needs, and by bench/sni-selection.ts.
+   */
+  sniSelection?: 'client-hello' | 'sni-callback';
   probe?: {
     /** Default true. */
     enabled?: boolean;
@@ -250,7 +258,7 @@ export class TlsRuntime {
         slot.description === 'snicallback' &&
         (this.server as unknown as Record<symbol, unknown>)[slot] === this.#sniCallback,
     );
-    this.#startTls = this.#takeTlsStart();
+    this.#startTls = options.sniSelection === 'sni-callback' ? undefined : this.#takeTlsStart();
     this.server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
