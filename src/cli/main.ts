@@ -2,6 +2,7 @@ import { CodedError } from '../core/errors.js';
 import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
+import { runUser } from './user.js';
 
 const USAGE = `Usage: certkeeper <command> [options]
 
@@ -10,6 +11,8 @@ Commands:
   import ALIAS FILE...  import a certificate, key and chain into the keystore
   inspect FILE...       describe certificates, keys, CSRs, PKCS#7 and PKCS#12 files,
                         pair keys with certificates, build and validate the chain
+  user add|passwd|remove|list
+                        manage the users who may log in (never the last admin)
 
 Run "certkeeper <command> --help" for a command's options.`;
 
@@ -26,6 +29,8 @@ export async function main(
         return await runInspect(rest, io);
       case 'import':
         return await runImport(rest, io, env);
+      case 'user':
+        return await runUser(rest, io, env);
       case 'serve': {
         const { runServe } = await import('./serve.js');
         return await runServe(rest, io, env);
