@@ -58,10 +58,6 @@ export async function startServer(
   const store = keystore.store;
   let supervisor: Supervisor | undefined;
   try {
-    const initialAdmin = await ensureInitialAdmin(keystore, {
-      env,
-      log: logger.child({ layer: 'service' }),
-    });
     const host = hostname();
     const app = await buildApp({
       store,
@@ -94,6 +90,11 @@ export async function startServer(
     });
     await app.ready();
     await supervisor!.start();
+    // Only once the identity is served: a start refused for a damaged store writes nothing.
+    const initialAdmin = await ensureInitialAdmin(keystore, {
+      env,
+      log: logger.child({ layer: 'service' }),
+    });
     const address = supervisor!.runtime.address()!;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? host : config.host;
     return {
