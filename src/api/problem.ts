@@ -111,6 +111,18 @@ export const STATUS = {
   InvalidConfirmationWindow: 400,
   NothingToConfirm: 409,
   NothingToRollBack: 409,
+  PasswordTooLong: 400,
+  PasswordMatchesUsername: 400,
+  InvalidUsername: 400,
+  InvalidRole: 400,
+  InvalidTokenName: 400,
+  InvalidExpiry: 400,
+  NotPermitted: 403,
+  RoleTooHigh: 403,
+  LastAdmin: 409,
+  AuthenticationFailure: 401,
+  CurrentPasswordWrong: 403,
+  TooManyAttempts: 429,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,

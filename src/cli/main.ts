@@ -4,6 +4,7 @@ import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
 import { runLocalCa } from './local-ca.js';
+import { runUser } from './user.js';
 
 const USAGE = `Usage: certkeeper <command> [options]
 
@@ -14,6 +15,8 @@ Commands:
                         pair keys with certificates, build and validate the chain
   audit verify|list     check the audit log's hash chain, or print its latest records
   local-ca reissue      replace a damaged local CA (never done on its own)
+  user add|passwd|remove|list
+                        manage the users who may log in (never the last admin)
 
 Run "certkeeper <command> --help" for a command's options.`;
 
@@ -34,6 +37,8 @@ export async function main(
         return await runAudit(rest, io, env);
       case 'import':
         return await runImport(rest, io, env);
+      case 'user':
+        return await runUser(rest, io, env);
       case 'serve': {
         const { runServe } = await import('./serve.js');
         return await runServe(rest, io, env);

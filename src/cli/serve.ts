@@ -4,6 +4,7 @@ import { buildApp } from '../api/app.js';
 import { RuntimeError } from '../runtime/identity.js';
 import { SourceError } from '../runtime/sources.js';
 import { Supervisor } from '../runtime/supervisor.js';
+import { ensureInitialAdmin, type InitialAdminResult } from '../service/initial-admin.js';
 import { type Keystore, openKeystore } from '../service/keystore.js';
 import { localServerNames } from '../service/local-ca.js';
 import type { Io } from './io.js';
@@ -16,6 +17,8 @@ export interface RunningServer {
   keystore: Keystore;
   store: Keystore['store'];
   url: string;
+  /** Whether this start created the first admin (and its one-time password, to show once). */
+  initialAdmin: InitialAdminResult;
   stop(): Promise<void>;
 }
 
@@ -87,6 +90,11 @@ export async function startServer(
     });
     await app.ready();
     await supervisor!.start();
+    // Only once the identity is served: a start refused for a damaged store writes nothing.
+    const initialAdmin = await ensureInitialAdmin(keystore, {
+      env,
+      log: logger.child({ layer: 'service' }),
+    });
     const address = supervisor!.runtime.address()!;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? host : config.host;
     return {
@@ -94,6 +102,7 @@ export async function startServer(
       keystore,
       store,
       url: `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/`,
+      initialAdmin,
       stop: async () => {
         await supervisor!.stop();
         await app.close();
@@ -184,6 +193,13 @@ export async function runServe(
       '',
     ].join('\n'),
   );
+  const admin = server.initialAdmin;
+  if (admin.created && admin.oneTimePassword !== undefined) {
+    // Shown once, here only: the log says that the admin was created, never the password.
+    io.stdout.write(
+      `  first admin "${admin.username}", one-time password (change it at the first login): ${admin.oneTimePassword}\n`,
+    );
+  }
   return new Promise<number>((resolve) => {
     const onHup = () =>
       void server.supervisor

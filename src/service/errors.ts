@@ -32,6 +32,19 @@ export const SERVICE_ERROR_CODES = {
     'A record of the audit log was altered, removed or reordered after it was written.',
   FileUnreadable:
     'A named file cannot be read: it is missing, not permitted, or not a regular file.',
+  PasswordTooLong: 'The password is longer than the maximum (1024 characters).',
+  PasswordMatchesUsername: 'The password is the user name.',
+  InvalidUsername: 'A user name must be 1–64 letters, digits, dots, dashes, underscores or @.',
+  InvalidRole: 'The role is not admin, operator or auditor.',
+  InvalidTokenName: 'A token name must be 1–64 letters, digits, dots, dashes, underscores or @.',
+  InvalidExpiry: 'The expiry of a token is not a future time or a whole number of days.',
+  NotPermitted: "The principal's role does not permit this operation.",
+  RoleTooHigh: 'A token cannot have a role above the role of the user who creates or owns it.',
+  LastAdmin: 'The last admin cannot be removed.',
+  AuthenticationFailure:
+    'The user name and password, the session or the API token were not accepted.',
+  CurrentPasswordWrong: 'The current password given to change a password is not right.',
+  TooManyAttempts: 'Too many failed logins for this user or from this address; wait and retry.',
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;

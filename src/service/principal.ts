@@ -8,7 +8,7 @@ const ROLES: readonly Role[] = ['admin', 'operator', 'auditor', 'system'];
 
 /** Who acts, with what role, from where: an input to every write. */
 export interface Principal {
-  /** The user or token name (`alice`, `token:deploy`), or `cli` / `runtime`. */
+  /** The user name (`alice`), an API token as `token:<id>`, or `cli` / `runtime`. */
   actor: string;
   role: Role;
   /** Where the call came from: a client address, `cli`, `runtime`. */

@@ -396,6 +396,9 @@ class SqliteStore implements Store {
         'UPDATE sessions SET last_used_at = ?, idle_expires_at = ? WHERE id_hash = ?',
       ),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+      deleteUserSessionsExcept: db.prepare(
+        'DELETE FROM sessions WHERE username = ? AND id_hash IS NOT ?',
+      ),
       deleteExpiredSessions: db.prepare(
         'DELETE FROM sessions WHERE idle_expires_at <= @at OR expires_at <= @at',
       ),
@@ -562,6 +565,12 @@ class SqliteStore implements Store {
 
   async deleteSession(idHash: string): Promise<boolean> {
     return this.#write1(() => this.#sql.deleteSession.run(idHash).changes > 0);
+  }
+
+  async deleteUserSessions(username: string, exceptIdHash?: string): Promise<number> {
+    return this.#write1(
+      () => this.#sql.deleteUserSessionsExcept.run(username, exceptIdHash ?? null).changes,
+    );
   }
 
   async deleteExpiredSessions(at: string): Promise<number> {

@@ -306,6 +306,11 @@ export interface Store {
   /** Records a use: moves `lastUsedAt` and the idle limit. False when the session is gone. */
   touchSession(idHash: string, at: string, idleExpiresAt: string): Promise<boolean>;
   deleteSession(idHash: string): Promise<boolean>;
+  /**
+   * Ends every session of a user but `exceptIdHash` (the one that asked, when a user
+   * changes their own password); resolves how many ended.
+   */
+  deleteUserSessions(username: string, exceptIdHash?: string): Promise<number>;
   /** Deletes the sessions that expired (idle or absolute) before `at`; resolves how many. */
   deleteExpiredSessions(at: string): Promise<number>;
   recordLoginFailure(key: string, at: string): Promise<void>;

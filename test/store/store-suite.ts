@@ -862,6 +862,31 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.deleteExpiredSessions(t(20)), 1);
         assert.equal(await store.deleteSession('h'), false);
 
+        for (const [idHash, username] of [
+          ['a1', 'ann'],
+          ['a2', 'ann'],
+          ['a3', 'ann'],
+          ['b1', 'bob'],
+        ] as const) {
+          await store.putSession({
+            idHash,
+            username,
+            role: 'operator',
+            source: null,
+            createdAt: t(0),
+            lastUsedAt: t(0),
+            idleExpiresAt: t(50),
+            expiresAt: t(100),
+          });
+        }
+        assert.equal(await store.deleteUserSessions('ann', 'a2'), 2);
+        assert.equal(await store.getSession('a1'), undefined);
+        assert.ok(await store.getSession('a2'), 'the session that asked stays');
+        assert.ok(await store.getSession('b1'), "another user's session stays");
+        assert.equal(await store.deleteUserSessions('ann'), 1);
+        assert.equal(await store.deleteUserSessions('bob'), 1);
+        assert.equal(await store.deleteUserSessions('nobody'), 0);
+
         await store.recordLoginFailure('user:ann', t(1));
         await store.recordLoginFailure('user:ann', t(2));
         await store.recordLoginFailure('addr:192.0.2.1', t(2));
