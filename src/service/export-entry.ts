@@ -35,6 +35,13 @@ export async function exportPkcs12(
   input: ExportPkcs12Input,
 ): Promise<ExportPkcs12Result> {
   checkPrincipal(input.principal);
+  // A private key leaving the server is a privilege of its own: administrators only.
+  if (input.principal.role !== 'admin') {
+    throw new ServiceError(
+      'NotPermitted',
+      `Exporting a private key needs the admin role; ${input.principal.actor} is ${input.principal.role}.`,
+    );
+  }
   if (typeof input.password !== 'string' || [...input.password].length < MIN_EXPORT_PASSWORD) {
     throw new ServiceError(
       'PasswordTooShort',

@@ -145,3 +145,32 @@ describe('exportPkcs12', () => {
     }
   });
 });
+
+describe('exportPkcs12 and roles', () => {
+  it('is a privilege of admins only', async () => {
+    const k = await testKeystore();
+    try {
+      const pki = await makeHierarchy({ hosts: ['role.example.test'] });
+      await importEntry(k.ctx, {
+        alias: 'web',
+        files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+        principal: TEST_PRINCIPAL,
+      });
+      for (const role of ['operator', 'auditor'] as const) {
+        await refusesWithoutWriting(
+          k.ctx,
+          () =>
+            exportPkcs12(k.ctx, {
+              alias: 'web',
+              password: PASSWORD,
+              principal: { actor: 'olga', role, source: 'test' },
+            }),
+          'NotPermitted',
+        );
+      }
+      assert.deepEqual(await k.audited(), [], 'nothing exported, nothing audited');
+    } finally {
+      await k.cleanup();
+    }
+  });
+});
