@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 import { makeHierarchy } from '../support/pki.js';
 import { tempDir } from '../support/tools.js';
 
@@ -13,19 +13,8 @@ describe('certkeeper audit', () => {
   const dataDir = at('data');
   after(cleanup);
 
-  async function cli(...argv: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(
-      [...argv, '--data-dir', dataDir],
-      {
-        stdout: { write: (t: string) => (stdout += t) },
-        stderr: { write: (t: string) => (stderr += t) },
-      },
-      {},
-    );
-    return { code, stdout, stderr };
-  }
+  /** Runs the CLI in-process on the test's data directory. */
+  const cli = (...argv: string[]) => runCli([...argv, '--data-dir', dataDir]);
 
   before(async () => {
     for (const name of ['one', 'two', 'three']) {

@@ -3,26 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { main } from '../../src/cli/main.js';
 import { type RunningServer, startServer } from '../../src/cli/serve.js';
 import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import { runCli } from '../support/cli.js';
 import { makeHierarchy } from '../support/pki.js';
 import { tempDir } from '../support/tools.js';
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(
-    argv,
-    {
-      stdout: { write: (t: string) => (stdout += t) },
-      stderr: { write: (t: string) => (stderr += t) },
-    },
-    {},
-  );
-  return { code, stdout, stderr };
-}
+/** Runs the CLI in-process. */
+const cli = (...argv: string[]) => runCli(argv);
 
 async function serve(dataDir: string, extra: string[] = []): Promise<RunningServer> {
   const config = (await loadServeConfig(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 import { makeHierarchy } from '../support/pki.js';
 import { tempDir } from '../support/tools.js';
 
@@ -12,20 +12,8 @@ describe('certkeeper import says what happened, and only that', () => {
   const dataDir = at('data');
   after(cleanup);
 
-  /** Runs the CLI in-process on the test's data directory and captures what it prints. */
-  async function cli(...argv: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(
-      [...argv, '--data-dir', dataDir, '--init'],
-      {
-        stdout: { write: (t: string) => (stdout += t) },
-        stderr: { write: (t: string) => (stderr += t) },
-      },
-      {},
-    );
-    return { code, stdout, stderr };
-  }
+  /** Runs the CLI in-process on the test's data directory (created if need be). */
+  const cli = (...argv: string[]) => runCli([...argv, '--data-dir', dataDir, '--init']);
 
   before(async () => {
     const pki = await makeHierarchy({ name: 'CliImport', hosts: ['localhost'] });

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/cli/main.js';
 import { openKeystore } from '../../src/service/keystore.js';
 import { login } from '../../src/service/login.js';
+import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/tools.js';
 
 describe('certkeeper user', () => {
@@ -13,20 +14,8 @@ describe('certkeeper user', () => {
   const dataDir = at('data');
   after(cleanup);
 
-  /** Runs the CLI in-process on the test's data directory and captures what it prints. */
-  async function cli(...argv: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(
-      ['user', ...argv],
-      {
-        stdout: { write: (t: string) => (stdout += t) },
-        stderr: { write: (t: string) => (stderr += t) },
-      },
-      { CERTKEEPER_DATA_DIR: dataDir },
-    );
-    return { code, stdout, stderr };
-  }
+  /** Runs `certkeeper user` in-process on the test's data directory. */
+  const cli = (...argv: string[]) => runCli(['user', ...argv], { CERTKEEPER_DATA_DIR: dataDir });
 
   /** Logs in on the data directory as the API would. */
   async function logsIn(username: string, password: string) {
