@@ -7,6 +7,7 @@ import { ensureLocalCa, localServerNames } from '../../src/service/local-ca.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
+  bundleOf,
   file,
   refusesWithoutWriting,
   type TestKeystore,
@@ -32,7 +33,7 @@ describe('bindEntry and unbindEntry', () => {
     });
     await importEntry(k.ctx, {
       alias: 'web',
-      files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+      files: [bundleOf(pki)],
       principal: TEST_PRINCIPAL,
     });
     await importEntry(k.ctx, {

@@ -7,7 +7,7 @@ import { ensureLocalCa, localServerNames } from '../../src/service/local-ca.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
-  file,
+  bundleOf,
   refusesWithoutWriting,
   type TestKeystore,
   testKeystore,
@@ -16,7 +16,7 @@ import {
 describe('deleteEntry', () => {
   let k: TestKeystore;
   let pki: Awaited<ReturnType<typeof makeHierarchy>>;
-  const keyPair = () => [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)];
+  const keyPair = () => [bundleOf(pki)];
 
   before(async () => {
     k = await testKeystore();

@@ -12,6 +12,7 @@ import { isStoreError, StoreError } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
+  bundleOf,
   file,
   refusesWithoutWriting,
   type TestKeystore,
@@ -30,7 +31,7 @@ describe('exportPkcs12', () => {
     pki = await makeHierarchy();
     await importEntry(k.ctx, {
       alias: 'web',
-      files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+      files: [bundleOf(pki)],
       principal: TEST_PRINCIPAL,
     });
     await importEntry(k.ctx, {
@@ -153,7 +154,7 @@ describe('exportPkcs12 and roles', () => {
       const pki = await makeHierarchy({ hosts: ['role.example.test'] });
       await importEntry(k.ctx, {
         alias: 'web',
-        files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+        files: [bundleOf(pki)],
         principal: TEST_PRINCIPAL,
       });
       for (const role of ['operator', 'auditor'] as const) {

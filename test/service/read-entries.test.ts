@@ -6,6 +6,7 @@ import { describeEntry, listAudit, listEntries } from '../../src/service/read-en
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
+  bundleOf,
   file,
   refusesWithoutWriting,
   type TestKeystore,
@@ -26,14 +27,14 @@ describe('listEntries, describeEntry and listAudit', () => {
     soon = await makeHierarchy({ name: 'Soon', hosts: ['soon.example.test'], leafDays: 10 });
     await importEntry(k.ctx, {
       alias: 'web',
-      files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+      files: [bundleOf(pki)],
       activate: true,
       sniHosts: ['app.example.test'],
       principal: TEST_PRINCIPAL,
     });
     await importEntry(k.ctx, {
       alias: 'soon',
-      files: [file('b', soon.leaf.certPem + soon.intermediate.certPem + soon.leaf.keyPem)],
+      files: [bundleOf(soon)],
       principal: TEST_PRINCIPAL,
     });
     await importEntry(k.ctx, {

@@ -7,7 +7,7 @@ import { RUNTIME_PRINCIPAL } from '../../src/service/principal.js';
 import { restoreRefusedBindings } from '../../src/service/restore-bindings.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
-import { file, type TestKeystore, testKeystore } from '../support/service.js';
+import { bundleOf, type TestKeystore, testKeystore } from '../support/service.js';
 
 describe('restoreRefusedBindings, the runtime’s rollback', () => {
   let k: TestKeystore;
@@ -20,7 +20,7 @@ describe('restoreRefusedBindings, the runtime’s rollback', () => {
       const pki = await makeHierarchy({ name: alias, hosts: [`${alias}.example.test`] });
       await importEntry(k.ctx, {
         alias,
-        files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+        files: [bundleOf(pki)],
         principal: TEST_PRINCIPAL,
       });
     }

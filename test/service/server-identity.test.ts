@@ -10,7 +10,7 @@ import {
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
-  file,
+  bundleOf,
   refusesWithoutWriting,
   type TestKeystore,
   testKeystore,
@@ -32,7 +32,7 @@ describe('confirming and rolling back the server identity', () => {
       });
       await importEntry(k.ctx, {
         alias,
-        files: [file('b', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem)],
+        files: [bundleOf(pki)],
         principal: TEST_PRINCIPAL,
       });
     }

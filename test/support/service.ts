@@ -63,3 +63,9 @@ export const file = (name: string, text: string | Uint8Array) => ({
   name,
   bytes: typeof text === 'string' ? Buffer.from(text) : text,
 });
+
+/** The upload of a makeHierarchy leaf: its certificate, the intermediate and its key, in one PEM file. */
+export const bundleOf = (pki: {
+  leaf: { certPem: string; keyPem: string };
+  intermediate: { certPem: string };
+}) => file('bundle.pem', pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem);
