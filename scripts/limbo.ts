@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Certificate, parseCertificate } from '../src/core/certificate.js';
 import { keyUsageOf } from '../src/core/extensions.js';
 import { parsePemBlocks } from '../src/core/pem.js';
-import { validateServerChain } from '../src/core/validate.js';
+import { type ValidationWork, validateServerChain } from '../src/core/validate.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CORPORA = process.env.CERTKEEPER_CORPORA ?? resolve(REPO_ROOT, '../shared/corpora');
@@ -101,8 +101,11 @@ function certs(pems: string[]): Certificate[] {
   return out;
 }
 
-/** Runs one testcase through `validateServerChain`, mapped as the harness format wants. */
-export function runCase(tc: Testcase, now = new Date()): CaseResult {
+/**
+ * Runs one testcase through `validateServerChain`, mapped as the harness format wants;
+ * `work`, when given, is filled in with the validation's work (signature checks, steps).
+ */
+export function runCase(tc: Testcase, now = new Date(), work?: ValidationWork): CaseResult {
   const reason = skipReason(tc);
   if (reason) return { id: tc.id, actual_result: 'SKIPPED', context: reason };
   let leaf: Certificate;
@@ -128,6 +131,7 @@ export function runCase(tc: Testcase, now = new Date()): CaseResult {
     ...(crls.length > 0 ? { crls } : {}),
     ...(tc.max_chain_depth != null ? { maxDepth: tc.max_chain_depth + 2 } : {}),
     ...(tc.extended_key_usage?.length ? { requiredExtendedKeyUsage: tc.extended_key_usage } : {}),
+    ...(work ? { work } : {}),
   });
   if (!result.valid) {
     const p = result.problems[0];

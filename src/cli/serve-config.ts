@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { CodedError } from '../core/errors.js';
+import { readInputFile } from '../service/read-input-file.js';
 import { UsageError } from './io.js';
 
 /** Everything `certkeeper serve` runs with, after flags, config file and environment. */
@@ -121,15 +122,19 @@ function parseFlags(argv: string[]) {
   });
 }
 
+/**
+ * The config file's keys; {} when the default file does not exist. It is read with a
+ * bound (a regular file of at most 1 MiB), so `--config /dev/zero` or a FIFO is refused
+ * at once; an unreadable file, like one that is not YAML, is a usage error (exit 2).
+ */
 async function readConfigFile(path: string, required: boolean): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readInputFile(path)).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return {};
-    throw new UsageError(
-      `cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code}`,
-    );
+    if (!(err instanceof CodedError)) throw err;
+    if (!required && err.code === 'FileUnreadable' && err.details?.reason === 'ENOENT') return {};
+    throw new UsageError(`cannot use the config file (${err.code}): ${err.message}`);
   }
   let parsed: unknown;
   try {

@@ -65,6 +65,11 @@ export class WorkBudget {
     }
     this.#remaining -= iterations;
   }
+
+  /** The iterations spent so far: how a test or a bench sees the work an input caused. */
+  get spent(): number {
+    return this.limit - this.#remaining;
+  }
 }
 
 /** A password-based encryption scheme read from an AlgorithmIdentifier. */

@@ -211,14 +211,17 @@ interface RawBag extends Attributes {
  * The MAC is checked first and settles the password. Without a MAC, a wrong password is
  * seen as bad padding or as decrypted bytes that don't parse. Every failure is a
  * `CoreError`: `PasswordRequired`, `WrongPassword`, `UnsupportedAlgorithm`,
- * `MalformedInput` or `UnsupportedFormat`.
+ * `MalformedInput` or `UnsupportedFormat`. The key-derivation work is charged to
+ * `options.budget` (a fresh {@link WorkBudget} unless given; a caller passes one to see
+ * what an input cost, in iterations).
  */
 export async function readPkcs12(
   der: Uint8Array,
   password: string | undefined,
+  options: { budget?: WorkBudget } = {},
 ): Promise<Pkcs12Contents> {
   try {
-    return await new PfxReader(asBuffer(der), password).read();
+    return await new PfxReader(asBuffer(der), password, options.budget).read();
   } catch (cause) {
     if (cause instanceof CoreError) throw cause;
     throw new CoreError('MalformedInput', 'The PKCS#12 file is damaged and cannot be read.', {
@@ -309,7 +312,7 @@ function readMacData(buf: Buffer, tlv: Tlv): Mac {
 class PfxReader {
   readonly #buf: Buffer;
   readonly #password: string | undefined;
-  readonly #budget = new WorkBudget();
+  readonly #budget: WorkBudget;
   /** Password candidates, the one that last worked first. */
   #order: Candidate[];
   /** True once the MAC verified: then a failure after decryption is damage, not a wrong password. */
@@ -319,8 +322,9 @@ class PfxReader {
   readonly #certs: RawBag[] = [];
   readonly #encryption: string[] = [];
 
-  constructor(buf: Buffer, password: string | undefined) {
+  constructor(buf: Buffer, password: string | undefined, budget = new WorkBudget()) {
     this.#buf = buf;
+    this.#budget = budget;
     this.#password = password;
     this.#order = candidatesFor(password);
   }

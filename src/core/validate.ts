@@ -105,6 +105,21 @@ export interface ValidationOptions {
   maxDepth?: number;
   /** Purposes the leaf must allow, by name or OID. Default ['serverAuth']. */
   requiredExtendedKeyUsage?: string[];
+  /**
+   * Filled in with the work the validation did, when given: how a test or a bench sees
+   * that a hostile chain was answered within the budgets below, without a clock.
+   */
+  work?: ValidationWork;
+}
+
+/** The work of one validation, counted in the units its budgets are written in. */
+export interface ValidationWork {
+  /** Signature verifications made (at most {@link SIGNATURE_BUDGET}). */
+  signatureChecks: number;
+  /** Certificates tried as issuers (at most {@link SEARCH_BUDGET}). */
+  searchSteps: number;
+  /** Name-against-subtree comparisons (at most {@link NAME_CONSTRAINT_BUDGET}). */
+  nameComparisons: number;
 }
 
 export interface ValidationResult {
@@ -140,6 +155,8 @@ export function validateServerChain(
         },
       ],
     };
+  } finally {
+    if (options.work) Object.assign(options.work, validation.work());
   }
 }
 
@@ -245,6 +262,15 @@ class Validation {
       seen.add(cert.sha256);
       this.index(cert);
     }
+  }
+
+  /** The work done so far, counted as the budgets count it (the step that hit a budget is not). */
+  work(): ValidationWork {
+    return {
+      signatureChecks: Math.min(this.signatureChecks, SIGNATURE_BUDGET),
+      searchSteps: Math.min(this.steps, SEARCH_BUDGET),
+      nameComparisons: NAME_CONSTRAINT_BUDGET - Math.max(0, this.ncBudget.remaining),
+    };
   }
 
   private index(cert: Certificate): void {

@@ -1,14 +1,15 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Certificate } from '../core/certificate.js';
 import { buildChain } from '../core/chain.js';
 import { isSelfSigned } from '../core/describe.js';
-import { CoreError, isCoreError } from '../core/errors.js';
+import { CodedError, CoreError } from '../core/errors.js';
 import { matchKeyToCertificate } from '../core/keys.js';
 import { toPem } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
+import { readInputFile } from '../service/read-input-file.js';
 import type { Store } from '../store/store.js';
 import type { Identity } from './identity.js';
 
@@ -162,9 +163,13 @@ function envSource(env: Record<string, string | undefined>): FileSource | undefi
   };
 }
 
-/** PEM text given inline (the environment allows it) or the file it names. */
+/**
+ * PEM text given inline (the environment allows it) or the file it names, read with a
+ * bound: a directory, FIFO or device is `FileUnreadable` and a file over 1 MiB is
+ * `InputTooLarge`, both naming the file, so a bad path makes a broken source, never a hang.
+ */
 async function readValue(value: string): Promise<Buffer> {
-  return value.includes('-----BEGIN ') ? Buffer.from(value) : readFile(value);
+  return value.includes('-----BEGIN ') ? Buffer.from(value) : readInputFile(value);
 }
 
 /** `certificate file data/ssl/server.crt` (relative to the working directory when inside it). */
@@ -203,7 +208,7 @@ async function tryFiles(
     if (!certificate)
       throw new CoreError('NoCertificate', 'A private key is configured without its certificate.');
     const password = passphraseFile
-      ? (await readFile(passphraseFile, 'utf8')).split(/\r?\n/)[0]
+      ? (await readInputFile(passphraseFile)).toString('utf8').split(/\r?\n/)[0]
       : undefined;
     const inputs = [certificate, ...(privateKey ? [privateKey] : [])];
     const certs: Certificate[] = [];
@@ -267,7 +272,8 @@ export function identityOf(
 }
 
 function brokenAttempt(source: SourceKind, what: string, err: unknown): SourceAttempt {
-  if (isCoreError(err))
+  // A coded error of core/, store/ or service/ (readInputFile's FileUnreadable).
+  if (err instanceof CodedError)
     return { source, what, outcome: 'broken', code: err.code, message: err.message };
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR') {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { link, open, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MASTER_KEY_BYTES } from './encryption.js';
 import { StoreError } from './store.js';
@@ -77,7 +78,17 @@ function decodeKeyText(text: string): Buffer | undefined {
   return key;
 }
 
-/** The key in `path`, undefined when the file does not exist. */
+/**
+ * The most a key file may hold: 32 raw bytes, or their hex or base64 text with some
+ * whitespace. Anything larger is refused from its size, never read.
+ */
+const MAX_KEY_FILE_BYTES = 4096;
+
+/**
+ * The key in `path`, undefined when the file does not exist. Only a regular file of at
+ * most {@link MAX_KEY_FILE_BYTES} is read (a directory, FIFO or device is refused from
+ * its type, a larger file from its size), so a wrong path can't block or fill memory.
+ */
 async function readKeyFile(path: string): Promise<Buffer | undefined> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
@@ -86,9 +97,7 @@ async function readKeyFile(path: string): Promise<Buffer | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadable(path, err);
   }
-  if (!info.isFile()) {
-    throw new StoreError('MasterKeyInvalid', `The master key file ${path} is not a regular file.`);
-  }
+  refuseUnusable(path, info);
   if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
     throw new StoreError(
@@ -98,8 +107,9 @@ async function readKeyFile(path: string): Promise<Buffer | undefined> {
   }
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readBounded(path);
   } catch (err) {
+    if (err instanceof StoreError) throw err;
     throw unreadable(path, err);
   }
   if (bytes.length === MASTER_KEY_BYTES) return bytes;
@@ -109,6 +119,47 @@ async function readKeyFile(path: string): Promise<Buffer | undefined> {
     'MasterKeyInvalid',
     `The master key file ${path} must hold ${MASTER_KEY_BYTES} raw bytes, 64 hex digits or base64 of ${MASTER_KEY_BYTES} bytes; it holds ${bytes.length} bytes of something else.`,
   );
+}
+
+/** `MasterKeyInvalid` unless `info` is a regular file of at most MAX_KEY_FILE_BYTES. */
+function refuseUnusable(path: string, info: Stats): void {
+  if (!info.isFile()) {
+    throw new StoreError('MasterKeyInvalid', `The master key file ${path} is not a regular file.`);
+  }
+  if (info.size > MAX_KEY_FILE_BYTES) {
+    throw new StoreError(
+      'MasterKeyInvalid',
+      `The master key file ${path} is ${info.size} bytes; a key file holds ${MASTER_KEY_BYTES} bytes or their text, at most ${MAX_KEY_FILE_BYTES} bytes.`,
+    );
+  }
+}
+
+/**
+ * At most MAX_KEY_FILE_BYTES + 1 bytes of `path`, checked again on the open file: it
+ * may have been replaced since the stat. O_NONBLOCK keeps a FIFO put there meanwhile
+ * from blocking the open (the fstat then refuses it).
+ */
+async function readBounded(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    refuseUnusable(path, await handle.stat());
+    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_KEY_FILE_BYTES) {
+      throw new StoreError(
+        'MasterKeyInvalid',
+        `The master key file ${path} grew past ${MAX_KEY_FILE_BYTES} bytes while it was read.`,
+      );
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function createKeyFile(path: string): Promise<Buffer> {

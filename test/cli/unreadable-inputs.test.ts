@@ -116,6 +116,29 @@ describe('certkeeper refuses inputs it must not read, in one line', () => {
     );
   });
 
+  // serve --config keeps the exit code of a usage error (2, with the usage after the
+  // line); the line itself names the file and the reason.
+  for (const c of cases.filter((c) => c.what !== 'a missing file')) {
+    it(`serve --config: ${c.what}, refused in one line before anything starts`, async () => {
+      const run = await certkeeper(['serve', '--config', c.path(), '--data-dir', dataDir]);
+      assert.equal(run.code, 2, run.stderr);
+      const line = run.stderr.split('\n')[0]!;
+      assert.ok(line.startsWith('certkeeper: cannot use the config file ('), line);
+      assert.ok(line.includes(`(${c.code})`), line);
+      assert.ok(line.includes(c.path()), `${line} names ${c.path()}`);
+      assert.equal(run.stderr.split('\n')[1], '', 'the usage text follows after a blank line');
+      assert.ok(!existsSync(dataDir), 'nothing was started');
+    });
+  }
+
+  it('serve --config: a file that is not YAML is still a usage error (exit 2)', async () => {
+    writeFileSync(at('broken.yaml'), 'port: [8443\n');
+    const run = await certkeeper(['serve', '--config', at('broken.yaml'), '--data-dir', dataDir]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /is not valid YAML/);
+    assert.ok(!existsSync(dataDir), 'nothing was started');
+  });
+
   it('a --ca file that holds no certificate is NoCertificate, naming it', async () => {
     assertOneLine(
       await certkeeper(['inspect', at('leaf.pem'), '--ca', at('leaf.key')]),

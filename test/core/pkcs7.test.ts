@@ -81,8 +81,8 @@ describe('PKCS#7: hostile and foreign input', { skip: needsCorpus(DIR) }, () => 
     }
   });
 
-  it('answers random garbage and 1 MiB of noise with a typed error, quickly', () => {
-    const started = performance.now();
+  // How long this takes is measured by `npm run bench:latency` (BENCHMARKS.md), not here.
+  it('answers random garbage and 1 MiB of noise with a typed error', () => {
     for (let i = 0; i < 300; i++) {
       const garbage = randomBytes(1 + ((i * 37) % 400));
       garbage[0] = 0x30;
@@ -98,7 +98,6 @@ describe('PKCS#7: hostile and foreign input', { skip: needsCorpus(DIR) }, () => 
       () => readPkcs7Certificates(big),
       (e) => isCoreError(e),
     );
-    assert.ok(performance.now() - started < 2000);
   });
 
   it('is not fooled by a certificate or a PKCS#12 file', () => {

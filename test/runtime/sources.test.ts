@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
@@ -123,6 +124,117 @@ describe('the startup source order', { skip: needs('openssl') }, () => {
     assert.equal(r.source, 'local-ca');
     assert.equal(log[0]!.code, 'KeyMismatch');
     assert.equal(log[2]!.code, 'CertificateExpired');
+  });
+
+  describe('files it must not read fall through as a broken source, naming file and reason', () => {
+    const cases: { what: string; path: () => string; code: string; reason: RegExp }[] = [
+      {
+        what: '/dev/zero',
+        path: () => '/dev/zero',
+        code: 'FileUnreadable',
+        reason: /character device/,
+      },
+      {
+        what: 'a FIFO with no writer',
+        path: () => f('a-fifo'),
+        code: 'FileUnreadable',
+        reason: /FIFO/,
+      },
+      {
+        what: 'a directory',
+        path: () => f('a-directory'),
+        code: 'FileUnreadable',
+        reason: /a directory/,
+      },
+      {
+        what: 'a sparse 3 GB file',
+        path: () => f('sparse-3g.crt'),
+        code: 'InputTooLarge',
+        reason: /3000000000 bytes/,
+      },
+    ];
+    before(() => {
+      execFileSync('mkfifo', [f('a-fifo')]);
+      mkdirSync(f('a-directory'));
+      writeFileSync(f('sparse-3g.crt'), '');
+      truncateSync(f('sparse-3g.crt'), 3e9);
+    });
+
+    /** The attempt is broken with `code`, on one line naming `path` and the reason. */
+    const assertBroken = (attempt: SourceAttempt | undefined, c: (typeof cases)[number]) => {
+      assert.equal(attempt?.outcome, 'broken');
+      assert.equal(attempt.code, c.code, attempt.message);
+      assert.ok(attempt.message?.includes(c.path()), `${attempt.message} names ${c.path()}`);
+      assert.match(attempt.message ?? '', c.reason);
+      assert.ok(!attempt.message?.includes('\n'), 'one line');
+    };
+
+    for (const c of cases) {
+      it(`-z ${c.what}`, async () => {
+        const r = await resolveStartupSource(
+          options({ flags: { certificate: c.path(), privateKey: f('good.key') } }),
+        );
+        assert.equal(r.source, 'local-ca');
+        assertBroken(log[0], c);
+      });
+
+      it(`-k ${c.what}, falling through to the environment`, async () => {
+        const r = await resolveStartupSource(
+          options({
+            flags: { certificate: f('good.crt'), privateKey: c.path() },
+            env: { CERTKEEPER_SSL_CERT: f('other.crt'), CERTKEEPER_SSL_KEY: f('other.key') },
+          }),
+        );
+        assert.equal(r.source, 'environment');
+        assertBroken(log[0], c);
+      });
+
+      it(`a passphrase file that is ${c.what}, in the config file source`, async () => {
+        const r = await resolveStartupSource(
+          options({
+            config: {
+              certificate: f('good.crt'),
+              privateKey: f('good.key'),
+              keyPassphraseFile: c.path(),
+            },
+          }),
+        );
+        assert.equal(r.source, 'local-ca');
+        assertBroken(log[2], c);
+      });
+    }
+
+    it('a default-location server.crt that is a FIFO', async () => {
+      const ssl = join(dataDir, 'ssl');
+      mkdirSync(ssl, { recursive: true });
+      try {
+        execFileSync('mkfifo', [join(ssl, 'server.crt')]);
+        writeFileSync(join(ssl, 'server.key'), good.leaf.keyPem);
+        const r = await resolveStartupSource(options());
+        assert.equal(r.source, 'local-ca');
+        assertBroken(log[1], {
+          what: 'a FIFO',
+          path: () => join(ssl, 'server.crt'),
+          code: 'FileUnreadable',
+          reason: /FIFO/,
+        });
+      } finally {
+        rmSync(ssl, { recursive: true });
+      }
+    });
+
+    it('a broken file is fatal under --strict-tls, in one line', async () => {
+      await assert.rejects(
+        resolveStartupSource(
+          options({ strict: true, flags: { certificate: '/dev/zero', privateKey: f('good.key') } }),
+        ),
+        (e) =>
+          e instanceof SourceError &&
+          e.attempt.code === 'FileUnreadable' &&
+          e.message.includes('/dev/zero') &&
+          !e.message.includes('\n'),
+      );
+    });
   });
 
   it('makes a broken source fatal under --strict-tls', async () => {

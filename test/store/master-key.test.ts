@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadMasterKey } from '../../src/store/master-key.js';
@@ -146,7 +157,51 @@ describe('loadMasterKey', () => {
 
     it('refuses a directory in place of the key file', async () => {
       mkdirSync(keyFile, { mode: 0o700 });
-      await rejectsWith(loadMasterKey({ dataDir: dir, env: {}, create: true }), 'MasterKeyInvalid');
+      const err = await rejectsWith(
+        loadMasterKey({ dataDir: dir, env: {}, create: true }),
+        'MasterKeyInvalid',
+      );
+      assert.ok(err.message.includes(keyFile) && !err.message.includes('\n'), err.message);
+    });
+
+    it('refuses a FIFO and /dev/zero in place of the key file, from their type', async () => {
+      execFileSync('mkfifo', ['-m', '600', keyFile]);
+      let err = await rejectsWith(
+        loadMasterKey({ dataDir: dir, env: {}, create: true }),
+        'MasterKeyInvalid',
+      );
+      assert.match(err.message, /not a regular file/);
+      rmSync(keyFile);
+      symlinkSync('/dev/zero', keyFile);
+      err = await rejectsWith(
+        loadMasterKey({ dataDir: dir, env: {}, create: true }),
+        'MasterKeyInvalid',
+      );
+      assert.ok(err.message.includes(keyFile) && !err.message.includes('\n'), err.message);
+    });
+
+    it('refuses a sparse 3 GB key file from its size, without reading it', async () => {
+      writeFileSync(keyFile, '', { mode: 0o600 });
+      truncateSync(keyFile, 3e9);
+      const err = await rejectsWith(
+        loadMasterKey({ dataDir: dir, env: {}, create: true }),
+        'MasterKeyInvalid',
+      );
+      assert.ok(err.message.includes(keyFile), err.message);
+      assert.match(err.message, /3000000000 bytes; .* at most 4096 bytes/);
+      assert.equal(statSync(keyFile).size, 3e9, 'the file is left alone');
+    });
+
+    it('accepts key text with whitespace up to 4 KiB, and refuses one byte more', async () => {
+      const key = randomBytes(32);
+      const text = key.toString('hex');
+      writeFileSync(keyFile, text.padEnd(4095, ' ').concat('\n'), { mode: 0o600 });
+      assert.ok((await loadMasterKey({ dataDir: dir, env: {}, create: false })).equals(key));
+      writeFileSync(keyFile, text.padEnd(4096, ' ').concat('\n'), { mode: 0o600 });
+      await rejectsWith(
+        loadMasterKey({ dataDir: dir, env: {}, create: false }),
+        'MasterKeyInvalid',
+      );
     });
 
     it('says so when the data directory does not exist', async () => {

@@ -495,29 +495,52 @@ describe('SQLite store', () => {
   });
 
   describe('other processes', () => {
+    // How soon they arrive (p50/p99 over many commits) is measured by `npm run
+    // bench:latency` (BENCHMARKS.md); a wall-clock bound here fails on a loaded machine.
     it(
-      "delivers another process's commits to watch within 200 ms",
-      withFixture(async (f, t) => {
+      'delivers every commit of another process to watch, in order, losing none',
+      withFixture(async (f) => {
         const store = await f.open();
-        const seen: { revision: number; at: number }[] = [];
-        store.watch((revision) =>
-          seen.push({ revision, at: performance.timeOrigin + performance.now() }),
-        );
+        const seen: number[] = [];
+        let last = 0;
+        let onSeen = () => {};
+        store.watch((revision) => {
+          seen.push(revision);
+          last = revision;
+          onSeen();
+        });
         const writer = spawnWriter(f, { COUNT: '8', GAP_MS: '120' });
         assert.equal(await writer.exited, 0, writer.stderr());
-        await sleep(250);
-        assert.equal(writer.commits.length, 8);
-        const delays = writer.commits.map((c) => {
-          const first = seen.find((s) => s.revision >= c.revision);
-          assert.ok(first, `revision ${c.revision} never reached watch`);
-          return first.at - c.at;
+        assert.deepEqual(
+          writer.commits.map((c) => c.revision),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
+        // Wait for the event itself: the last revision reaching watch (the bound only
+        // stops a hang; it is not the claim).
+        await new Promise<void>((resolve, reject) => {
+          const hang = setTimeout(
+            () => reject(new Error(`watch saw ${seen.join(' ')}, never 8`)),
+            30_000,
+          );
+          onSeen = () => {
+            if (last < 8) return;
+            clearTimeout(hang);
+            resolve();
+          };
+          onSeen();
         });
-        const sorted = [...delays].sort((x, y) => x - y);
-        const summary = `delays ms: ${delays.map((d) => d.toFixed(1)).join(' ')}; max ${sorted.at(-1)?.toFixed(1)}`;
-        t.diagnostic(summary);
-        assert.ok(sorted.at(-1)! < 200, summary);
-        assert.equal(seen.at(-1)?.revision, 8);
-        for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.revision > seen[i - 1]!.revision);
+        // In increasing order, each a revision that was committed, ending at the last;
+        // several commits may arrive as only the latest (the Store contract), so every
+        // commit is covered by the first delivery at or after it.
+        for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, seen.join(' '));
+        for (const revision of seen) assert.ok(revision >= 1 && revision <= 8, seen.join(' '));
+        assert.equal(seen.at(-1), 8);
+        // Nothing lost: what watch announced is all there, one audit row per commit (newest first).
+        assert.equal(await store.revision(), 8);
+        assert.deepEqual(
+          (await store.listAudit()).map((a) => a.revision).reverse(),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
       }),
     );
 

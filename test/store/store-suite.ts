@@ -985,20 +985,25 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.deepEqual(seen, [1]);
       });
 
-      it('sees a commit made through another handle within 200 ms', async (t) => {
+      // How soon (p50/p99) is measured by `npm run bench:latency`, not asserted here.
+      it('sees a commit made through another handle, and what it wrote', async () => {
         const other = await second();
-        const seen: { revision: number; at: number }[] = [];
-        store.watch((revision) => seen.push({ revision, at: performance.now() }));
-        const started = performance.now();
+        let resolveSeen: (revision: number) => void;
+        const seen = new Promise<number>((resolve) => {
+          resolveSeen = resolve;
+        });
+        store.watch((revision) => resolveSeen(revision));
         const revision = await other.applyChange(
           change([{ type: 'putEntry', entry: keyPairEntry('cli', a) }]),
         );
-        const committed = performance.now();
-        while (seen.length === 0 && performance.now() - started < 1000) await sleep(5);
-        assert.equal(seen[0]?.revision, revision);
-        const delay = seen[0]!.at - committed;
-        t.diagnostic(`delay ${delay.toFixed(1)} ms`);
-        assert.ok(delay < 200, `took ${delay} ms`);
+        // Waits for the event; the 30 s guard only stops a hang.
+        const guard = new AbortController();
+        try {
+          const hang = sleep(30_000, -1, { signal: guard.signal });
+          assert.equal(await Promise.race([seen, hang]), revision);
+        } finally {
+          guard.abort();
+        }
         assert.ok((await store.getPrivateKey('cli'))?.equals(a.keyDer));
       });
 
