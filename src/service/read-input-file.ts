@@ -42,9 +42,10 @@ export async function readInputFile(
     // a writer; the fstat below then refuses it. It changes nothing for a regular file.
     const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     try {
-      refuseUnusable(path, await handle.stat(), limit);
-      // One byte more than the limit tells a file that grew since the stat.
-      const buffer = Buffer.alloc(limit + 1);
+      const opened = await handle.stat();
+      refuseUnusable(path, opened, limit);
+      // Sized by the file, one byte more than it: a byte more tells a file that grew.
+      const buffer = Buffer.alloc(Math.min(opened.size, limit) + 1);
       let length = 0;
       while (length < buffer.length) {
         const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
@@ -52,7 +53,14 @@ export async function readInputFile(
         length += bytesRead;
       }
       if (length > limit) throw tooLarge(path, `more than ${limit}`, limit);
-      return Buffer.from(buffer.subarray(0, length));
+      if (length > opened.size) {
+        throw new ServiceError(
+          'FileUnreadable',
+          `Cannot read ${quoted(path)}: it grew while it was being read; try again once it is written.`,
+          { details: { path, reason: 'changed while read' } },
+        );
+      }
+      return buffer.subarray(0, length);
     } finally {
       await handle.close();
     }
