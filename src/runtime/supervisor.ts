@@ -264,11 +264,6 @@ export class Supervisor {
     });
   }
 
-  /** Re-reads the store now, as the change feed would (tests, and a CLI nudge). */
-  catchUp(): Promise<ApplyResult | undefined> {
-    return this.#enqueue(() => this.#follow());
-  }
-
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unwatch?.();
@@ -351,7 +346,11 @@ export class Supervisor {
     };
   }
 
-  /** Runs `task` after the ones before it; a failure is logged, never unhandled. */
+  /**
+   * Runs `task` after the ones before it, then records this node's status. A failure
+   * rejects the returned promise, for its caller to log (`#fromTimer` does for the change
+   * feed and the timers); the queue itself goes on.
+   */
   #enqueue<T>(task: () => Promise<T>): Promise<T | undefined> {
     const run = this.#queue.then(async () => {
       if (this.#stopped) return undefined;
@@ -359,9 +358,7 @@ export class Supervisor {
       await this.#publishStatus();
       return result;
     });
-    this.#queue = run.catch((err) =>
-      this.#logger.error({ err: String(err) }, 'Following the store failed.'),
-    );
+    this.#queue = run.catch(() => undefined);
     return run;
   }
 

@@ -335,7 +335,7 @@ describe('a server under a stream of changes from another process (soak)', () =>
       assert.equal(server.exitCode, null, 'the server is still running');
       server.kill('SIGTERM');
       assert.deepEqual(await served.exit, { code: 0, signal: null }, tail(served.err()));
-      assert.doesNotMatch(served.err(), /Following the store failed|Could not record/);
+      assert.doesNotMatch(served.err(), /scheduled task of the supervisor failed|Could not record/);
 
       const verified = await store.verifyAudit();
       assert.equal(verified.ok, true, JSON.stringify(verified));
