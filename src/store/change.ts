@@ -473,6 +473,7 @@ export function entryBound(alias: string, bindings: string[]): StoreError {
   return new StoreError(
     'EntryBound',
     `The entry "${alias}" is bound to ${bindings.join(', ')}; unbind it or bind another entry first.`,
+    { details: { alias, bindings } },
   );
 }
 
