@@ -140,10 +140,12 @@ export type Steps<T> = Generator<PromiseLike<unknown>, T, unknown>;
 export function runSync<T>(steps: Steps<T>): T {
   const next = steps.next();
   if (next.done) return next.value;
+  // Nobody will wait for that promise: its rejection must not go unhandled.
+  Promise.resolve(next.value).catch(() => {});
   const err = new TypeError(
     'A synchronous ChangeTransaction returned a promise; drive it with runAsync.',
   );
-  steps.throw(err);
+  steps.throw(err); // ends the steps (their finally blocks run) and rethrows
   throw err;
 }
 
