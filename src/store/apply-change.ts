@@ -53,22 +53,6 @@ import {
 } from './change.js';
 import type { AuditRecord, EntryKind, Precondition } from './store.js';
 
-/** What the rules need to know of a stored entry. */
-export interface EntryFacts {
-  kind: EntryKind;
-  /** The revision of the last change that wrote it (its ETag). */
-  revision: number;
-  /** The leaf or CA certificate's fingerprint; null for a pending entry. */
-  fingerprint: string | null;
-}
-
-/** What the rules need to know of a stored binding. */
-export interface BindingFacts {
-  alias: string;
-  /** The fingerprint of the bound entry. */
-  fingerprint: string | null;
-}
-
 /** A planned user, as `putUser` writes it. */
 export type PlannedUser = Extract<PlannedMutation, { type: 'putUser' }>['user'];
 
@@ -81,7 +65,8 @@ export type Awaitable<T> = T | PromiseLike<T>;
 /**
  * The storage primitives of one open write transaction. Each is one statement; none
  * checks a rule (a put inserts or replaces, a delete of nothing is not an error but says
- * so). `revision` and `at` are those of the change being written. An adapter answers
+ * so). Each read answers one value, not a row: a bulk import runs three of them per
+ * binding, and a row object costs an SQLite adapter twice a single column. `revision` and `at` are those of the change being written. An adapter answers
  * every primitive at once (and runs the steps with `runSync`) or every one with a promise
  * (`runAsync`).
  */
@@ -90,10 +75,18 @@ export interface ChangeTransaction {
   readRevision(): Awaitable<number>;
   writeRevision(revision: number): Awaitable<void>;
 
-  entry(alias: string): Awaitable<EntryFacts | undefined>;
+  /** Undefined when there is no entry `alias`. */
+  entryKind(alias: string): Awaitable<EntryKind | undefined>;
+  /** The revision of the change that last wrote the entry (its ETag); undefined when none. */
+  entryRevision(alias: string): Awaitable<number | undefined>;
+  /** The entry's certificate fingerprint; null when there is no entry or it is pending. */
+  fingerprintOf(alias: string): Awaitable<string | null>;
   /** The names of the bindings that point at `alias`, sorted. */
   bindingsOf(alias: string): Awaitable<string[]>;
-  binding(name: string): Awaitable<BindingFacts | undefined>;
+  /** The alias bound to `name`; null when unbound. */
+  boundAlias(name: string): Awaitable<string | null>;
+  /** The fingerprint of the entry bound to `name`; null when unbound. */
+  boundFingerprint(name: string): Awaitable<string | null>;
   /** Inserts, or replaces all but `createdRevision` and `createdAt`. */
   putEntry(entry: PlannedEntry, revision: number, at: string): Awaitable<void>;
   deleteEntry(alias: string): Awaitable<void>;
@@ -196,14 +189,12 @@ export function* applyPlan(tx: ChangeTransaction, plan: ChangePlan, at: string):
   // The fingerprints each touched entry and binding had before the change, in the order
   // first touched; read again after the last mutation for `after`.
   const before: Record<string, string | null> = {};
-  function* touchEntry(alias: string): Steps<EntryFacts | undefined> {
-    const entry = yield* answer(tx.entry(alias));
-    if (!(alias in before)) before[alias] = entry?.fingerprint ?? null;
-    return entry;
+  function* touchEntry(alias: string): Steps<void> {
+    if (!(alias in before)) before[alias] = yield* answer(tx.fingerprintOf(alias));
   }
   function* touchBinding(name: string): Steps<void> {
     const key = `binding:${name}`;
-    if (!(key in before)) before[key] = (yield* answer(tx.binding(name)))?.fingerprint ?? null;
+    if (!(key in before)) before[key] = yield* answer(tx.boundFingerprint(name));
   }
 
   for (const m of plan.mutations) {
@@ -219,7 +210,8 @@ export function* applyPlan(tx: ChangeTransaction, plan: ChangePlan, at: string):
         break;
       }
       case 'deleteEntry': {
-        if ((yield* touchEntry(m.alias)) === undefined) throw aliasNotFound(m.alias);
+        yield* touchEntry(m.alias);
+        if ((yield* answer(tx.entryKind(m.alias))) === undefined) throw aliasNotFound(m.alias);
         const bound = yield* answer(tx.bindingsOf(m.alias));
         if (bound.length > 0) throw entryBound(m.alias, bound);
         yield* answer(tx.deleteEntry(m.alias));
@@ -227,9 +219,9 @@ export function* applyPlan(tx: ChangeTransaction, plan: ChangePlan, at: string):
       }
       case 'bind': {
         yield* touchBinding(m.name);
-        const entry = yield* answer(tx.entry(m.alias));
-        if (entry === undefined) throw aliasNotFound(m.alias);
-        if (entry.kind !== 'key-pair') throw notBindable(m.alias, entry.kind, m.name);
+        const kind = yield* answer(tx.entryKind(m.alias));
+        if (kind === undefined) throw aliasNotFound(m.alias);
+        if (kind !== 'key-pair') throw notBindable(m.alias, kind, m.name);
         yield* answer(tx.bind(m.name, m.alias, revision));
         break;
       }
@@ -271,8 +263,8 @@ export function* applyPlan(tx: ChangeTransaction, plan: ChangePlan, at: string):
   const after: Record<string, string | null> = {};
   for (const key of Object.keys(before)) {
     after[key] = key.startsWith('binding:')
-      ? ((yield* answer(tx.binding(key.slice('binding:'.length))))?.fingerprint ?? null)
-      : ((yield* answer(tx.entry(key)))?.fingerprint ?? null);
+      ? yield* answer(tx.boundFingerprint(key.slice('binding:'.length)))
+      : yield* answer(tx.fingerprintOf(key));
   }
   yield* answer(tx.writeRevision(revision));
   yield* appendAuditRecord(tx, {
@@ -326,19 +318,19 @@ export function appendAuditEvent(
 function* checkPrecondition(tx: ChangeTransaction, p: Precondition): Steps<void> {
   switch (p.type) {
     case 'entryExists':
-      if ((yield* answer(tx.entry(p.alias))) === undefined) throw aliasNotFound(p.alias);
+      if ((yield* answer(tx.entryKind(p.alias))) === undefined) throw aliasNotFound(p.alias);
       return;
     case 'entryAbsent':
-      if ((yield* answer(tx.entry(p.alias))) !== undefined) throw aliasInUse(p.alias);
+      if ((yield* answer(tx.entryKind(p.alias))) !== undefined) throw aliasInUse(p.alias);
       return;
     case 'entryRevision': {
-      const entry = yield* answer(tx.entry(p.alias));
-      if (entry === undefined) throw aliasNotFound(p.alias);
-      if (entry.revision !== p.revision) throw entryChanged(p.alias, entry.revision, p.revision);
+      const revision = yield* answer(tx.entryRevision(p.alias));
+      if (revision === undefined) throw aliasNotFound(p.alias);
+      if (revision !== p.revision) throw entryChanged(p.alias, revision, p.revision);
       return;
     }
     case 'bindingIs': {
-      const alias = (yield* answer(tx.binding(p.name)))?.alias ?? null;
+      const alias = yield* answer(tx.boundAlias(p.name));
       if (alias !== p.alias) throw bindingChanged(p.name, alias, p.alias);
       return;
     }

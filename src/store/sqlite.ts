@@ -1,13 +1,6 @@
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import {
-  appendAuditEvent,
-  applyPlan,
-  type BindingFacts,
-  type ChangeTransaction,
-  type EntryFacts,
-  runSync,
-} from './apply-change.js';
+import { appendAuditEvent, applyPlan, type ChangeTransaction, runSync } from './apply-change.js';
 import { verifyAuditChain } from './audit-chain.js';
 import { checkStoredEntry, prepareAuditEvent, prepareChange } from './change.js';
 import { Sealer } from './encryption.js';
@@ -299,9 +292,7 @@ class SqliteStore implements Store {
       getEntry: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE alias = ?`),
       listEntries: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY alias`),
       getPrivateKey: db.prepare('SELECT private_key FROM entries WHERE alias = ?').pluck(),
-      entryFacts: db.prepare(
-        'SELECT kind, updated_revision AS revision, fingerprint FROM entries WHERE alias = ?',
-      ),
+      entryKind: db.prepare('SELECT kind FROM entries WHERE alias = ?').pluck(),
       putEntry: db.prepare(`
         INSERT INTO entries (alias, kind, certificate_pem, chain_pem, csr_pem, private_key,
           fingerprint, created_revision, updated_revision, created_at, updated_at)
@@ -336,9 +327,14 @@ class SqliteStore implements Store {
       putSecret: db.prepare(`
         INSERT INTO secrets (name, value, revision) VALUES (?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET value = excluded.value, revision = excluded.revision`),
-      bindingFacts: db.prepare(
-        'SELECT b.alias, e.fingerprint FROM bindings b JOIN entries e ON e.alias = b.alias WHERE b.name = ?',
-      ),
+      fingerprintOf: db.prepare('SELECT fingerprint FROM entries WHERE alias = ?').pluck(),
+      entryRevision: db.prepare('SELECT updated_revision FROM entries WHERE alias = ?').pluck(),
+      boundAlias: db.prepare('SELECT alias FROM bindings WHERE name = ?').pluck(),
+      boundFingerprint: db
+        .prepare(
+          'SELECT e.fingerprint FROM bindings b JOIN entries e ON e.alias = b.alias WHERE b.name = ?',
+        )
+        .pluck(),
       lastAudit: db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
       appendAudit: db.prepare(`
         INSERT INTO audit_log (${AUDIT_COLUMNS})
@@ -420,9 +416,13 @@ class SqliteStore implements Store {
       writeRevision: (revision) => {
         sql.setRevision.run(revision);
       },
-      entry: (alias) => sql.entryFacts.get(alias) as EntryFacts | undefined,
+      entryKind: (alias) => sql.entryKind.get(alias) as EntryKind | undefined,
+      entryRevision: (alias) => sql.entryRevision.get(alias) as number | undefined,
+      fingerprintOf: (alias) => (sql.fingerprintOf.get(alias) as string | null | undefined) ?? null,
       bindingsOf: (alias) => sql.bindingsOf.all(alias) as string[],
-      binding: (name) => sql.bindingFacts.get(name) as BindingFacts | undefined,
+      boundAlias: (name) => (sql.boundAlias.get(name) as string | undefined) ?? null,
+      boundFingerprint: (name) =>
+        (sql.boundFingerprint.get(name) as string | null | undefined) ?? null,
       putEntry: (entry, revision, at) => {
         sql.putEntry.run({ ...entry, revision, at });
       },
