@@ -13,10 +13,9 @@ import { StoreError } from './store.js';
 /**
  * The adapter-independent half of `applyChange`: checks the shape of a change and of every
  * mutation before any transaction starts (`InvalidMutation`), normalises entries, computes
- * fingerprints and seals private keys and secrets. An adapter then applies the plan in one
- * transaction, checking what depends on the stored state (revision, aliases, bindings)
- * with the error constructors below, so that every adapter reports the same codes and
- * sentences.
+ * fingerprints and seals private keys and secrets. `apply-change.ts` then applies the plan
+ * inside one transaction of the adapter, checking what depends on the stored state
+ * (revision, aliases, bindings, users) with the error constructors below.
  */
 export interface ChangePlan {
   actor: string;
@@ -107,17 +106,19 @@ export function prepareChange(change: ChangeInput, sealer: Sealer): ChangePlan {
   };
 }
 
-/** Checks an audit event's shape, as `prepareChange` does a change's. */
-export function prepareAuditEvent(event: AuditEventInput): {
+/** An audit event whose shape `prepareAuditEvent` checked. */
+export interface PlannedAuditEvent {
   actor: string;
   source: string | null;
   action: string;
   target: string | null;
   outcome: string;
-  before: Record<string, string | null>;
-  after: Record<string, string | null>;
+  /** `details` as JSON text. */
   detailsJson: string;
-} {
+}
+
+/** Checks an audit event's shape, as `prepareChange` does a change's. */
+export function prepareAuditEvent(event: AuditEventInput): PlannedAuditEvent {
   const e = requireObject(event, 'The audit event', 'it');
   const optional = (value: unknown, field: string): string | null => {
     if (value === undefined || value === null) return null;
@@ -129,8 +130,6 @@ export function prepareAuditEvent(event: AuditEventInput): {
     action: requireName(e.action, 'The audit event', 'action'),
     target: optional(e.target, 'target'),
     outcome: requireName(e.outcome, 'The audit event', 'outcome'),
-    before: {},
-    after: {},
     detailsJson: detailsToJson(e.details),
   };
 }
@@ -474,6 +473,7 @@ export function entryBound(alias: string, bindings: string[]): StoreError {
   return new StoreError(
     'EntryBound',
     `The entry "${alias}" is bound to ${bindings.join(', ')}; unbind it or bind another entry first.`,
+    { details: { alias, bindings } },
   );
 }
 

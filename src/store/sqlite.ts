@@ -1,24 +1,8 @@
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AUDIT_GENESIS_HASH, auditHash, verifyAuditChain } from './audit-chain.js';
-import {
-  aliasInUse,
-  aliasNotFound,
-  bindingChanged,
-  bindingNotFound,
-  type ChangePlan,
-  checkStoredEntry,
-  entryBound,
-  entryChanged,
-  notBindable,
-  type PlannedEntry,
-  prepareAuditEvent,
-  prepareChange,
-  revisionConflict,
-  tokenNotFound,
-  userExists,
-  userNotFound,
-} from './change.js';
+import { appendAuditEvent, applyPlan, type ChangeTransaction, runSync } from './apply-change.js';
+import { verifyAuditChain } from './audit-chain.js';
+import { checkStoredEntry, prepareAuditEvent, prepareChange } from './change.js';
 import { Sealer } from './encryption.js';
 import { checkSqliteFile, migrateSqlite } from './migrations/sqlite.js';
 import {
@@ -33,7 +17,6 @@ import {
   type EntryRecord,
   isStoreError,
   type NodeStatusRecord,
-  type Precondition,
   type Role,
   type SessionRecord,
   type Store,
@@ -290,6 +273,7 @@ class SqliteStore implements Store {
   /** The highest revision the listeners have been told about (or that was current at open). */
   #notified: number;
   #closed = false;
+  readonly #tx: ChangeTransaction;
 
   constructor(db: Database.Database, sealer: Sealer, options: SqliteStoreOptions) {
     this.#db = db;
@@ -363,6 +347,7 @@ class SqliteStore implements Store {
         ORDER BY seq DESC LIMIT @limit`),
       allAudit: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq`),
       getUser: db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`),
+      userExists: db.prepare('SELECT 1 FROM users WHERE username = ?').pluck(),
       listUsers: db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`),
       putUser: db.prepare(`
         INSERT INTO users (${USER_COLUMNS})
@@ -420,6 +405,76 @@ class SqliteStore implements Store {
     };
     this.#dataVersion = this.#sql.dataVersion.get() as number;
     this.#notified = this.#sql.revision.get() as number;
+    this.#tx = this.#changeTransaction();
+  }
+
+  /**
+   * The storage primitives the rules of `apply-change.ts` run on inside `#transaction`:
+   * one prepared statement each, answering at once (`runSync`).
+   */
+  #changeTransaction(): ChangeTransaction {
+    const sql = this.#sql;
+    return {
+      readRevision: () => sql.revision.get() as number,
+      writeRevision: (revision) => {
+        sql.setRevision.run(revision);
+      },
+      entryKind: (alias) => sql.entryKind.get(alias) as EntryKind | undefined,
+      entryRevision: (alias) => sql.entryRevision.get(alias) as number | undefined,
+      fingerprintOf: (alias) => (sql.fingerprintOf.get(alias) as string | null | undefined) ?? null,
+      bindingsOf: (alias) => sql.bindingsOf.all(alias) as string[],
+      boundAlias: (name) => (sql.boundAlias.get(name) as string | undefined) ?? null,
+      boundFingerprint: (name) =>
+        (sql.boundFingerprint.get(name) as string | null | undefined) ?? null,
+      putEntry: (entry, revision, at) => {
+        sql.putEntry.run({ ...entry, revision, at });
+      },
+      deleteEntry: (alias) => {
+        sql.deleteEntry.run(alias);
+      },
+      bind: (name, alias, revision) => {
+        sql.bind.run(name, alias, revision);
+      },
+      unbind: (name) => sql.unbind.run(name).changes > 0,
+      putSecret: (name, sealedValue, revision) => {
+        sql.putSecret.run(name, sealedValue, revision);
+      },
+      userExists: (username) => sql.userExists.get(username) !== undefined,
+      putUser: (user, revision, at) => {
+        sql.putUser.run({
+          ...user,
+          mustChangePassword: user.mustChangePassword ? 1 : 0,
+          revision,
+          at,
+        });
+      },
+      deleteUser: (username) => sql.deleteUser.run(username).changes > 0,
+      deleteSessionsOf: (username) => {
+        sql.deleteUserSessions.run(username);
+      },
+      deleteTokensOf: (username) => {
+        sql.deleteUserTokens.run(username);
+      },
+      putToken: (token, revision, at) => {
+        sql.putToken.run({ ...token, revision, at });
+      },
+      deleteToken: (id) => sql.deleteToken.run(id).changes > 0,
+      putSetting: (name, valueJson, revision) => {
+        sql.putSetting.run(name, valueJson, revision);
+      },
+      deleteSetting: (name) => {
+        sql.deleteSetting.run(name);
+      },
+      lastAudit: () => sql.lastAudit.get() as { seq: number; hash: string } | undefined,
+      insertAudit: (record) => {
+        sql.appendAudit.run({
+          ...record,
+          before: JSON.stringify(record.before),
+          after: JSON.stringify(record.after),
+          details: JSON.stringify(record.details),
+        });
+      },
+    };
   }
 
   async revision(): Promise<number> {
@@ -504,13 +559,7 @@ class SqliteStore implements Store {
     this.#assertOpen();
     const planned = prepareAuditEvent(event);
     const at = this.#now().toISOString();
-    try {
-      return this.#db
-        .transaction(() => this.#appendAudit({ ...planned, revision: null, at }))
-        .immediate();
-    } catch (err) {
-      throw asStoreError(err, `Cannot write to the SQLite store ${this.#path}`);
-    }
+    return this.#transaction(() => runSync(appendAuditEvent(this.#tx, planned, at)));
   }
 
   async verifyAudit(): Promise<AuditVerification> {
@@ -624,6 +673,19 @@ class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Runs `body` in one `BEGIN IMMEDIATE` transaction: better-sqlite3 commits when it
+   * returns and rolls back when it throws. Synchronous from begin to commit, so no other
+   * statement of this process runs in the middle (see `apply-change.ts`).
+   */
+  #transaction<T>(body: () => T): T {
+    try {
+      return this.#db.transaction(body).immediate();
+    } catch (err) {
+      throw asStoreError(err, `Cannot write to the SQLite store ${this.#path}`);
+    }
+  }
+
   /** One write outside the revision counter: no revision, no audit record, no watchers. */
   #write1<T>(fn: () => T): T {
     this.#assertOpen();
@@ -638,187 +700,9 @@ class SqliteStore implements Store {
     this.#assertOpen();
     const plan = prepareChange(change, this.#sealer);
     const at = this.#now().toISOString();
-    let revision: number;
-    try {
-      revision = this.#db.transaction(() => this.#write(plan, at)).immediate();
-    } catch (err) {
-      throw asStoreError(err, `Cannot write to the SQLite store ${this.#path}`);
-    }
+    const revision = this.#transaction(() => runSync(applyPlan(this.#tx, plan, at)));
     this.#publish(revision);
     return revision;
-  }
-
-  /** The body of the change's transaction; any throw rolls everything back. */
-  #write(plan: ChangePlan, at: string): number {
-    const sql = this.#sql;
-    const current = sql.revision.get() as number;
-    if (plan.expectedRevision !== undefined && plan.expectedRevision !== current) {
-      throw revisionConflict(current, plan.expectedRevision);
-    }
-    for (const p of plan.preconditions) this.#check(p);
-    const revision = current + 1;
-    const before: Record<string, string | null> = {};
-    const after: Record<string, string | null> = {};
-    const entryTouched = (alias: string) => {
-      if (!(alias in before)) before[alias] = (sql.fingerprintOf.get(alias) as string) ?? null;
-    };
-    const bindingTouched = (name: string) => {
-      const key = `binding:${name}`;
-      if (!(key in before)) before[key] = (sql.boundFingerprint.get(name) as string) ?? null;
-    };
-    for (const m of plan.mutations) {
-      switch (m.type) {
-        case 'putEntry': {
-          entryTouched(m.entry.alias);
-          this.#checkStillBindable(m.entry);
-          sql.putEntry.run({ ...m.entry, revision, at });
-          break;
-        }
-        case 'deleteEntry': {
-          entryTouched(m.alias);
-          if (sql.entryKind.get(m.alias) === undefined) throw aliasNotFound(m.alias);
-          const bound = sql.bindingsOf.all(m.alias) as string[];
-          if (bound.length > 0) throw entryBound(m.alias, bound);
-          sql.deleteEntry.run(m.alias);
-          break;
-        }
-        case 'bind': {
-          bindingTouched(m.name);
-          const kind = sql.entryKind.get(m.alias) as EntryKind | undefined;
-          if (kind === undefined) throw aliasNotFound(m.alias);
-          if (kind !== 'key-pair') throw notBindable(m.alias, kind, m.name);
-          sql.bind.run(m.name, m.alias, revision);
-          break;
-        }
-        case 'unbind': {
-          bindingTouched(m.name);
-          if (sql.unbind.run(m.name).changes === 0) throw bindingNotFound(m.name);
-          break;
-        }
-        case 'putSecret': {
-          sql.putSecret.run(m.name, m.sealedValue, revision);
-          break;
-        }
-        case 'putUser': {
-          sql.putUser.run({
-            ...m.user,
-            mustChangePassword: m.user.mustChangePassword ? 1 : 0,
-            revision,
-            at,
-          });
-          break;
-        }
-        case 'deleteUser': {
-          if (sql.deleteUser.run(m.username).changes === 0) throw userNotFound(m.username);
-          sql.deleteUserSessions.run(m.username);
-          sql.deleteUserTokens.run(m.username);
-          break;
-        }
-        case 'putToken': {
-          sql.putToken.run({ ...m.token, revision, at });
-          break;
-        }
-        case 'deleteToken': {
-          if (sql.deleteToken.run(m.id).changes === 0) throw tokenNotFound(m.id);
-          break;
-        }
-        case 'putSetting': {
-          sql.putSetting.run(m.name, m.valueJson, revision);
-          break;
-        }
-        case 'deleteSetting': {
-          sql.deleteSetting.run(m.name);
-          break;
-        }
-      }
-    }
-    for (const key of Object.keys(before)) {
-      after[key] = key.startsWith('binding:')
-        ? ((sql.boundFingerprint.get(key.slice(8)) as string) ?? null)
-        : ((sql.fingerprintOf.get(key) as string) ?? null);
-    }
-    sql.setRevision.run(revision);
-    this.#appendAudit({
-      revision,
-      at,
-      actor: plan.actor,
-      source: plan.source,
-      action: plan.action,
-      target: plan.target,
-      outcome: 'applied',
-      before,
-      after,
-      detailsJson: plan.detailsJson,
-    });
-    return revision;
-  }
-
-  /** A precondition of a change, against the state inside its transaction. */
-  #check(p: Precondition): void {
-    const sql = this.#sql;
-    switch (p.type) {
-      case 'entryExists':
-        if (sql.entryKind.get(p.alias) === undefined) throw aliasNotFound(p.alias);
-        return;
-      case 'entryAbsent':
-        if (sql.entryKind.get(p.alias) !== undefined) throw aliasInUse(p.alias);
-        return;
-      case 'entryRevision': {
-        const revision = sql.entryRevision.get(p.alias) as number | undefined;
-        if (revision === undefined) throw aliasNotFound(p.alias);
-        if (revision !== p.revision) throw entryChanged(p.alias, revision, p.revision);
-        return;
-      }
-      case 'bindingIs': {
-        const alias = (sql.boundAlias.get(p.name) as string | undefined) ?? null;
-        if (alias !== p.alias) throw bindingChanged(p.name, alias, p.alias);
-        return;
-      }
-      case 'userExists':
-        if (!sql.getUser.get(p.username)) throw userNotFound(p.username);
-        return;
-      case 'userAbsent':
-        if (sql.getUser.get(p.username)) throw userExists(p.username);
-        return;
-    }
-  }
-
-  /** Appends one record to the audit chain, inside the caller's transaction. */
-  #appendAudit(record: {
-    revision: number | null;
-    at: string;
-    actor: string;
-    source: string | null;
-    action: string;
-    target: string | null;
-    outcome: string;
-    before: Record<string, string | null>;
-    after: Record<string, string | null>;
-    detailsJson: string;
-  }): number {
-    const last = this.#sql.lastAudit.get() as { seq: number; hash: string } | undefined;
-    const { detailsJson, ...fields } = record;
-    const unhashed = {
-      ...fields,
-      seq: (last?.seq ?? 0) + 1,
-      details: JSON.parse(detailsJson) as Record<string, unknown>,
-      prevHash: last?.hash ?? AUDIT_GENESIS_HASH,
-    };
-    this.#sql.appendAudit.run({
-      ...unhashed,
-      before: JSON.stringify(record.before),
-      after: JSON.stringify(record.after),
-      details: detailsJson,
-      hash: auditHash(unhashed),
-    });
-    return unhashed.seq;
-  }
-
-  /** A bound entry may be replaced only by another key-pair. */
-  #checkStillBindable(entry: PlannedEntry): void {
-    if (entry.kind === 'key-pair') return;
-    const bound = this.#sql.bindingsOf.all(entry.alias) as string[];
-    if (bound.length > 0) throw notBindable(entry.alias, entry.kind, bound.join(', '));
   }
 
   watch(listener: (revision: number) => void, onError?: (err: unknown) => void): () => void {

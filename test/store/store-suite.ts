@@ -17,6 +17,7 @@ import {
   isStoreError,
   type Mutation,
   type Store,
+  type StoreError,
   type StoreErrorCode,
 } from '../../src/store/store.js';
 import {
@@ -34,12 +35,18 @@ export interface OpenedStore {
 }
 
 /** Rejects with a StoreError of `code`, and returns it. */
-export async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+export async function rejectsWith(
+  promise: Promise<unknown>,
+  code: StoreErrorCode,
+): Promise<StoreError> {
+  let caught: StoreError | undefined;
   await assert.rejects(promise, (err: unknown) => {
     assert.ok(isStoreError(err), `expected a StoreError ${code}, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
+    caught = err;
     return true;
   });
+  return caught!;
 }
 
 function change(mutations: Mutation[], extra: Partial<ChangeInput> = {}): ChangeInput {
@@ -334,16 +341,20 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
 
       it('refuses to turn a bound entry into one that can not serve', async () => {
-        await store.applyChange(
+        const bound = await store.applyChange(
           change([
             { type: 'putEntry', entry: keyPairEntry('live', a) },
             { type: 'bind', name: 'server', alias: 'live' },
           ]),
         );
-        await rejectsWith(
-          store.applyChange(change([{ type: 'putEntry', entry: pendingEntry('live', b) }])),
-          'InvalidMutation',
-        );
+        for (const entry of [pendingEntry('live', b), trustedEntry('live', b)]) {
+          await rejectsWith(
+            store.applyChange(change([{ type: 'putEntry', entry }])),
+            'InvalidMutation',
+          );
+        }
+        assert.equal(await store.revision(), bound);
+        assert.equal((await store.getEntry('live'))?.kind, 'key-pair');
         const replaced = await store.applyChange(
           change([{ type: 'putEntry', entry: keyPairEntry('live', b) }]),
         );
@@ -364,7 +375,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           bindings: await store.listBindings(),
           audit: await store.listAudit(),
         };
-        await rejectsWith(
+        const err = await rejectsWith(
           store.applyChange(
             change([
               { type: 'putSecret', name: 'x', value: Buffer.from('x') },
@@ -373,6 +384,11 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           ),
           'EntryBound',
         );
+        // The change's own check names what holds the entry (a foreign key alone can't).
+        assert.deepEqual(err.details, {
+          alias: 'live',
+          bindings: ['server', 'sni:www.example.com'],
+        });
         assert.deepEqual(
           {
             revision: await store.revision(),
@@ -671,6 +687,51 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal((await store.getEntry('web'))?.fingerprint, b.fingerprint);
       });
 
+      it('refuses a precondition on a missing entry, a taken username or a moved binding', async () => {
+        const r1 = await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('one', a) },
+            { type: 'putEntry', entry: keyPairEntry('two', b) },
+            { type: 'bind', name: 'server', alias: 'two' },
+            {
+              type: 'putUser',
+              user: {
+                username: 'ann',
+                role: 'admin',
+                passwordHash: 'scrypt$16384$8$1$c2FsdA$aGFzaA',
+                mustChangePassword: false,
+              },
+            },
+          ]),
+        );
+        const guarded = (preconditions: ChangeInput['preconditions']) =>
+          store.applyChange(
+            change([{ type: 'bind', name: 'server', alias: 'one' }], { preconditions }),
+          );
+        await rejectsWith(
+          guarded([{ type: 'entryRevision', alias: 'gone', revision: r1 }]),
+          'AliasNotFound',
+        );
+        await rejectsWith(guarded([{ type: 'userAbsent', username: 'ann' }]), 'UserExists');
+        await rejectsWith(
+          guarded([{ type: 'bindingIs', name: 'server', alias: 'one' }]),
+          'RevisionConflict',
+        );
+        await rejectsWith(
+          guarded([{ type: 'bindingIs', name: 'server', alias: null }]),
+          'RevisionConflict',
+        );
+        assert.equal(await store.revision(), r1);
+        assert.equal((await store.listBindings())[0]?.alias, 'two');
+        const r2 = await guarded([
+          { type: 'userExists', username: 'ann' },
+          { type: 'bindingIs', name: 'server', alias: 'two' },
+          { type: 'bindingIs', name: 'ca', alias: null },
+        ]);
+        assert.equal(r2, r1 + 1);
+        assert.equal((await store.listBindings())[0]?.alias, 'one');
+      });
+
       it('lets exactly one of two writers racing with the same entry revision win', async () => {
         const r1 = await store.applyChange(
           change([{ type: 'putEntry', entry: keyPairEntry('web', a) }]),
@@ -734,6 +795,45 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           [4, 3],
         );
         assert.equal(await store.revision(), 3, 'an event takes no revision');
+      });
+
+      it('records the fingerprint each entry and binding had before its first touch and after the last', async () => {
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('old', a) },
+            { type: 'bind', name: 'server', alias: 'old' },
+            { type: 'bind', name: 'sni:a.example.com', alias: 'old' },
+          ]),
+        );
+        await store.applyChange(
+          change([
+            { type: 'unbind', name: 'server' },
+            { type: 'unbind', name: 'sni:a.example.com' },
+            { type: 'deleteEntry', alias: 'old' },
+            { type: 'putEntry', entry: keyPairEntry('new', a) },
+            { type: 'putEntry', entry: keyPairEntry('new', b) },
+            { type: 'bind', name: 'server', alias: 'new' },
+            { type: 'putEntry', entry: pendingEntry('csr', a) },
+          ]),
+        );
+        const [record] = await store.listAudit({ limit: 1 });
+        assert.deepEqual(record?.before, {
+          'binding:server': a.fingerprint,
+          'binding:sni:a.example.com': a.fingerprint,
+          old: a.fingerprint,
+          new: null,
+          csr: null,
+        });
+        assert.deepEqual(record?.after, {
+          'binding:server': b.fingerprint,
+          'binding:sni:a.example.com': null,
+          old: null,
+          new: b.fingerprint,
+          csr: null,
+        });
+        const seq = await store.appendAudit({ actor: 'x', action: 'export', outcome: 'done' });
+        const [event] = await store.listAudit({ limit: 1 });
+        assert.deepEqual([event?.seq, event?.before, event?.after], [seq, {}, {}]);
       });
 
       it('refuses an event without an outcome, and bytes in its details', async () => {
@@ -837,6 +937,83 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.getSession('s1'), undefined);
         assert.deepEqual(await store.listTokens(), []);
         assert.equal(await store.getSetting('pending-confirmation'), undefined);
+      });
+    });
+
+    describe('user removal', () => {
+      const user = (username: string): Mutation => ({
+        type: 'putUser',
+        user: {
+          username,
+          role: 'operator',
+          passwordHash: 'scrypt$16384$8$1$c2FsdA$aGFzaA',
+          mustChangePassword: false,
+        },
+      });
+      const token = (id: string, username: string): Mutation => ({
+        type: 'putToken',
+        token: {
+          id,
+          name: id,
+          role: 'operator',
+          username,
+          secretHash: `hash-${id}`,
+          expiresAt: null,
+        },
+      });
+      const session = (idHash: string, username: string) => {
+        const at = new Date(Date.UTC(2030, 0, 1)).toISOString();
+        return store.putSession({
+          idHash,
+          username,
+          role: 'operator',
+          source: null,
+          createdAt: at,
+          lastUsedAt: at,
+          idleExpiresAt: at,
+          expiresAt: at,
+        });
+      };
+
+      it('ends the sessions and tokens of the removed user only', async () => {
+        await store.applyChange(
+          change([
+            user('ann'),
+            user('bob'),
+            token('ann-1', 'ann'),
+            token('ann-2', 'ann'),
+            token('bob-1', 'bob'),
+          ]),
+        );
+        await session('s-ann', 'ann');
+        await session('s-bob', 'bob');
+        await store.applyChange(change([{ type: 'deleteUser', username: 'ann' }]));
+        assert.deepEqual(
+          (await store.listUsers()).map((u) => u.username),
+          ['bob'],
+        );
+        assert.deepEqual(
+          (await store.listTokens()).map((t) => t.id),
+          ['bob-1'],
+        );
+        assert.equal(await store.getSession('s-ann'), undefined);
+        assert.equal((await store.getSession('s-bob'))?.username, 'bob');
+      });
+
+      it('deletes a token by id, and refuses a token or user removed already', async () => {
+        await store.applyChange(change([user('bob'), token('bob-1', 'bob')]));
+        const r = await store.applyChange(change([{ type: 'deleteToken', id: 'bob-1' }]));
+        assert.equal(await store.getToken('bob-1'), undefined);
+        await rejectsWith(
+          store.applyChange(change([{ type: 'deleteToken', id: 'bob-1' }])),
+          'TokenNotFound',
+        );
+        await store.applyChange(change([{ type: 'deleteUser', username: 'bob' }]));
+        await rejectsWith(
+          store.applyChange(change([{ type: 'deleteUser', username: 'bob' }])),
+          'UserNotFound',
+        );
+        assert.equal(await store.revision(), r + 1);
       });
     });
 
