@@ -606,6 +606,9 @@ export class TlsRuntime {
     server._sharedCreds = context;
     try {
       this.#startTls!.call(this.server, socket);
+    } catch {
+      // This connection can't start TLS (it went away meanwhile): it ends, nothing else.
+      socket.destroy();
     } finally {
       server._sharedCreds = defaultContext;
     }
