@@ -4,6 +4,7 @@ import { runImport } from './import.js';
 import { runInspect } from './inspect.js';
 import { type Io, UsageError } from './io.js';
 import { runLocalCa } from './local-ca.js';
+import { runReload } from './reload.js';
 import { runUser } from './user.js';
 
 const USAGE = `Usage: certkeeper <command> [options]
@@ -15,6 +16,7 @@ Commands:
                         pair keys with certificates, build and validate the chain
   audit verify|list     check the audit log's hash chain, or print its latest records
   local-ca reissue      replace a damaged local CA (never done on its own)
+  reload                make running servers re-read their certificate sources (as SIGHUP)
   user add|passwd|remove|list
                         manage the users who may log in (never the last admin)
 
@@ -31,6 +33,8 @@ export async function main(
     switch (command) {
       case 'inspect':
         return await runInspect(rest, io);
+      case 'reload':
+        return await runReload(rest, io, env);
       case 'local-ca':
         return await runLocalCa(rest, io, env);
       case 'audit':

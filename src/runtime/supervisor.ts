@@ -6,6 +6,7 @@ import { parsePemBlocks } from '../core/pem.js';
 import { LOCAL_SERVER_ALIAS } from '../service/context.js';
 import { ensureLocalCa, type LocalServerNames, renewalTime } from '../service/local-ca.js';
 import { RUNTIME_PRINCIPAL } from '../service/principal.js';
+import { reloadRequest } from '../service/reload-sources.js';
 import { type RefusedBinding, restoreRefusedBindings } from '../service/restore-bindings.js';
 import { pendingConfirmation, rollbackServer } from '../service/server-identity.js';
 import { type BoundEntry, isStoreError, type Store } from '../store/store.js';
@@ -188,6 +189,8 @@ export class Supervisor {
   #node: string | undefined;
   #startedAt = '';
   #publishedStatus = '';
+  /** The reload request this node has acted on (`requestReload`), by its time. */
+  #reloadSeen: string | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -215,6 +218,8 @@ export class Supervisor {
       this.#logger.error({ code: err.code, details: err.details }, err.message);
     }
     this.#resolved = await this.#resolve();
+    // A reload asked for before this start is what the start just did.
+    this.#reloadSeen = (await reloadRequest(this.#serviceContext()))?.at;
     const revision = await this.#store.revision();
     // At start the source lookup decides, even when it fell through a broken binding;
     // that binding counts as refused until it changes.
@@ -246,22 +251,27 @@ export class Supervisor {
    */
   reload(): Promise<ApplyResult | undefined> {
     return this.#enqueue(async () => {
-      const previous = this.#resolved;
-      const next = await this.#resolve();
-      const broke = previous
-        ? next.attempts.find((a) => a.source === previous.source && a.outcome === 'broken')
-        : undefined;
-      if (broke && previous && PINNING.has(previous.source)) {
-        this.#logger.error(
-          { source: broke.source, code: broke.code },
-          `Reload: ${broke.what} is broken (${broke.code}: ${broke.message}); the last good certificate from it keeps serving.`,
-        );
-        this.#resolved = { ...previous, attempts: next.attempts };
-      } else {
-        this.#resolved = next;
-      }
+      await this.#reloadSources();
       return this.#follow(true);
     });
+  }
+
+  /** Runs the source lookup again, keeping the last good identity of a file that broke. */
+  async #reloadSources(): Promise<void> {
+    const previous = this.#resolved;
+    const next = await this.#resolve();
+    const broke = previous
+      ? next.attempts.find((a) => a.source === previous.source && a.outcome === 'broken')
+      : undefined;
+    if (broke && previous && PINNING.has(previous.source)) {
+      this.#logger.error(
+        { source: broke.source, code: broke.code },
+        `Reload: ${broke.what} is broken (${broke.code}: ${broke.message}); the last good certificate from it keeps serving.`,
+      );
+      this.#resolved = { ...previous, attempts: next.attempts };
+    } else {
+      this.#resolved = next;
+    }
   }
 
   async stop(): Promise<void> {
@@ -610,6 +620,13 @@ export class Supervisor {
     try {
       revision = await this.#store.revision();
       if (revision === this.#reconciled && !force) return undefined;
+      // A reload asked for through the keystore (any process, any node): as SIGHUP.
+      const request = await reloadRequest(this.#serviceContext());
+      if (request && request.at !== this.#reloadSeen) {
+        this.#reloadSeen = request.at;
+        this.#logger.info({ by: request.by }, 'Reloading the certificate sources, as asked.');
+        await this.#reloadSources();
+      }
       state = await this.#state(revision);
     } catch (err) {
       this.#retryLater(err);

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { startServer } from '../../src/cli/serve.js';
+import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import { handshake } from '../runtime/fixtures.js';
+import { runCli } from '../support/cli.js';
+import { makeHierarchy } from '../support/pki.js';
+import { tempDir } from '../support/tools.js';
+
+describe('certkeeper reload', () => {
+  it('makes the running server read its certificate files again, as SIGHUP does, and says it did', async () => {
+    const { dir, cleanup } = tempDir();
+    const at = (name: string) => join(dir, name);
+    const write = async (name: string) => {
+      const pki = await makeHierarchy({ name, hosts: ['reload.example.test'] });
+      writeFileSync(at('flag.pem'), pki.leaf.certPem + pki.intermediate.certPem);
+      writeFileSync(at('flag.key'), pki.leaf.keyPem);
+      return pki.leaf.cert.sha256;
+    };
+    const first = await write('first');
+    const config = (await loadServeConfig(
+      [
+        '--data-dir',
+        at('data'),
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '-z',
+        at('flag.pem'),
+        '-k',
+        at('flag.key'),
+      ],
+      {},
+    )) as ServeConfig;
+    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    try {
+      const port = server.supervisor.runtime.address()!.port;
+      assert.equal((await handshake(port)).fingerprint, first);
+      const second = await write('second');
+      const r = await runCli(['reload', '--data-dir', at('data')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /^Asked the running servers to reload their certificate sources \(revision \d+\)\.\nServed by https:\/\/127\.0\.0\.1:\d+\//,
+      );
+      assert.equal((await handshake(port)).fingerprint, second);
+      assert.equal(server.supervisor.status()!.source, 'flag');
+    } finally {
+      await server.stop();
+      cleanup();
+    }
+  });
+
+  it('says so when no server runs on the data directory, and writes nothing', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const init = await runCli(['user', 'list', '--data-dir', join(dir, 'data')]);
+      assert.notEqual(init.code, 0, 'the data directory does not exist yet');
+      const pki = await makeHierarchy({ name: 'x', hosts: ['x.example.test'] });
+      writeFileSync(
+        join(dir, 'x.pem'),
+        pki.leaf.certPem + pki.intermediate.certPem + pki.leaf.keyPem,
+      );
+      assert.equal(
+        (
+          await runCli([
+            'import',
+            'x',
+            join(dir, 'x.pem'),
+            '--init',
+            '--data-dir',
+            join(dir, 'data'),
+          ])
+        ).code,
+        0,
+      );
+      const r = await runCli(['reload', '--data-dir', join(dir, 'data')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /No server is running/);
+      const audit = await runCli(['audit', 'list', '--data-dir', join(dir, 'data')]);
+      assert.doesNotMatch(audit.stdout, /"action":"reload"/);
+    } finally {
+      cleanup();
+    }
+  });
+});
