@@ -66,6 +66,7 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
     host: values.host,
     now,
     trusted,
+    remedy: 'install that root on them, or name it with --ca to check against it.',
   });
   io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   const problems = [...report.problems, ...(report.validation?.problems ?? [])];
