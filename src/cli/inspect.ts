@@ -129,7 +129,7 @@ export function formatReport(report: InspectReport): string {
     out.push('', `Chain: ${ch.order.join(' -> ')}`);
     if (ch.complete) {
       out.push(
-        `  complete${ch.anchoredBy ? `, anchored by ${ch.anchoredBy}` : ', ends at a self-signed root'}`,
+        `  complete${ch.anchoredBy ? `, anchored by ${ch.anchoredBy}` : ', ends at a self-signed root that came with it (not trusted)'}`,
       );
     } else {
       out.push(`  incomplete: the issuer "${ch.missingIssuer}" was not given`);
