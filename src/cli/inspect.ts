@@ -66,6 +66,7 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
     host: values.host,
     now,
     trusted,
+    remedy: 'install that root on them, or name it with --ca to check against it.',
   });
   io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   const problems = [...report.problems, ...(report.validation?.problems ?? [])];
@@ -128,7 +129,7 @@ export function formatReport(report: InspectReport): string {
     out.push('', `Chain: ${ch.order.join(' -> ')}`);
     if (ch.complete) {
       out.push(
-        `  complete${ch.anchoredBy ? `, anchored by ${ch.anchoredBy}` : ', ends at a self-signed root'}`,
+        `  complete${ch.anchoredBy ? `, anchored by ${ch.anchoredBy}` : ', ends at a self-signed root that came with it (not trusted)'}`,
       );
     } else {
       out.push(`  incomplete: the issuer "${ch.missingIssuer}" was not given`);

@@ -1,3 +1,4 @@
+import { validateAssembledChain } from './anchored.js';
 import type { Certificate } from './certificate.js';
 import { buildChain } from './chain.js';
 import { type CsrDescription, describeCsr } from './csr.js';
@@ -6,7 +7,6 @@ import { type CoreErrorCode, isCoreError } from './errors.js';
 import { describeKey, type KeyDescription, matchKeyToCertificate } from './keys.js';
 import type { Policy } from './policy.js';
 import { type FoundKey, type InputFormat, readMaterial } from './read.js';
-import { validateServerChain } from './validate.js';
 
 /** One input to inspect: a name for the report and its bytes. */
 export interface InspectInput {
@@ -19,9 +19,14 @@ export interface InspectOptions {
   host?: string | undefined;
   /** The instant to validate at (the caller's clock). */
   now: Date;
-  /** Trust anchors for chain completion and validation (e.g. Node's bundled roots). */
+  /**
+   * Trust anchors for chain completion and validation (e.g. Node's bundled roots): the
+   * only ones. A root inside the inputs is never trusted unless it is also given here.
+   */
   trusted?: Certificate[];
   policy?: Partial<Policy>;
+  /** What to do about an untrusted root that came with the inputs (ends its UntrustedRoot). */
+  remedy?: string;
 }
 
 export interface InspectProblem {
@@ -167,16 +172,14 @@ export async function inspect(
         leftovers: assembly.leftovers.map(idOf),
         duplicatesDropped: assembly.duplicatesDropped,
       };
-      // The anchor is the trusted certificate that completed the chain, else the
-      // chain's own self-signed root: validation then says whether that root is trusted.
-      const top = assembly.chain[assembly.chain.length - 1]!;
-      const anchors = assembly.anchoredBy ? [assembly.anchoredBy] : assembly.complete ? [top] : [];
-      const result = validateServerChain(assembly.leaf, {
-        trusted: [...anchors, ...trusted],
-        intermediates: assembly.chain.slice(1),
+      // Only configured anchors are trusted; a root that came with the bundle is checked
+      // as far as it goes and then reported as UntrustedRoot.
+      const result = validateAssembledChain(assembly, {
+        trusted,
         time: options.now,
         ...(options.host ? { host: options.host } : {}),
         ...(options.policy ? { policy: options.policy } : {}),
+        ...(options.remedy ? { remedy: options.remedy } : {}),
       });
       report.validation = {
         valid: result.valid,

@@ -8,7 +8,7 @@ import { StoreError } from '../store/store.js';
 import { checkAlias } from './alias.js';
 import { guards, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
-import { assembleKeyPair } from './key-pair.js';
+import { assembleKeyPair, trustAnchors } from './key-pair.js';
 import { changeBy, type Principal } from './principal.js';
 import { readUpload, type UploadedFile } from './upload.js';
 
@@ -72,6 +72,7 @@ export async function completeCsr(
     input.alias,
     upload.certificates,
     key,
+    await trustAnchors(ctx),
   );
   const revision = await ctx.store.applyChange(
     changeBy(input.principal, {

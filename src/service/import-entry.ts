@@ -19,7 +19,7 @@ import { checkAlias } from './alias.js';
 import { assertNotPinned, sniBinding } from './binding-name.js';
 import { guards, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
-import { assembleKeyPair } from './key-pair.js';
+import { assembleKeyPair, trustAnchors } from './key-pair.js';
 import { changeBy, type Principal } from './principal.js';
 import { distinctKey, readUpload, type UploadedFile } from './upload.js';
 
@@ -120,7 +120,13 @@ export async function planImport(ctx: ServiceContext, input: ImportInput): Promi
   let chain: Certificate[] = [];
   let warnings: ValidationProblem[] = [];
   if (key) {
-    ({ entry, leaf, chain, warnings } = assembleKeyPair(ctx, input.alias, certs, key));
+    ({ entry, leaf, chain, warnings } = assembleKeyPair(
+      ctx,
+      input.alias,
+      certs,
+      key,
+      await trustAnchors(ctx),
+    ));
   } else {
     if (input.activate || sniBindings.length > 0) {
       throw new CoreError('NoPrivateKey', 'A server identity needs its private key in the upload.');

@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import type { Certificate } from '../core/certificate.js';
+import { validateAssembledChain } from '../core/anchored.js';
+import { type Certificate, parseCertificate } from '../core/certificate.js';
 import { buildChain } from '../core/chain.js';
 import { isSelfSigned } from '../core/describe.js';
-import { CoreError, type CoreErrorCode } from '../core/errors.js';
-import { toPem } from '../core/pem.js';
-import { type ValidationProblem, validateServerChain } from '../core/validate.js';
+import { CoreError, type CoreErrorCode, isCoreError } from '../core/errors.js';
+import { parsePemBlocks, toPem } from '../core/pem.js';
+import type { ValidationProblem } from '../core/validate.js';
 import type { EntryInput } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 
@@ -30,8 +31,27 @@ export interface KeyPairAssembly {
 }
 
 /**
+ * The trust anchors of an import: the context's (e.g. Node's bundled roots) and the
+ * certificates of the keystore's `trusted` entries. A damaged entry's certificate is left out.
+ */
+export async function trustAnchors(ctx: ServiceContext): Promise<Certificate[]> {
+  const anchors = [...ctx.trusted];
+  for (const entry of await ctx.store.listEntries()) {
+    if (entry.kind !== 'trusted' || !entry.certificatePem) continue;
+    try {
+      const block = parsePemBlocks(entry.certificatePem)[0];
+      if (block) anchors.push(parseCertificate(block.der));
+    } catch (err) {
+      if (!isCoreError(err)) throw err;
+    }
+  }
+  return anchors;
+}
+
+/**
  * Builds the chain of the certificate that `key` belongs to (`KeyMismatch` when none),
- * validates it as a TLS server identity now, and makes the `key-pair` entry: the leaf and
+ * validates it as a TLS server identity now against `trusted` (see `trustAnchors`; a root
+ * of the upload is never an anchor, it gives an `UntrustedRoot` warning), and makes the `key-pair` entry: the leaf and
  * what was supplied of its chain, minus a self-signed root (clients must already trust
  * it). Fatal problems (expired, bad signature, weak key…) are thrown as their codes.
  */
@@ -40,17 +60,15 @@ export function assembleKeyPair(
   alias: string,
   certificates: Certificate[],
   key: KeyObject,
+  trusted: Certificate[],
 ): KeyPairAssembly {
-  const assembly = buildChain(certificates, { key, trusted: ctx.trusted });
+  const assembly = buildChain(certificates, { key, trusted });
   const leaf = assembly.leaf;
   const supplied = new Set(certificates.map((c) => c.sha256));
   const chain = assembly.chain.slice(1).filter((c) => supplied.has(c.sha256) && !isSelfSigned(c));
-  const top = assembly.chain[assembly.chain.length - 1]!;
-  const result = validateServerChain(leaf, {
-    trusted: [...(assembly.complete && !assembly.anchoredBy ? [top] : []), ...ctx.trusted],
-    intermediates: assembly.chain.slice(1),
-    time: ctx.now(),
-  });
+  // Only configured anchors are trusted: a root that came with the upload is checked as far
+  // as it goes and then warned about (UntrustedRoot), never a refusal.
+  const result = validateAssembledChain(assembly, { trusted, time: ctx.now() });
   const warnings: ValidationProblem[] = [];
   for (const p of result.problems) {
     if (FATAL.has(p.code)) throw new CoreError(p.code, p.message);

@@ -45,6 +45,14 @@ describe('certkeeper inspect', { skip }, () => {
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid',
     ],
+    google: [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      'subjectAltName = DNS:www.google.com',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
   });
   const f = pki.at;
   after(pki.cleanup);
@@ -82,6 +90,8 @@ describe('certkeeper inspect', { skip }, () => {
       f('bundle.pem'),
       '--host',
       'app.example.test',
+      '--ca',
+      f('root.pem'),
       '--json',
     );
     assert.equal(r.code, 0, r.stderr);
@@ -110,11 +120,62 @@ describe('certkeeper inspect', { skip }, () => {
   });
 
   it('prints a readable text report', async () => {
-    const r = await cli('inspect', f('bundle.pem'), '--host', '10.0.0.7');
+    const r = await cli('inspect', f('bundle.pem'), '--host', '10.0.0.7', '--ca', f('root.pem'));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Chain: cert-\d -> cert-\d -> cert-\d/);
     assert.match(r.stdout, /Validation at .* for 10\.0\.0\.7: valid/);
     assert.match(r.stdout, /DNS:app\.example\.test, IP:10\.0\.0\.7/);
+  });
+
+  it('never trusts a root that came in the bundle: UntrustedRoot names it, --ca trusts it', async () => {
+    // Issue 13: a leaf for a public name under a self-made root must not inspect as valid.
+    await pki.selfSigned('evil-root', '/CN=Evil Root', 'root');
+    await pki.issue('google', '/CN=www.google.com', 'evil-root', 'google');
+    writeFileSync(
+      f('evil-bundle.pem'),
+      [f('google.pem'), f('evil-root.pem')].map((p) => readFileSync(p, 'utf8')).join(''),
+    );
+    const r = await cli('inspect', f('evil-bundle.pem'), '--host', 'www.google.com', '--json');
+    assert.equal(r.code, 1, r.stdout);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.ok, false);
+    assert.equal(report.chain.complete, true);
+    assert.equal(report.chain.anchoredBy, null);
+    assert.equal(report.validation.valid, false);
+    assert.deepEqual(
+      report.validation.problems.map((p: { code: string }) => p.code),
+      ['UntrustedRoot'],
+    );
+    assert.match(
+      r.stderr,
+      /^UntrustedRoot: Clients trust this certificate only if they already trust "CN=Evil Root".*--ca/m,
+    );
+
+    const text = await cli('inspect', f('evil-bundle.pem'), '--host', 'www.google.com');
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /Validation at .* for www\.google\.com: NOT valid/);
+
+    const withCa = await cli(
+      'inspect',
+      f('evil-bundle.pem'),
+      '--host',
+      'www.google.com',
+      '--ca',
+      f('evil-root.pem'),
+      '--json',
+    );
+    assert.equal(withCa.code, 0, withCa.stderr);
+    const trusted = JSON.parse(withCa.stdout);
+    assert.equal(trusted.validation.valid, true);
+    assert.deepEqual(trusted.validation.problems, []);
+    assert.match(trusted.chain.anchoredBy, /^cert-\d$/);
+  });
+
+  it('still finds the other problems of a chain that ends at an untrusted root', async () => {
+    const r = await cli('inspect', f('bundle.pem'), '--at', '2099-01-01T00:00:00Z');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^CertificateExpired: /m);
+    assert.match(r.stderr, /^UntrustedRoot: .*"CN=Inspect Root"/m);
   });
 
   it('names the missing intermediate and exits 1', async () => {
@@ -140,6 +201,8 @@ describe('certkeeper inspect', { skip }, () => {
     const ok = await cli(
       'inspect',
       f('leaf.p12'),
+      f('root.pem'),
+      '--ca',
       f('root.pem'),
       '--password-file',
       f('p12.pass'),

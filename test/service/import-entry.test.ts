@@ -191,7 +191,9 @@ describe('importEntry on a real SQLite store', () => {
   });
 
   it('binds the entry as server and SNI host in the same change', async () => {
-    const h = await makeHierarchy({ hosts: ['api.example.test'] });
+    // Its own CA names: the keystore's trusted entry "CN=Test Root" (an earlier test) is an
+    // anchor of imports now, and a same-named root with another key is not this chain's.
+    const h = await makeHierarchy({ hosts: ['api.example.test'], name: 'Api' });
     const r = await importEntry(ctx, {
       alias: 'api',
       files: [{ name: 'b', bytes: bytes(h.leaf.certPem + h.intermediate.certPem + h.leaf.keyPem) }],

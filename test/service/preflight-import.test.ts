@@ -52,7 +52,12 @@ describe('preflightImport', () => {
       ip: ['192.0.2.7'],
     });
     assert.deepEqual(plan.bindings, ['server', 'sni:www.example.test']);
-    assert.deepEqual(plan.warnings, []);
+    // The root came with the upload, so it is described, not trusted: clients must already trust it.
+    assert.deepEqual(
+      plan.warnings.map((w) => [w.code, w.certificate]),
+      [['UntrustedRoot', pki.root.cert.sha256]],
+    );
+    assert.match(plan.warnings[0]!.message, /only if they already trust "CN=Test Root"/);
     assert.equal(plan.replaces, null);
     assert.equal(plan.revision, before);
   });

@@ -1,0 +1,115 @@
+/**
+ * Issue 13: trust comes from configuration, never from the upload. A private CA's root that
+ * comes with an import is a warning naming it (clients must already trust it); the same
+ * root imported first as a `trusted` entry is an anchor, and the warning goes away.
+ * Hierarchies made by openssl at test time.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { importEntry } from '../../src/service/import-entry.js';
+import { preflightImport } from '../../src/service/preflight-import.js';
+import { opensslPki } from '../support/openssl-pki.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
+import { file, type TestKeystore, testKeystore } from '../support/service.js';
+import { needs } from '../support/tools.js';
+
+describe('imports and the roots that come with them', { skip: needs('openssl') }, () => {
+  const pki = opensslPki({
+    root: [
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
+    ],
+    ca: [
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
+    leaf: [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      'subjectAltName = DNS:intranet.corp.test',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
+  });
+  const read = (name: string) => readFileSync(pki.at(name), 'utf8');
+  let ks: TestKeystore;
+
+  before(async () => {
+    await pki.selfSigned('root', '/O=Corp/CN=Corp Root', 'root');
+    await pki.issue('int', '/O=Corp/CN=Corp Issuing CA', 'root', 'ca');
+    await pki.issue('leaf', '/CN=intranet.corp.test', 'int', 'leaf');
+    ks = await testKeystore();
+  });
+  after(async () => {
+    await ks?.cleanup();
+    pki.cleanup();
+  });
+
+  const upload = () => [
+    file('bundle.pem', read('leaf.pem') + read('int.pem') + read('root.pem')),
+    file('leaf.key', read('leaf.key')),
+  ];
+
+  it('imports a private CA leaf with its chain and root, warning that clients must trust the root', async () => {
+    const plan = await preflightImport(ks.ctx, {
+      alias: 'intranet',
+      files: upload(),
+      principal: TEST_PRINCIPAL,
+    });
+    const r = await importEntry(ks.ctx, {
+      alias: 'intranet',
+      files: upload(),
+      principal: TEST_PRINCIPAL,
+    });
+    assert.equal(r.entry.kind, 'key-pair');
+    assert.equal(r.entry.fingerprint, pki.certs.leaf!.sha256);
+    for (const warnings of [r.warnings, plan.warnings]) {
+      assert.deepEqual(
+        warnings.map((w) => w.code),
+        ['UntrustedRoot'],
+      );
+      const w = warnings[0]!;
+      assert.equal(w.certificate, pki.certs.root!.sha256);
+      const root = pki.certs.root!.subject.rfc4514;
+      assert.match(root, /CN=Corp Root/);
+      assert.ok(
+        w.message.startsWith(`Clients trust this certificate only if they already trust "${root}"`),
+        w.message,
+      );
+      assert.match(w.message, /install that root on them, or import it as a trusted entry here/);
+    }
+    // The root is described, never stored or served with the leaf.
+    assert.deepEqual(
+      r.description.chain.map((c) => c.subject.rfc4514),
+      [pki.certs.int!.subject.rfc4514],
+    );
+  });
+
+  it('does not warn once that root is a trusted entry of the keystore', async () => {
+    const trusted = await importEntry(ks.ctx, {
+      alias: 'corp-root',
+      files: [file('root.pem', read('root.pem'))],
+      principal: TEST_PRINCIPAL,
+    });
+    assert.equal(trusted.entry.kind, 'trusted');
+    // With the root in the upload, and without it: the keystore's entry anchors the chain.
+    for (const files of [
+      upload(),
+      [file('chain.pem', read('leaf.pem') + read('int.pem')), file('leaf.key', read('leaf.key'))],
+    ]) {
+      const r = await importEntry(ks.ctx, {
+        alias: 'intranet',
+        files,
+        replace: true,
+        principal: TEST_PRINCIPAL,
+      });
+      assert.deepEqual(r.warnings, []);
+    }
+  });
+});
