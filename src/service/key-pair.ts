@@ -36,8 +36,8 @@ export interface KeyPairAssembly {
  */
 export async function trustAnchors(ctx: ServiceContext): Promise<Certificate[]> {
   const anchors = [...ctx.trusted];
-  for (const entry of await ctx.store.listEntries()) {
-    if (entry.kind !== 'trusted' || !entry.certificatePem) continue;
+  for (const entry of await ctx.store.listEntries({ kind: 'trusted' })) {
+    if (!entry.certificatePem) continue;
     try {
       const block = parsePemBlocks(entry.certificatePem)[0];
       if (block) anchors.push(parseCertificate(block.der));

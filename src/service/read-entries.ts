@@ -47,19 +47,17 @@ export async function listEntries(
 ): Promise<EntryDescription[]> {
   const days = expiringWindow(input.expiringWithinDays);
   const [entries, bindings] = await Promise.all([
-    ctx.store.listEntries(),
+    ctx.store.listEntries(input.kind === undefined ? {} : { kind: input.kind }),
     ctx.store.listBindings(),
   ]);
+  const namesOf = new Map<string, string[]>();
+  for (const b of bindings) {
+    const names = namesOf.get(b.alias);
+    if (names) names.push(b.name);
+    else namesOf.set(b.alias, [b.name]);
+  }
   return entries
-    .filter((e) => input.kind === undefined || e.kind === input.kind)
-    .map((e) =>
-      describe(
-        ctx,
-        e,
-        bindings.filter((b) => b.alias === e.alias).map((b) => b.name),
-        days,
-      ),
-    )
+    .map((e) => describe(ctx, e, namesOf.get(e.alias) ?? [], days))
     .filter((d) => input.status === undefined || d.status === input.status)
     .sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
 }

@@ -291,6 +291,9 @@ class SqliteStore implements Store {
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       getEntry: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE alias = ?`),
       listEntries: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY alias`),
+      listEntriesOfKind: db.prepare(
+        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE kind = ? ORDER BY alias`,
+      ),
       getPrivateKey: db.prepare('SELECT private_key FROM entries WHERE alias = ?').pluck(),
       entryKind: db.prepare('SELECT kind FROM entries WHERE alias = ?').pluck(),
       putEntry: db.prepare(`
@@ -488,11 +491,13 @@ class SqliteStore implements Store {
     });
   }
 
-  async listEntries(): Promise<EntryRecord[]> {
+  async listEntries(options: { kind?: EntryKind } = {}): Promise<EntryRecord[]> {
     return this.#read(() =>
-      (this.#sql.listEntries.all() as EntryRow[]).map((row) =>
-        checkStoredEntry(toEntryRecord(row)),
-      ),
+      (
+        (options.kind === undefined
+          ? this.#sql.listEntries.all()
+          : this.#sql.listEntriesOfKind.all(options.kind)) as EntryRow[]
+      ).map((row) => checkStoredEntry(toEntryRecord(row))),
     );
   }
 

@@ -263,7 +263,8 @@ export interface Store {
   /** The revision of the last committed change (0 for a new store). */
   revision(): Promise<number>;
   getEntry(alias: string): Promise<EntryRecord | undefined>;
-  listEntries(): Promise<EntryRecord[]>;
+  /** Every entry (or every entry of one kind), by alias. */
+  listEntries(options?: { kind?: EntryKind }): Promise<EntryRecord[]>;
   /** The decrypted PKCS#8 DER of an entry's key; only `service/` and `runtime/` call this. */
   getPrivateKey(alias: string): Promise<Buffer | undefined>;
   listBindings(): Promise<Binding[]>;

@@ -160,6 +160,14 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
             ['zeta', 'key-pair', true],
           ],
         );
+        assert.deepEqual(
+          (await store.listEntries({ kind: 'trusted' })).map((e) => e.alias),
+          ['root'],
+        );
+        assert.deepEqual(
+          await store.listEntries({ kind: 'key-pair' }).then((l) => l.map((e) => e.alias)),
+          ['zeta'],
+        );
         const single = (await store.getEntry('zeta')) as EntryRecord;
         for (const e of [...entries, single]) {
           assert.deepEqual(Object.keys(e).sort(), ENTRY_FIELDS);
