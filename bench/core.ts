@@ -17,6 +17,7 @@ import { parsePemBlocks } from '../src/core/pem.js';
 import { readPkcs12 } from '../src/core/pkcs12.js';
 import { readMaterial } from '../src/core/read.js';
 import { validateServerChain } from '../src/core/validate.js';
+import { writeBenchmarksSection } from './benchmarks-section.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 600);
@@ -291,27 +292,18 @@ async function main(): Promise<void> {
   ].join('\n');
   console.log(table);
   if (process.argv.includes('--write')) {
-    const path = join(process.cwd(), 'BENCHMARKS.md');
-    let doc = '';
-    try {
-      doc = readFileSync(path, 'utf8');
-    } catch {
-      doc = '# Benchmarks\n';
-    }
-    const section = [
-      '<!-- bench-core:start -->',
-      '## bench/core',
-      '',
-      `Command: \`BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS} npm run bench:core -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores).`,
-      `Each figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process.`,
-      "The baseline is Node's bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node's own `crypto.generateKeyPair` for the same key type.",
-      '',
-      table,
-      '<!-- bench-core:end -->',
-    ].join('\n');
-    const re = /<!-- bench-core:start -->[\s\S]*<!-- bench-core:end -->/;
-    doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-    writeFileSync(path, doc);
+    writeBenchmarksSection(
+      'bench-core',
+      [
+        '## bench/core',
+        '',
+        `Command: \`BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS} npm run bench:core -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores).`,
+        `Each figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process.`,
+        "The baseline is Node's bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node's own `crypto.generateKeyPair` for the same key type.",
+        '',
+        table,
+      ].join('\n'),
+    );
   }
 }
 

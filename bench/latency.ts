@@ -26,6 +26,7 @@ import { readPkcs7Certificates } from '../src/core/pkcs7.js';
 import { readPkcs12 } from '../src/core/pkcs12.js';
 import { readInputFile } from '../src/service/read-input-file.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { writeBenchmarksSection } from './benchmarks-section.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const COMMITS = Number(process.env.BENCH_COMMITS ?? 100);
@@ -402,27 +403,23 @@ async function main(): Promise<void> {
   console.log(out);
 
   if (process.argv.includes('--write')) {
-    const path = join(ROOT, 'BENCHMARKS.md');
-    let doc = readFileSync(path, 'utf8');
-    const section = [
-      '<!-- bench-latency:start -->',
-      '## bench/latency',
-      '',
-      `Command: \`npm run bench:latency -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores; BENCH_RUNS=${RUNS}, BENCH_COMMITS=${COMMITS}).`,
-      'The wall-clock claims that tests no longer make (issue 12): the tests assert the outcome and count the work; the time is measured here.',
-      `Watch: a writer process (\`test/store/fixtures/writer.ts\`) commits ${COMMITS} changes ${GAP_MS} ms apart to a SQLite store that this process watches with the default 50 ms poll; a delay is from the writer's commit to the first delivery of that revision or a later one.`,
-      `Refusals: mean time of one refusal, median of ${RUNS} runs interleaved with the baseline (reading one ordinary input of the same kind) in the same process. Limbo: each case's median of ${RUNS} passes over the whole SERVER suite, against the median case.`,
-      '',
-      watchTable,
-      '',
-      hostileTable,
-      '',
-      limboTable,
-      '<!-- bench-latency:end -->',
-    ].join('\n');
-    const re = /<!-- bench-latency:start -->[\s\S]*<!-- bench-latency:end -->/;
-    doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-    writeFileSync(path, doc);
+    writeBenchmarksSection(
+      'bench-latency',
+      [
+        '## bench/latency',
+        '',
+        `Command: \`npm run bench:latency -- --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores; BENCH_RUNS=${RUNS}, BENCH_COMMITS=${COMMITS}).`,
+        'The wall-clock claims that tests no longer make (issue 12): the tests assert the outcome and count the work; the time is measured here.',
+        `Watch: a writer process (\`test/store/fixtures/writer.ts\`) commits ${COMMITS} changes ${GAP_MS} ms apart to a SQLite store that this process watches with the default 50 ms poll; a delay is from the writer's commit to the first delivery of that revision or a later one.`,
+        `Refusals: mean time of one refusal, median of ${RUNS} runs interleaved with the baseline (reading one ordinary input of the same kind) in the same process. Limbo: each case's median of ${RUNS} passes over the whole SERVER suite, against the median case.`,
+        '',
+        watchTable,
+        '',
+        hostileTable,
+        '',
+        limboTable,
+      ].join('\n'),
+    );
   }
 }
 

@@ -9,9 +9,10 @@
  *
  * Usage: tsx scripts/limbo.ts [--no-write]
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeBenchmarksSection } from '../bench/benchmarks-section.js';
 import { type Certificate, parseCertificate } from '../src/core/certificate.js';
 import { keyUsageOf } from '../src/core/extensions.js';
 import { parsePemBlocks } from '../src/core/pem.js';
@@ -350,22 +351,6 @@ const NOTES = [
   "Subject common name (BR 7.1.4.3): the suite rejects a CN that is not a copy of a SAN (`webpki::cn::*`) yet expects success for many leaves whose generated CN `example.com` is not among their SANs. `commonNameProblem` in `core/hostname.ts` therefore enforces the rule where the CN can mislead — IP-like CNs must be the canonical text of an IP SAN; a DNS CN must not differ from a SAN only by case, must be ASCII, and must not name another host of a SAN's zone — and tolerates a CN outside the SANs' zones. This is a compromise fitted to the suite's contradiction, not a rule from a standard.",
 ];
 
-const START = '<!-- limbo:start -->';
-const END = '<!-- limbo:end -->';
-
-function writeBenchmarks(section: string): void {
-  const file = join(REPO_ROOT, 'BENCHMARKS.md');
-  const block = `${START}\n${section}\n${END}`;
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  const next =
-    a >= 0 && b > a
-      ? `${text.slice(0, a)}${block}${text.slice(b + END.length)}`
-      : `${text}${text && !text.endsWith('\n') ? '\n' : ''}${text ? '\n' : ''}${block}\n`;
-  writeFileSync(file, next);
-}
-
 function main(): void {
   const write = !process.argv.includes('--no-write');
   const reports = SUITES.map(runSuite);
@@ -382,7 +367,7 @@ function main(): void {
       );
     }
   }
-  if (write) writeBenchmarks(renderSummary(reports));
+  if (write) writeBenchmarksSection('limbo', renderSummary(reports));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
