@@ -1,24 +1,31 @@
 import * as nodeCrypto from 'node:crypto';
-import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
-import forge from 'node-forge';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  pbkdf2,
+  randomBytes,
+  scrypt,
+} from 'node:crypto';
 import { decodeOid, readChildren, TAG, type Tlv, tlvContent } from './der.js';
 import { CoreError } from './errors.js';
+import { legacyDecrypt } from './legacy-ciphers.js';
 
 /**
  * Password-based encryption as PKCS#12 and PKCS#8 use it:
  *
  * - PKCS#12 PBE (RFC 7292 App. B and C): the SHA-1 key derivation over the password's
  *   BMPString, with RC2-40/128, 2- and 3-key triple DES, RC4-40/128;
- * - PBES2 (RFC 8018 §6.2) with PBKDF2 over the password's UTF-8 bytes and AES-CBC,
- *   triple DES, DES or RC2-CBC;
+ * - PBES2 (RFC 8018 §6.2) with PBKDF2 or scrypt (RFC 7914) over the password's UTF-8
+ *   bytes and AES-CBC, triple DES, DES or RC2-CBC;
  * - PBES1 (RFC 8018 §6.1): PBKDF1 with MD5 or SHA-1 and DES or RC2.
  *
- * Key derivation never blocks the event loop for long: PBKDF2 runs in Node's thread
- * pool and the iterated hashes of PKCS#12 and PBKDF1 yield every few thousand rounds.
- * Iteration counts above {@link MAX_ITERATIONS} are refused, and a {@link WorkBudget}
- * bounds the total work one input can ask for. RC2, RC4 and single DES come from
- * node-forge (RC4 is a few lines here) because OpenSSL 3 offers them only with its
- * legacy provider.
+ * Key derivation never blocks the event loop for long: PBKDF2 and scrypt run in Node's
+ * thread pool and the iterated hashes of PKCS#12 and PBKDF1 yield every few thousand
+ * rounds. A scheme asking for more than {@link MAX_ITERATIONS} is refused when it is
+ * read, before any work, and a {@link WorkBudget} bounds the total work one input can ask
+ * for. Hashes and most ciphers are node:crypto; single DES, RC2 and RC4, which Node's
+ * OpenSSL 3 lacks, come from `legacy-ciphers.ts`.
  */
 
 /** The largest iteration count certkeeper accepts in a PBE scheme or a MAC. */
@@ -156,14 +163,15 @@ export function readAlgorithm(
   return { oid: readOid(buf, children[0], what), params };
 }
 
-function checkIterations(iterations: number, what: string): number {
+/** Refuses a zero count, and a count over the cap before any work; `kdf` names the function. */
+function checkIterations(iterations: number, what: string, kdf: string): number {
   if (iterations < 1) {
     throw new CoreError('MalformedInput', `The ${what} has an iteration count of zero.`);
   }
   if (iterations > MAX_ITERATIONS) {
     throw new CoreError(
       'UnsupportedAlgorithm',
-      `The ${what} uses ${iterations.toLocaleString('en-US')} iterations; certkeeper accepts at most ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
+      `The ${what} uses ${iterations.toLocaleString('en-US')} ${kdf} iterations; certkeeper allows at most ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
     );
   }
   return iterations;
@@ -210,6 +218,7 @@ export const PRF_OIDS: Record<string, { name: string; hash: string }> = {
 export const OID = {
   pbes2: '1.2.840.113549.1.5.13',
   pbkdf2: '1.2.840.113549.1.5.12',
+  scrypt: '1.3.6.1.4.1.11591.4.11',
   pbmac1: '1.2.840.113549.1.5.14',
   hmacWithSHA256: '1.2.840.113549.2.9',
   aes256Cbc: '2.16.840.1.101.3.4.1.42',
@@ -231,94 +240,11 @@ const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 async function iterateHash(alg: string, input: Buffer, count: number): Promise<Buffer> {
   if (count < 1) return input;
   let value = digest(alg, input);
-  if (alg === 'sha1') return sha1Rounds(value, count - 1);
   for (let i = 1; i < count; i++) {
     value = digest(alg, value);
     if (i % ROUNDS_PER_SLICE === 0) await nextTick();
   }
   return value;
-}
-
-/**
- * `rounds` more SHA-1 applications to a SHA-1 digest. Every input here is one 20-byte
- * message, so a single padded block: hashing it in plain JavaScript avoids a native call
- * per round and is several times faster, which matters for legacy files (SHA-1 PKCS#12
- * PBE, often 2,048 to 100,000 rounds per derived block).
- */
-async function sha1Rounds(start: Buffer, rounds: number): Promise<Buffer> {
-  const w = new Int32Array(80);
-  let h0 = start.readInt32BE(0);
-  let h1 = start.readInt32BE(4);
-  let h2 = start.readInt32BE(8);
-  let h3 = start.readInt32BE(12);
-  let h4 = start.readInt32BE(16);
-  // Words 5 to 15 of the block never change: the padding bit, zeros, the length in bits.
-  w[5] = 0x80000000 | 0;
-  w[15] = 160;
-  for (let round = 1; round <= rounds; round++) {
-    w[0] = h0;
-    w[1] = h1;
-    w[2] = h2;
-    w[3] = h3;
-    w[4] = h4;
-    for (let t = 16; t < 80; t++) {
-      const x = w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!;
-      w[t] = (x << 1) | (x >>> 31);
-    }
-    let a = 0x67452301;
-    let b = 0xefcdab89 | 0;
-    let c = 0x98badcfe | 0;
-    let d = 0x10325476;
-    let e = 0xc3d2e1f0 | 0;
-    // Four loops of 20 rounds, one per SHA-1 round function, to keep the loop bodies branch-free.
-    for (let t = 0; t < 20; t++) {
-      const temp = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[t]!) | 0;
-      e = d;
-      d = c;
-      c = (b << 30) | (b >>> 2);
-      b = a;
-      a = temp;
-    }
-    for (let t = 20; t < 40; t++) {
-      const temp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[t]!) | 0;
-      e = d;
-      d = c;
-      c = (b << 30) | (b >>> 2);
-      b = a;
-      a = temp;
-    }
-    for (let t = 40; t < 60; t++) {
-      const temp =
-        (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + (0x8f1bbcdc | 0) + w[t]!) |
-        0;
-      e = d;
-      d = c;
-      c = (b << 30) | (b >>> 2);
-      b = a;
-      a = temp;
-    }
-    for (let t = 60; t < 80; t++) {
-      const temp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + (0xca62c1d6 | 0) + w[t]!) | 0;
-      e = d;
-      d = c;
-      c = (b << 30) | (b >>> 2);
-      b = a;
-      a = temp;
-    }
-    h0 = (a + 0x67452301) | 0;
-    h1 = (b + (0xefcdab89 | 0)) | 0;
-    h2 = (c + (0x98badcfe | 0)) | 0;
-    h3 = (d + 0x10325476) | 0;
-    h4 = (e + (0xc3d2e1f0 | 0)) | 0;
-    if (round % ROUNDS_PER_SLICE === 0) await nextTick();
-  }
-  const out = Buffer.alloc(20);
-  out.writeInt32BE(h0, 0);
-  out.writeInt32BE(h1, 4);
-  out.writeInt32BE(h2, 8);
-  out.writeInt32BE(h3, 12);
-  out.writeInt32BE(h4, 16);
-  return out;
 }
 
 /** Which PKCS#12 key material to derive (RFC 7292 App. B.3). */
@@ -417,8 +343,6 @@ const BLOCK: Record<CipherName, number> = {
   rc4: 1,
 };
 
-const forgeBytes = (b: Buffer) => forge.util.createBuffer(b.toString('binary'));
-
 /** Raw CBC (or RC4) decryption, no padding removed. */
 function rawDecrypt(
   cipher: CipherName,
@@ -427,47 +351,12 @@ function rawDecrypt(
   data: Buffer,
   rc2Bits: number,
 ): Buffer {
-  switch (cipher) {
-    case 'rc4':
-      return rc4(key, data);
-    case 'rc2-cbc': {
-      const c = forge.rc2.createDecryptionCipher(forgeBytes(key), rc2Bits);
-      c.start(forgeBytes(iv));
-      c.update(forgeBytes(data));
-      c.finish(() => true);
-      return Buffer.from(c.output.getBytes(), 'binary');
-    }
-    case 'des-cbc': {
-      const c = forge.cipher.createDecipher('DES-CBC', forgeBytes(key));
-      c.start({ iv: forgeBytes(iv) });
-      c.update(forgeBytes(data));
-      (c as unknown as { finish(pad: () => boolean): boolean }).finish(() => true);
-      return Buffer.from(c.output.getBytes(), 'binary');
-    }
-    default: {
-      const d = createDecipheriv(cipher, key, iv);
-      d.setAutoPadding(false);
-      return Buffer.concat([d.update(data), d.final()]);
-    }
+  if (cipher === 'des-cbc' || cipher === 'rc2-cbc' || cipher === 'rc4') {
+    return legacyDecrypt(cipher, key, iv, data, rc2Bits);
   }
-}
-
-/** RC4 (only the PKCS#12 RC4 PBE schemes use it). */
-function rc4(key: Buffer, data: Buffer): Buffer {
-  const s = new Uint8Array(256);
-  for (let i = 0; i < 256; i++) s[i] = i;
-  for (let i = 0, j = 0; i < 256; i++) {
-    j = (j + s[i]! + key[i % key.length]!) & 0xff;
-    [s[i], s[j]] = [s[j]!, s[i]!];
-  }
-  const out = Buffer.alloc(data.length);
-  for (let n = 0, i = 0, j = 0; n < data.length; n++) {
-    i = (i + 1) & 0xff;
-    j = (j + s[i]!) & 0xff;
-    [s[i], s[j]] = [s[j]!, s[i]!];
-    out[n] = data[n]! ^ s[(s[i]! + s[j]!) & 0xff]!;
-  }
-  return out;
+  const d = createDecipheriv(cipher, key, iv);
+  d.setAutoPadding(false);
+  return Buffer.concat([d.update(data), d.final()]);
 }
 
 /** Decrypts and removes PKCS#7 padding; undefined when the padding is wrong. */
@@ -551,7 +440,6 @@ const PBES2_CIPHERS: Record<string, { cipher: CipherName; keyLength: number }> =
 const KNOWN_UNSUPPORTED: Record<string, string> = {
   '1.2.840.113549.1.5.1': 'pbeWithMD2AndDES-CBC (MD2 is not available)',
   '1.2.840.113549.1.5.4': 'pbeWithMD2AndRC2-CBC (MD2 is not available)',
-  '1.3.6.1.4.1.11591.4.11': 'scrypt key derivation',
   '2.16.840.1.101.3.4.1.6': 'aes-128-gcm',
   '2.16.840.1.101.3.4.1.26': 'aes-192-gcm',
   '2.16.840.1.101.3.4.1.46': 'aes-256-gcm',
@@ -569,11 +457,16 @@ function unsupported(what: string, oid: string): CoreError {
 }
 
 /** PBEParameter / pkcs-12PbeParams: SEQUENCE { salt OCTET STRING, iterations INTEGER }. */
-function readSaltAndIterations(buf: Uint8Array, params: Tlv | undefined, what: string) {
+function readSaltAndIterations(
+  buf: Uint8Array,
+  params: Tlv | undefined,
+  what: string,
+  kdf: string,
+) {
   const [salt, iter] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
   return {
     salt: readOctets(buf, salt, what),
-    iterations: checkIterations(readSmallInteger(buf, iter, what), what),
+    iterations: checkIterations(readSmallInteger(buf, iter, what), what, kdf),
   };
 }
 
@@ -586,7 +479,7 @@ export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string)
   const { oid, params } = readAlgorithm(buf, algorithm, what);
   const p12 = PKCS12_PBE[oid];
   if (p12) {
-    const { salt, iterations } = readSaltAndIterations(buf, params, what);
+    const { salt, iterations } = readSaltAndIterations(buf, params, what, 'PKCS#12 SHA-1');
     const ivLength = p12.cipher === 'rc4' ? 0 : 8;
     return {
       description: p12.name,
@@ -614,7 +507,7 @@ export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string)
   }
   const pbes1 = PBES1[oid];
   if (pbes1) {
-    const { salt, iterations } = readSaltAndIterations(buf, params, what);
+    const { salt, iterations } = readSaltAndIterations(buf, params, what, 'PBKDF1');
     return {
       description: pbes1.name,
       iterations,
@@ -646,7 +539,7 @@ export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string)
  */
 function parsePbes2(buf: Uint8Array, params: Tlv | undefined, what: string): PbeScheme {
   const [kdfTlv, encTlv] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
-  const kdf = readPbkdf2(buf, kdfTlv, what);
+  const kdf = readPbes2Kdf(buf, kdfTlv, what);
   const enc = readAlgorithm(buf, encTlv, what);
   const spec = PBES2_CIPHERS[enc.oid];
   if (!spec) throw unsupported(what, enc.oid);
@@ -687,21 +580,97 @@ function parsePbes2(buf: Uint8Array, params: Tlv | undefined, what: string): Pbe
   if (keyLength < 1 || keyLength > 128) {
     throw new CoreError('MalformedInput', `The ${what} asks for an invalid key length.`);
   }
-  const hLen = HASHES[kdf.prf.hash]?.u ?? 32;
   return {
-    description: `PBES2 (PBKDF2 ${kdf.prf.name}, ${spec.cipher}, ${kdf.iterations} iterations)`,
+    description: `PBES2 (${kdf.name}, ${spec.cipher}${kdf.scrypt ? '' : `, ${kdf.iterations} iterations`})`,
     iterations: kdf.iterations,
     async decrypt(password, ciphertext, budget) {
-      budget.spend(kdf.iterations * Math.ceil(keyLength / hLen));
-      const key = await pbkdf2Async(
-        password.utf8,
-        kdf.salt,
-        kdf.iterations,
-        keyLength,
-        kdf.prf.hash,
-      );
+      budget.spend(kdf.cost(keyLength));
+      const key = await kdf.derive(password.utf8, keyLength);
       return decryptAndUnpad(spec.cipher, key, iv, ciphertext, rc2Bits);
     },
+  };
+}
+
+/** A PBES2 key-derivation function, read: what it costs and how to run it. */
+interface Pbes2Kdf {
+  /** e.g. `PBKDF2 hmacWithSHA256`, `scrypt N=16384 r=8 p=1`. */
+  name: string;
+  /** PBKDF2's iteration count; for scrypt, its cost in the same units. */
+  iterations: number;
+  scrypt: boolean;
+  keyLength: number | undefined;
+  /** The work, in {@link WorkBudget} units, of deriving `length` bytes. */
+  cost(length: number): number;
+  derive(password: Buffer, length: number): Promise<Buffer>;
+}
+
+function readPbes2Kdf(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2Kdf {
+  if (readAlgorithm(buf, tlv, what).oid === OID.scrypt) return readScrypt(buf, tlv, what);
+  const kdf = readPbkdf2(buf, tlv, what);
+  const hLen = HASHES[kdf.prf.hash]?.u ?? 32;
+  return {
+    name: `PBKDF2 ${kdf.prf.name}`,
+    iterations: kdf.iterations,
+    scrypt: false,
+    keyLength: kdf.keyLength,
+    cost: (length) => kdf.iterations * Math.ceil(length / hLen),
+    derive: (password, length) =>
+      pbkdf2Async(password, kdf.salt, kdf.iterations, length, kdf.prf.hash),
+  };
+}
+
+/**
+ * scrypt (RFC 7914 §7.1):
+ *
+ * ```asn1
+ * scrypt-params ::= SEQUENCE {
+ *   salt OCTET STRING, costParameter INTEGER (1..MAX), blockSize INTEGER (1..MAX),
+ *   parallelizationParameter INTEGER (1..MAX), keyLength INTEGER (1..MAX) OPTIONAL }
+ * ```
+ *
+ * Its work is counted as 4·N·r·p Salsa20/8 cores (ROMix runs BlockMix 2N times, each of
+ * 2r cores, for each of p blocks), a unit as cheap as one hash of an iterated KDF, so the
+ * same cap and budget hold; that also bounds its memory, 128·N·r bytes.
+ */
+function readScrypt(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2Kdf {
+  const { params } = readAlgorithm(buf, tlv, what);
+  const parts = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
+  const salt = readOctets(buf, parts[0], what);
+  const [n, r, p] = [1, 2, 3].map((i) => readSmallInteger(buf, parts[i], what)) as [
+    number,
+    number,
+    number,
+  ];
+  const keyLength = parts[4] ? readSmallInteger(buf, parts[4], what) : undefined;
+  if (n < 2 || (n & (n - 1)) !== 0 || n > 2 ** 30 || r < 1 || p < 1) {
+    throw new CoreError(
+      'MalformedInput',
+      `The ${what} has invalid scrypt parameters (N must be a power of two, r and p at least 1).`,
+    );
+  }
+  const name = `scrypt N=${n} r=${r} p=${p}`;
+  const work = 4 * n * r * p;
+  if (work > MAX_ITERATIONS) {
+    throw new CoreError(
+      'UnsupportedAlgorithm',
+      `The ${what} uses ${name}, ${work.toLocaleString('en-US')} units of work; certkeeper allows at most ${MAX_ITERATIONS.toLocaleString('en-US')}.`,
+    );
+  }
+  return {
+    name,
+    iterations: work,
+    scrypt: true,
+    keyLength,
+    cost: () => work,
+    derive: (password, length) =>
+      new Promise((resolve, reject) => {
+        const maxmem = 128 * n * r + 128 * r * p + (1 << 20);
+        scrypt(password, salt, length, { N: n, r, p, maxmem }, (err, key) => {
+          if (err) {
+            reject(new CoreError('UnsupportedAlgorithm', 'scrypt is not available.', { cause: err }));
+          } else resolve(key);
+        });
+      }),
   };
 }
 
@@ -726,7 +695,7 @@ export function readPbkdf2(
     );
   }
   const salt = tlvContent(buf, parts[0]);
-  const iterations = checkIterations(readSmallInteger(buf, parts[1], what), what);
+  const iterations = checkIterations(readSmallInteger(buf, parts[1], what), what, 'PBKDF2');
   let i = 2;
   let keyLength: number | undefined;
   if (parts[i]?.tag === TAG.INTEGER) keyLength = readSmallInteger(buf, parts[i++], what);
