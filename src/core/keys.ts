@@ -8,7 +8,15 @@ import {
 } from 'node:crypto';
 import { type Certificate, certificatePublicKey, sha256Fingerprint } from './certificate.js';
 import { decodeOid, readChildren, readTlv, TAG, type Tlv, tlvContent } from './der.js';
-import { CoreError } from './errors.js';
+import { CoreError, isCoreError } from './errors.js';
+import {
+  expectTag,
+  type PbeScheme,
+  parsePbeAlgorithm,
+  pbePassword,
+  readOctets,
+  WorkBudget,
+} from './pbe.js';
 import { type PemBlock, toPem } from './pem.js';
 
 /**
@@ -27,6 +35,12 @@ export type KeyFormat =
   | 'encrypted-pkcs8'
   | 'traditional-encrypted'
   | 'dsa-traditional';
+
+/** How to read one key: `budget` bounds the key derivation of an encrypted PKCS#8 key. */
+export interface KeyReadOptions {
+  /** Shared by every key and PKCS#12 file of one input; a fresh one when absent. */
+  budget?: WorkBudget;
+}
 
 export interface ParsedPrivateKey {
   key: KeyObject;
@@ -86,36 +100,6 @@ const KNOWN_CURVE_OIDS: ReadonlySet<string> = new Set([
   '1.3.36.3.3.2.8.1.1.13',
 ]);
 
-/** PKCS#8 encryption algorithms. `legacy` ones need OpenSSL's legacy provider, which Node 20 lacks. */
-const ENCRYPTIONS: Record<string, { name: string; legacy: boolean }> = {
-  '1.2.840.113549.1.5.13': { name: 'PBES2', legacy: false },
-  '1.2.840.113549.1.12.1.3': { name: 'PBE-SHA1-3DES', legacy: false },
-  '1.2.840.113549.1.12.1.4': { name: 'PBE-SHA1-2DES', legacy: false },
-  '1.2.840.113549.1.12.1.1': { name: 'PBE-SHA1-RC4-128', legacy: true },
-  '1.2.840.113549.1.12.1.2': { name: 'PBE-SHA1-RC4-40', legacy: true },
-  '1.2.840.113549.1.12.1.5': { name: 'PBE-SHA1-RC2-128', legacy: true },
-  '1.2.840.113549.1.12.1.6': { name: 'PBE-SHA1-RC2-40', legacy: true },
-  '1.2.840.113549.1.5.1': { name: 'PBE-MD2-DES', legacy: true },
-  '1.2.840.113549.1.5.3': { name: 'PBE-MD5-DES', legacy: true },
-  '1.2.840.113549.1.5.4': { name: 'PBE-MD2-RC2', legacy: true },
-  '1.2.840.113549.1.5.6': { name: 'PBE-MD5-RC2', legacy: true },
-  '1.2.840.113549.1.5.10': { name: 'PBE-SHA1-DES', legacy: true },
-  '1.2.840.113549.1.5.11': { name: 'PBE-SHA1-RC2', legacy: true },
-};
-const PBES2 = '1.2.840.113549.1.5.13';
-const PBES2_KDFS: ReadonlySet<string> = new Set([
-  '1.2.840.113549.1.5.12', // PBKDF2
-  '1.3.6.1.4.1.11591.4.11', // scrypt
-]);
-const PBES2_CIPHERS: Record<string, { name: string; legacy: boolean }> = {
-  '2.16.840.1.101.3.4.1.2': { name: 'AES-128-CBC', legacy: false },
-  '2.16.840.1.101.3.4.1.22': { name: 'AES-192-CBC', legacy: false },
-  '2.16.840.1.101.3.4.1.42': { name: 'AES-256-CBC', legacy: false },
-  '1.2.840.113549.3.7': { name: 'DES-EDE3-CBC', legacy: false },
-  '1.3.14.3.2.7': { name: 'DES-CBC', legacy: true },
-  '1.2.840.113549.3.2': { name: 'RC2-CBC', legacy: true },
-  '1.2.840.113549.3.9': { name: 'RC5-CBC', legacy: true },
-};
 /** RFC 1421 DEK-Info ciphers that only OpenSSL's legacy provider offers. */
 const LEGACY_DEK = /^(DES-(CBC|ECB|CFB|OFB)|DESX|RC2|RC4|RC5|BF|CAST|IDEA|SEED)/;
 
@@ -142,11 +126,15 @@ const TRADITIONAL_LABELS: ReadonlySet<string> = new Set([
  * DEK-Info: AES-128-CBC,<hex IV>
  * ```
  */
-export function parsePrivateKeyPem(block: PemBlock, password?: string): ParsedPrivateKey {
+export async function parsePrivateKeyPem(
+  block: PemBlock,
+  password?: string,
+  options: KeyReadOptions = {},
+): Promise<ParsedPrivateKey> {
   const label = block.label;
   if (!PRIVATE_LABELS.has(label)) throw notPrivateKeyLabel(label);
   const procType = block.headers['Proc-Type'];
-  if (procType === undefined) return parsePrivateKeyDer(block.der, password);
+  if (procType === undefined) return parsePrivateKeyDer(block.der, password, options);
   if (!TRADITIONAL_LABELS.has(label) || !/^4\s*,\s*ENCRYPTED$/i.test(procType)) {
     throw new CoreError(
       'MalformedInput',
@@ -181,23 +169,25 @@ export function parsePrivateKeyPem(block: PemBlock, password?: string): ParsedPr
  * DSAPrivateKey ::= SEQUENCE { version INTEGER (0), p, q, g, y, x }   -- OpenSSL
  * ```
  */
-export function parsePrivateKeyDer(der: Uint8Array, password?: string): ParsedPrivateKey {
+export async function parsePrivateKeyDer(
+  der: Uint8Array,
+  password?: string,
+  options: KeyReadOptions = {},
+): Promise<ParsedPrivateKey> {
   const bytes = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
   const format = sniffPrivateKeyDer(bytes);
   if (format === undefined) throw notAPrivateKey(bytes);
   switch (format) {
     case 'encrypted-pkcs8': {
-      checkPkcs8Encryption(bytes);
-      if (password === undefined) throw passwordRequired();
-      const key = load({ key: bytes, format: 'der', type: 'pkcs8', passphrase: password }, true);
-      return { key: checkLoadedKey(key), format, encrypted: true };
+      const plain = await decryptPrivateKeyInfo(
+        bytes,
+        password,
+        options.budget ?? new WorkBudget(),
+      );
+      return { key: loadPkcs8(plain), format, encrypted: true };
     }
-    case 'pkcs8': {
-      const algorithm = pkcs8Algorithm(bytes);
-      checkKeyAlgorithm(algorithm);
-      const key = load({ key: bytes, format: 'der', type: 'pkcs8' }, false, algorithm);
-      return { key: checkLoadedKey(key), format, encrypted: false };
-    }
+    case 'pkcs8':
+      return { key: loadPkcs8(bytes), format, encrypted: false };
     case 'sec1': {
       const curve = sec1Curve(bytes);
       if (curve.explicit) throw explicitCurve();
@@ -221,6 +211,44 @@ export function parsePrivateKeyDer(der: Uint8Array, password?: string): ParsedPr
       // Only PEM carries the RFC 1421 headers; the sniff never returns this for DER.
       throw notAPrivateKey(bytes);
   }
+}
+
+/**
+ * The PrivateKeyInfo inside an EncryptedPrivateKeyInfo, decrypted by the code that opens
+ * PKCS#12 shrouded key bags (`pbe.ts`): PBES2 with PBKDF2 or scrypt, PBES1, PKCS#12 PBE.
+ * The scheme is read first, so an unknown algorithm or a count over the cap is refused
+ * before a password is asked for or any key derived; the derivation is charged to `budget`.
+ */
+async function decryptPrivateKeyInfo(
+  der: Buffer,
+  password: string | undefined,
+  budget: WorkBudget,
+): Promise<Buffer> {
+  const what = 'encrypted private key';
+  let scheme: PbeScheme;
+  let ciphertext: Buffer;
+  try {
+    const [algorithm, data] = readChildren(der, readTlv(der));
+    scheme = parsePbeAlgorithm(der, expectTag(algorithm, TAG.SEQUENCE, what), what);
+    ciphertext = readOctets(der, data, what);
+  } catch (cause) {
+    if (isCoreError(cause)) throw cause;
+    throw new CoreError('MalformedInput', 'The encrypted PKCS#8 private key is damaged.', {
+      cause,
+    });
+  }
+  if (password === undefined) throw passwordRequired();
+  const plain = await scheme.decrypt(pbePassword(password), ciphertext, budget);
+  // Bad padding, or (a stream cipher has none) bytes that are not a PrivateKeyInfo.
+  if (!plain || sniffPrivateKeyDer(plain) !== 'pkcs8') throw wrongPassword();
+  return plain;
+}
+
+/** An unencrypted PKCS#8 PrivateKeyInfo as a checked Node key. */
+function loadPkcs8(der: Buffer): KeyObject {
+  const algorithm = pkcs8Algorithm(der);
+  checkKeyAlgorithm(algorithm);
+  return checkLoadedKey(load({ key: der, format: 'der', type: 'pkcs8' }, false, algorithm));
 }
 
 /** Cheap sniff of the DER private-key structures above, with the one it is. Never throws. */
@@ -368,53 +396,6 @@ function sec1Curve(der: Uint8Array): { oid: string | undefined; explicit: boolea
   return { oid: undefined, explicit: inner?.tag === TAG.SEQUENCE };
 }
 
-/** Refuses encryption algorithms we can't or won't decrypt, before asking for a password. */
-function checkPkcs8Encryption(der: Buffer): void {
-  let oid: string;
-  let cipherOid: string | undefined;
-  let kdfOid: string | undefined;
-  try {
-    const [algId] = readChildren(der, readTlv(der));
-    const [oidTlv, params] = readChildren(der, algId!);
-    if (oidTlv?.tag !== TAG.OID) throw new Error('no algorithm OID');
-    oid = decodeOid(tlvContent(der, oidTlv));
-    if (oid === PBES2) {
-      // PBES2-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, encryptionScheme AlgorithmIdentifier }
-      const [kdf, scheme] = readChildren(der, params!);
-      kdfOid = decodeOid(tlvContent(der, readChildren(der, kdf!)[0]!));
-      cipherOid = decodeOid(tlvContent(der, readChildren(der, scheme!)[0]!));
-    }
-  } catch (cause) {
-    throw new CoreError('MalformedInput', 'The encrypted PKCS#8 private key is damaged.', {
-      cause,
-    });
-  }
-  const encryption = ENCRYPTIONS[oid];
-  if (!encryption) {
-    throw new CoreError(
-      'UnsupportedAlgorithm',
-      `The private key is encrypted with the unknown algorithm ${oid}.`,
-    );
-  }
-  if (encryption.legacy) throw legacyCipher(encryption.name);
-  if (kdfOid !== undefined && !PBES2_KDFS.has(kdfOid)) {
-    throw new CoreError(
-      'UnsupportedAlgorithm',
-      `The private key's password is derived with the unsupported function ${kdfOid}.`,
-    );
-  }
-  if (cipherOid !== undefined) {
-    const cipher = PBES2_CIPHERS[cipherOid];
-    if (!cipher) {
-      throw new CoreError(
-        'UnsupportedAlgorithm',
-        `The private key is encrypted with the unknown cipher ${cipherOid}.`,
-      );
-    }
-    if (cipher.legacy) throw legacyCipher(cipher.name);
-  }
-}
-
 /** Loads with Node, translating OpenSSL's failures into our codes. */
 function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorithm): KeyObject {
   try {
@@ -437,9 +418,7 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
         throw passwordRequired(cause);
       }
       // "bad decrypt", or a decryption that "worked" but produced garbage.
-      throw new CoreError('WrongPassword', 'The password does not open the private key.', {
-        cause,
-      });
+      throw wrongPassword(cause);
     }
     if (algorithm?.oid === EC_PUBLIC_KEY && code === 'ERR_OSSL_UNSUPPORTED') {
       const curve = algorithm.curveOid;
@@ -519,6 +498,14 @@ function legacyCipher(name: string): CoreError {
   return new CoreError(
     'UnsupportedAlgorithm',
     `The private key is encrypted with ${name}, a legacy cipher that Node’s OpenSSL refuses; re-encrypt it with AES-256.`,
+  );
+}
+
+function wrongPassword(cause?: unknown): CoreError {
+  return new CoreError(
+    'WrongPassword',
+    'The password does not open the private key.',
+    cause === undefined ? undefined : { cause },
   );
 }
 

@@ -667,7 +667,9 @@ function readScrypt(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2K
         const maxmem = 128 * n * r + 128 * r * p + (1 << 20);
         scrypt(password, salt, length, { N: n, r, p, maxmem }, (err, key) => {
           if (err) {
-            reject(new CoreError('UnsupportedAlgorithm', 'scrypt is not available.', { cause: err }));
+            reject(
+              new CoreError('UnsupportedAlgorithm', 'scrypt is not available.', { cause: err }),
+            );
           } else resolve(key);
         });
       }),

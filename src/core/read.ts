@@ -9,6 +9,7 @@ import {
   parsePrivateKeyPem,
   sniffPrivateKeyDer,
 } from './keys.js';
+import { WorkBudget } from './pbe.js';
 import { looksLikePem, type PemBlock, parsePemBlocks } from './pem.js';
 import { isPkcs7ContentInfo, readPkcs7Certificates } from './pkcs7.js';
 import { isPkcs12, type Pkcs12Contents, readPkcs12 } from './pkcs12.js';
@@ -88,11 +89,16 @@ const IGNORED_LABELS = new Set([
  * of blocks), DER, PKCS#7 or PKCS#12. The format comes from the bytes, never a file
  * name. Parts that fail are reported in `problems` while the rest is still read; when
  * nothing at all could be read, the first problem is thrown (or `UnsupportedFormat`).
+ * Every key derivation the input asks for (each encrypted key, each PKCS#12 MAC and bag)
+ * is charged to one `WorkBudget`, `options.budget` or a fresh one, so the whole input is
+ * answered in bounded time however many blocks it holds.
  */
 export async function readMaterial(
   bytes: Uint8Array,
-  options: { password?: string | undefined } = {},
+  options: { password?: string | undefined; budget?: WorkBudget } = {},
 ): Promise<Material> {
+  // One budget for the whole input: every key derivation of every block draws on it.
+  const budget = options.budget ?? new WorkBudget();
   if (bytes.length > MAX_INPUT_BYTES) {
     throw new CoreError(
       'InputTooLarge',
@@ -119,13 +125,13 @@ export async function readMaterial(
     for (const [i, block] of blocks.entries()) {
       const origin = `PEM block ${i + 1} (${block.label})`;
       try {
-        await readPemBlock(block, origin, options.password, material);
+        await readPemBlock(block, origin, options.password, budget, material);
       } catch (err) {
         material.problems.push(problemFrom(origin, err));
       }
     }
   } else {
-    await readDer(Buffer.from(bytes), options.password, material);
+    await readDer(Buffer.from(bytes), options.password, budget, material);
   }
   const found = material.certificates.length + material.keys.length + material.csrs.length;
   if (found === 0 && material.problems.length > 0) {
@@ -142,6 +148,7 @@ async function readPemBlock(
   block: PemBlock,
   origin: string,
   password: string | undefined,
+  budget: WorkBudget,
   material: Material,
 ): Promise<void> {
   const { label } = block;
@@ -150,7 +157,7 @@ async function readPemBlock(
     const der = label === 'TRUSTED CERTIFICATE' ? firstElement(block.der) : block.der;
     material.certificates.push({ certificate: parseCertificate(der), origin });
   } else if (KEY_LABELS.has(label)) {
-    const parsed = parsePrivateKeyPem(block, password);
+    const parsed = await parsePrivateKeyPem(block, password, { budget });
     material.keys.push({ ...parsed, origin });
   } else if (CSR_LABELS.has(label)) {
     material.csrs.push(parseCsr(block.der));
@@ -159,7 +166,7 @@ async function readPemBlock(
       material.certificates.push({ certificate, origin });
     }
   } else if (label === 'PKCS12') {
-    await readPkcs12Into(block.der, password, material);
+    await readPkcs12Into(block.der, password, budget, material);
   } else if (IGNORED_LABELS.has(label)) {
     material.ignored.push(origin);
   } else {
@@ -170,6 +177,7 @@ async function readPemBlock(
 async function readDer(
   der: Buffer,
   password: string | undefined,
+  budget: WorkBudget,
   material: Material,
 ): Promise<void> {
   let top: ReturnType<typeof readTlv>;
@@ -189,7 +197,7 @@ async function readDer(
   }
   if (isPkcs12(der)) {
     material.format = 'der-pkcs12';
-    await readPkcs12Into(der, password, material);
+    await readPkcs12Into(der, password, budget, material);
     return;
   }
   if (isPkcs7ContentInfo(der)) {
@@ -202,7 +210,7 @@ async function readDer(
   const keyFormat = sniffPrivateKeyDer(der);
   if (keyFormat) {
     material.format = 'der-private-key';
-    material.keys.push({ ...parsePrivateKeyDer(der, password), origin: 'DER' });
+    material.keys.push({ ...(await parsePrivateKeyDer(der, password, { budget })), origin: 'DER' });
     return;
   }
   switch (sniffSignedStructure(der)) {
@@ -230,9 +238,10 @@ async function readDer(
 async function readPkcs12Into(
   der: Uint8Array,
   password: string | undefined,
+  budget: WorkBudget,
   material: Material,
 ): Promise<void> {
-  const contents = await readPkcs12(der, password);
+  const contents = await readPkcs12(der, password, { budget });
   for (const k of contents.keys) {
     material.keys.push({
       key: k.key,

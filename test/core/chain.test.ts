@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { buildChain, requireCompleteChain } from '../../src/core/chain.js';
-import { parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { opensslPki } from '../support/openssl-pki.js';
 import { assertCoreError, needs, needsCorpus, PYCA } from '../support/tools.js';
@@ -41,8 +41,7 @@ describe('chains made with openssl', { skip: needs('openssl') }, () => {
     decoy: ['basicConstraints = critical, CA:TRUE', 'subjectKeyIdentifier = none'],
   });
   const { certs } = pki;
-  const key = (name: string) =>
-    parsePrivateKeyPem(parsePemBlocks(readFileSync(pki.at(name)))[0]!).key;
+  const key = (name: string) => createPrivateKey(readFileSync(pki.at(name)));
 
   before(async () => {
     await pki.selfSigned('root', '/CN=Test Root CA', 'root');

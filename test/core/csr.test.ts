@@ -354,9 +354,9 @@ describe('openssl-made requests', { skip: needs('openssl') }, () => {
     });
   }
 
-  it('describes the key the same way as the key file it came from', () => {
+  it('describes the key the same way as the key file it came from', async () => {
     const [block] = parsePemBlocks(readFileSync(at('ec.pem')));
-    const key = describeKey(parsePrivateKeyPem(block!).key);
+    const key = describeKey((await parsePrivateKeyPem(block!)).key);
     assert.deepEqual(describeCsr(readCsrFile(at('ec.csr'))).key, key);
   });
 

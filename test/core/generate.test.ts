@@ -114,7 +114,9 @@ describe('generated material checked by openssl', { skip: needs('openssl') }, ()
       const check = await opensslAll('pkey', '-in', at(`${name}.key`), '-check', '-noout');
       assert.match(check, /valid/i);
       await openssl('pkey', '-in', at(`${name}.key`), '-out', at(`${name}.back.key`));
-      const back = parsePrivateKeyPem(parsePemBlocks(readFileSync(at(`${name}.back.key`)))[0]!);
+      const back = await parsePrivateKeyPem(
+        parsePemBlocks(readFileSync(at(`${name}.back.key`)))[0]!,
+      );
       assert.equal(describeKey(back.key).publicKeySha256, describeKey(key).publicKeySha256);
     });
 

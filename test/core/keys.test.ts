@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { certificatePublicKey, parseCertificate } from '../../src/core/certificate.js';
-import type { CoreErrorCode } from '../../src/core/errors.js';
+import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 import {
   describeKey,
   type KeyDescription,
@@ -17,15 +17,8 @@ import {
   sniffPrivateKeyDer,
 } from '../../src/core/keys.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
-import {
-  assertCoreError,
-  needs,
-  needsCorpus,
-  PYCA,
-  REQUIRE_ALL,
-  tempDir,
-  tool,
-} from '../support/tools.js';
+import { readMaterial } from '../../src/core/read.js';
+import { needs, needsCorpus, PYCA, REQUIRE_ALL, tempDir, tool } from '../support/tools.js';
 
 const ASYMMETRIC = join(PYCA, 'asymmetric');
 const FOLDERS = [
@@ -36,12 +29,21 @@ const FOLDERS = [
 ];
 
 /** Reads one key file: DER by extension, else the one PEM block it holds. */
-function parseFile(path: string, password?: string): ParsedPrivateKey {
+function parseFile(path: string, password?: string): Promise<ParsedPrivateKey> {
   const bytes = readFileSync(path);
   if (path.endsWith('.der')) return parsePrivateKeyDer(bytes, password);
   const blocks = parsePemBlocks(bytes);
   assert.equal(blocks.length, 1, `${path} should hold one PEM block`);
   return parsePrivateKeyPem(blocks[0]!, password);
+}
+
+/** Asserts that `promise` rejects with a CoreError of `code`. */
+async function rejectsWith(promise: Promise<unknown>, code: CoreErrorCode): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
 }
 
 type Expectation =
@@ -153,13 +155,13 @@ describe('pyca private-key vectors', { skip: needsCorpus(ASYMMETRIC) }, () => {
       expected && 'ok' in expected
         ? `reads ${file} as ${expected.ok.type} ${expected.ok.bits} (${expected.ok.format})`
         : `refuses ${file} with ${expected?.error ?? '?'}`;
-    it(title, () => {
+    it(title, async () => {
       assert.ok(expected, `no expectation recorded for ${file}`);
       if ('error' in expected) {
-        assertCoreError(() => parseFile(path, expected.password), expected.error);
+        await rejectsWith(parseFile(path, expected.password), expected.error);
         return;
       }
-      const parsed = parseFile(path, expected.password);
+      const parsed = await parseFile(path, expected.password);
       const description = describeKey(parsed.key);
       assert.equal(parsed.format, expected.ok.format);
       assert.equal(parsed.encrypted, expected.password !== undefined);
@@ -167,39 +169,52 @@ describe('pyca private-key vectors', { skip: needsCorpus(ASYMMETRIC) }, () => {
       assert.equal(description.bits, expected.ok.bits);
       assert.equal(description.curve, expected.ok.curve);
       if (expected.password !== undefined) {
-        assertCoreError(() => parseFile(path), 'PasswordRequired');
-        assertCoreError(() => parseFile(path, `${expected.password}-wrong`), 'WrongPassword');
+        await rejectsWith(parseFile(path), 'PasswordRequired');
+        await rejectsWith(parseFile(path, `${expected.password}-wrong`), 'WrongPassword');
       }
     });
   }
 
-  it('gives one public-key fingerprint to the same key in every container', () => {
-    const ec = [
-      'PEM_Serialization/ec_private_key.pem',
-      'PEM_Serialization/ec_private_key_encrypted.pem',
-      'PKCS8/ec_private_key.pem',
-      'PKCS8/ec_private_key_encrypted.pem',
-      'DER_Serialization/ec_private_key.der',
-      'DER_Serialization/ec_private_key_encrypted.der',
-    ].map((f) => describeKey(parseFile(join(ASYMMETRIC, f), '123456').key).publicKeySha256);
+  it('gives one public-key fingerprint to the same key in every container', async () => {
+    const fingerprints = (files: string[], password: string) =>
+      Promise.all(
+        files.map(
+          async (f) =>
+            describeKey((await parseFile(join(ASYMMETRIC, f), password)).key).publicKeySha256,
+        ),
+      );
+    const ec = await fingerprints(
+      [
+        'PEM_Serialization/ec_private_key.pem',
+        'PEM_Serialization/ec_private_key_encrypted.pem',
+        'PKCS8/ec_private_key.pem',
+        'PKCS8/ec_private_key_encrypted.pem',
+        'DER_Serialization/ec_private_key.der',
+        'DER_Serialization/ec_private_key_encrypted.der',
+      ],
+      '123456',
+    );
     assert.equal(new Set(ec).size, 1);
-    const rsa512 = [
-      'Traditional_OpenSSL_Serialization/testrsa.pem',
-      'Traditional_OpenSSL_Serialization/testrsa-encrypted.pem',
-      'DER_Serialization/testrsa.der',
-    ].map((f) => describeKey(parseFile(join(ASYMMETRIC, f), 'password').key).publicKeySha256);
+    const rsa512 = await fingerprints(
+      [
+        'Traditional_OpenSSL_Serialization/testrsa.pem',
+        'Traditional_OpenSSL_Serialization/testrsa-encrypted.pem',
+        'DER_Serialization/testrsa.der',
+      ],
+      'password',
+    );
     assert.equal(new Set(rsa512).size, 1);
   });
 
-  it('refuses an unknown encryption OID even without a password', () => {
-    assertCoreError(
-      () => parseFile(join(ASYMMETRIC, 'PKCS8/bad-encryption-oid.pem')),
+  it('refuses an unknown encryption OID even without a password', async () => {
+    await rejectsWith(
+      parseFile(join(ASYMMETRIC, 'PKCS8/bad-encryption-oid.pem')),
       'UnsupportedAlgorithm',
     );
   });
 
-  it('describes a public key the same way as its private key', () => {
-    const parsed = parseFile(join(ASYMMETRIC, 'PKCS8/unenc-rsa-pkcs8.pem'));
+  it('describes a public key the same way as its private key', async () => {
+    const parsed = await parseFile(join(ASYMMETRIC, 'PKCS8/unenc-rsa-pkcs8.pem'));
     assert.deepEqual(describeKey(createPublicKey(parsed.key)), describeKey(parsed.key));
   });
 });
@@ -207,7 +222,7 @@ describe('pyca private-key vectors', { skip: needsCorpus(ASYMMETRIC) }, () => {
 describe('sniffPrivateKeyDer', { skip: needsCorpus(ASYMMETRIC) }, () => {
   const sniff = (file: string) => sniffPrivateKeyDer(readFileSync(join(ASYMMETRIC, file)));
 
-  it('names each DER private-key structure', () => {
+  it('names each DER private-key structure', async () => {
     assert.equal(sniff('DER_Serialization/testrsa.der'), 'pkcs1');
     assert.equal(sniff('DER_Serialization/ec_private_key.der'), 'sec1');
     assert.equal(sniff('DER_Serialization/unenc-rsa-pkcs8.der'), 'pkcs8');
@@ -215,7 +230,7 @@ describe('sniffPrivateKeyDer', { skip: needsCorpus(ASYMMETRIC) }, () => {
     assert.equal(sniff('DER_Serialization/dsa.2048.der'), 'dsa-traditional');
   });
 
-  it('returns undefined for public keys, certificates and garbage', () => {
+  it('returns undefined for public keys, certificates and garbage', async () => {
     assert.equal(sniff('DER_Serialization/rsa_public_key.der'), undefined);
     assert.equal(sniff('DER_Serialization/ec_public_key.der'), undefined);
     const cert = parsePemBlocks(readFileSync(join(PYCA, 'x509/cryptography.io.pem')))[0]!;
@@ -226,17 +241,17 @@ describe('sniffPrivateKeyDer', { skip: needsCorpus(ASYMMETRIC) }, () => {
 });
 
 describe('damaged and foreign input', () => {
-  it('refuses garbage bytes as UnsupportedFormat', () => {
-    assertCoreError(() => parsePrivateKeyDer(Buffer.from('hello, world')), 'UnsupportedFormat');
-    assertCoreError(
-      () => parsePrivateKeyDer(Buffer.from([0x30, 0x03, 0x02, 0x01])),
+  it('refuses garbage bytes as UnsupportedFormat', async () => {
+    await rejectsWith(parsePrivateKeyDer(Buffer.from('hello, world')), 'UnsupportedFormat');
+    await rejectsWith(
+      parsePrivateKeyDer(Buffer.from([0x30, 0x03, 0x02, 0x01])),
       'UnsupportedFormat',
     );
   });
 
-  it('refuses a PEM block that is not a key', () => {
+  it('refuses a PEM block that is not a key', async () => {
     const block = { label: 'CERTIFICATE', headers: {}, der: Buffer.from([0x30, 0]), text: '' };
-    assertCoreError(() => parsePrivateKeyPem(block), 'UnsupportedFormat');
+    await rejectsWith(parsePrivateKeyPem(block), 'UnsupportedFormat');
   });
 });
 
@@ -489,8 +504,8 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
 
   const secret = 's3cret';
 
-  it('reads a PKCS#1 RSA key from genrsa -traditional', () => {
-    const parsed = pem('rsa-pkcs1.pem');
+  it('reads a PKCS#1 RSA key from genrsa -traditional', async () => {
+    const parsed = await pem('rsa-pkcs1.pem');
     assert.equal(parsed.format, 'pkcs1');
     assert.equal(parsed.encrypted, false);
     assert.deepEqual(
@@ -499,37 +514,37 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     );
   });
 
-  it('reads a SEC1 EC key from ecparam -genkey and refuses its EC PARAMETERS block', () => {
+  it('reads a SEC1 EC key from ecparam -genkey and refuses its EC PARAMETERS block', async () => {
     const blocks = parsePemBlocks(readFileSync(at('ec-sec1.pem')));
     const params = blocks.find((b) => b.label === 'EC PARAMETERS');
     assert.ok(params);
-    assertCoreError(() => parsePrivateKeyPem(params), 'UnsupportedFormat');
-    const parsed = pem('ec-sec1.pem');
+    await rejectsWith(parsePrivateKeyPem(params), 'UnsupportedFormat');
+    const parsed = await pem('ec-sec1.pem');
     assert.equal(parsed.format, 'sec1');
     assert.equal(describeKey(parsed.key).curve, 'P-256');
-    assert.equal(describeKey(pem('p384.pem').key).curve, 'P-384');
-    assert.equal(describeKey(pem('p384.pem').key).bits, 384);
+    assert.equal(describeKey((await pem('p384.pem')).key).curve, 'P-384');
+    assert.equal(describeKey((await pem('p384.pem')).key).bits, 384);
   });
 
-  it('reads PKCS#8 keys from genpkey, Ed25519 and Ed448 included', () => {
-    const rsa3072 = pem('rsa-pkcs8.pem');
+  it('reads PKCS#8 keys from genpkey, Ed25519 and Ed448 included', async () => {
+    const rsa3072 = await pem('rsa-pkcs8.pem');
     assert.equal(rsa3072.format, 'pkcs8');
     assert.equal(describeKey(rsa3072.key).bits, 3072);
-    const ed = pem('ed25519.pem');
+    const ed = await pem('ed25519.pem');
     assert.equal(ed.format, 'pkcs8');
     assert.equal(describeKey(ed.key).type, 'ed25519');
     assert.equal(describeKey(ed.key).bits, undefined);
-    assert.equal(describeKey(pem('ed448.pem').key).type, 'ed448');
+    assert.equal(describeKey((await pem('ed448.pem')).key).type, 'ed448');
   });
 
-  it('refuses EC keys with explicit curve parameters, encrypted or not', () => {
-    assertCoreError(() => pem('ec-explicit-sec1.pem'), 'UnsupportedAlgorithm');
-    assertCoreError(() => pem('ec-explicit-pkcs8.pem'), 'UnsupportedAlgorithm');
-    assertCoreError(() => pem('ec-explicit-enc.pem', secret), 'UnsupportedAlgorithm');
+  it('refuses EC keys with explicit curve parameters, encrypted or not', async () => {
+    await rejectsWith(pem('ec-explicit-sec1.pem'), 'UnsupportedAlgorithm');
+    await rejectsWith(pem('ec-explicit-pkcs8.pem'), 'UnsupportedAlgorithm');
+    await rejectsWith(pem('ec-explicit-enc.pem', secret), 'UnsupportedAlgorithm');
   });
 
-  it('refuses an X25519 key, which cannot sign', () => {
-    assertCoreError(() => pem('x25519.pem'), 'UnsupportedAlgorithm');
+  it('refuses an X25519 key, which cannot sign', async () => {
+    await rejectsWith(pem('x25519.pem'), 'UnsupportedAlgorithm');
   });
 
   for (const [file, format] of [
@@ -542,41 +557,41 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     ['rsa-trad-des3.pem', 'traditional-encrypted'],
     ['ec-trad-aes256.pem', 'traditional-encrypted'],
   ] as const) {
-    it(`opens ${file} with its password, and asks for it or refuses a wrong one`, () => {
-      const parsed = pem(file, secret);
+    it(`opens ${file} with its password, and asks for it or refuses a wrong one`, async () => {
+      const parsed = await pem(file, secret);
       assert.equal(parsed.format, format);
       assert.equal(parsed.encrypted, true);
-      assertCoreError(() => pem(file), 'PasswordRequired');
-      assertCoreError(() => pem(file, 'not-the-password'), 'WrongPassword');
+      await rejectsWith(pem(file), 'PasswordRequired');
+      await rejectsWith(pem(file, 'not-the-password'), 'WrongPassword');
     });
   }
 
-  it('opens the same key from every container with one fingerprint', () => {
+  it('opens the same key from every container with one fingerprint', async () => {
     const fingerprints = [
-      pem('rsa-pkcs1.pem'),
-      der('rsa-pkcs1.der'),
-      pem('rsa-pkcs8-aes256.pem', secret),
-      pem('rsa-pkcs8-des3.pem', secret),
-      pem('rsa-pbe-3des.pem', secret),
-      pem('rsa-trad-aes128.pem', secret),
-      pem('rsa-trad-des3.pem', secret),
+      await pem('rsa-pkcs1.pem'),
+      await der('rsa-pkcs1.der'),
+      await pem('rsa-pkcs8-aes256.pem', secret),
+      await pem('rsa-pkcs8-des3.pem', secret),
+      await pem('rsa-pbe-3des.pem', secret),
+      await pem('rsa-trad-aes128.pem', secret),
+      await pem('rsa-trad-des3.pem', secret),
     ].map((p) => describeKey(p.key).publicKeySha256);
     assert.equal(new Set(fingerprints).size, 1);
   });
 
-  it('reads DER variants: PKCS#1, SEC1, PKCS#8 and encrypted PKCS#8', () => {
-    assert.equal(der('rsa-pkcs1.der').format, 'pkcs1');
-    assert.equal(der('ec-sec1.der').format, 'sec1');
-    assert.equal(der('rsa-pkcs8.der').format, 'pkcs8');
-    assert.equal(describeKey(der('ed25519.der').key).type, 'ed25519');
-    const encrypted = der('ec-pkcs8-aes.der', secret);
+  it('reads DER variants: PKCS#1, SEC1, PKCS#8 and encrypted PKCS#8', async () => {
+    assert.equal((await der('rsa-pkcs1.der')).format, 'pkcs1');
+    assert.equal((await der('ec-sec1.der')).format, 'sec1');
+    assert.equal((await der('rsa-pkcs8.der')).format, 'pkcs8');
+    assert.equal(describeKey((await der('ed25519.der')).key).type, 'ed25519');
+    const encrypted = await der('ec-pkcs8-aes.der', secret);
     assert.equal(encrypted.format, 'encrypted-pkcs8');
     assert.equal(
       describeKey(encrypted.key).publicKeySha256,
-      describeKey(pem('ec-sec1.pem').key).publicKeySha256,
+      describeKey((await pem('ec-sec1.pem')).key).publicKeySha256,
     );
-    assertCoreError(() => der('ec-pkcs8-aes.der'), 'PasswordRequired');
-    assertCoreError(() => der('ec-pkcs8-aes.der', 'wrong'), 'WrongPassword');
+    await rejectsWith(der('ec-pkcs8-aes.der'), 'PasswordRequired');
+    await rejectsWith(der('ec-pkcs8-aes.der', 'wrong'), 'WrongPassword');
   });
 
   it('fingerprints the SubjectPublicKeyInfo exactly as openssl does', async () => {
@@ -593,115 +608,223 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     assert.equal(spki, '');
     const digest = await openssl('dgst', '-sha256', '-r', at('rsa-pub.der'));
     const hex = digest.split(' ')[0]!.toUpperCase().match(/../g)!.join(':');
-    assert.equal(describeKey(pem('rsa-pkcs1.pem').key).publicKeySha256, hex);
+    assert.equal(describeKey((await pem('rsa-pkcs1.pem')).key).publicKeySha256, hex);
   });
 
-  it('refuses a public key file as UnsupportedFormat', () => {
+  it('refuses a public key file as UnsupportedFormat', async () => {
     const [block] = parsePemBlocks(readFileSync(at('rsa-pub.pem')));
-    assertCoreError(() => parsePrivateKeyPem(block!), 'UnsupportedFormat');
-    assertCoreError(() => parsePrivateKeyDer(block!.der), 'UnsupportedFormat');
+    await rejectsWith(parsePrivateKeyPem(block!), 'UnsupportedFormat');
+    await rejectsWith(parsePrivateKeyDer(block!.der), 'UnsupportedFormat');
   });
 
-  it('refuses a traditional encrypted block without DEK-Info as MalformedInput', () => {
+  it('refuses a traditional encrypted block without DEK-Info as MalformedInput', async () => {
     const text = readFileSync(at('rsa-trad-aes128.pem'), 'latin1').replace(/^DEK-Info:.*\n/m, '');
     const [block] = parsePemBlocks(text);
-    assertCoreError(() => parsePrivateKeyPem(block!, secret), 'MalformedInput');
+    await rejectsWith(parsePrivateKeyPem(block!, secret), 'MalformedInput');
   });
 
-  it('refuses a PKCS#8 key whose inner structure is damaged as MalformedInput', () => {
+  it('refuses a PKCS#8 key whose inner structure is damaged as MalformedInput', async () => {
     const bytes = Buffer.from(readFileSync(at('rsa-pkcs8.der')));
     // The inner RSAPrivateKey SEQUENCE starts after the OCTET STRING header; make it a SET.
     const inner = bytes.indexOf(Buffer.from([0x04, 0x82]), 20) + 4;
     assert.equal(bytes[inner], 0x30);
     bytes[inner] = 0x31;
-    assertCoreError(() => parsePrivateKeyDer(bytes), 'MalformedInput');
+    await rejectsWith(parsePrivateKeyDer(bytes), 'MalformedInput');
   });
 
-  it('matches a key to its own certificate and not to another', () => {
-    const rsaKey = pem('rsa-pkcs1.pem').key;
-    const ecKey = pem('ec-sec1.pem').key;
+  it('matches a key to its own certificate and not to another', async () => {
+    const rsaKey = (await pem('rsa-pkcs1.pem')).key;
+    const ecKey = (await pem('ec-sec1.pem')).key;
     const rsaCert = parseCertificate(parsePemBlocks(readFileSync(at('rsa-cert.pem')))[0]!.der);
     const ecCert = parseCertificate(parsePemBlocks(readFileSync(at('ec-cert.pem')))[0]!.der);
     assert.equal(matchKeyToCertificate(rsaKey, rsaCert), true);
     assert.equal(matchKeyToCertificate(ecKey, ecCert), true);
     assert.equal(matchKeyToCertificate(rsaKey, ecCert), false);
     assert.equal(matchKeyToCertificate(ecKey, rsaCert), false);
-    assert.equal(matchKeyToCertificate(pem('rsa-pkcs8.pem').key, rsaCert), false);
+    assert.equal(matchKeyToCertificate((await pem('rsa-pkcs8.pem')).key, rsaCert), false);
     assert.equal(
       describeKey(certificatePublicKey(rsaCert)).publicKeySha256,
       describeKey(rsaKey).publicKeySha256,
     );
   });
 
-  it('matches an EC key to a certificate that carries its point compressed', () => {
+  it('matches an EC key to a certificate that carries its point compressed', async () => {
     const cert = parseCertificate(
       parsePemBlocks(readFileSync(at('ec-compressed-cert.pem')))[0]!.der,
     );
-    assert.equal(matchKeyToCertificate(pem('ec-sec1.pem').key, cert), true);
-    assert.equal(matchKeyToCertificate(pem('ec-aes256.pem', secret).key, cert), false);
+    assert.equal(matchKeyToCertificate((await pem('ec-sec1.pem')).key, cert), true);
+    assert.equal(matchKeyToCertificate((await pem('ec-aes256.pem', secret)).key, cert), false);
   });
 });
 
-/** True when this openssl CLI can load the legacy provider (to make DES/RC2 fixtures). */
-function legacyProviderSkip(): false | string {
-  if (needs('openssl')) return 'SKIPPED: needs `openssl`';
+/** True when this openssl CLI can load the legacy provider (to make DES, RC2 and RC4 keys). */
+function hasLegacyProvider(): boolean {
+  if (needs('openssl')) return false;
   try {
     execFileSync('openssl', ['list', '-providers', '-provider', 'legacy'], { stdio: 'ignore' });
-    return false;
+    return true;
   } catch {
-    const reason = 'SKIPPED: the openssl CLI has no legacy provider to make DES/RC2 keys';
-    if (REQUIRE_ALL) throw new Error(`${reason} (CERTKEEPER_REQUIRE_ALL=1)`);
-    console.warn(reason);
-    return reason;
+    return false;
   }
 }
 
-describe('keys under legacy ciphers', { skip: legacyProviderSkip() }, () => {
+/**
+ * Encrypted PKCS#8 under every scheme openssl writes: PBES1, PKCS#12 PBE and PBES2 with
+ * PBKDF2 or scrypt. `legacy` marks the ones openssl makes only with its legacy provider.
+ */
+const SCHEMES: { name: string; args: string[]; legacy: boolean }[] = [
+  { name: 'PBE-SHA1-3DES', args: ['-v1', 'PBE-SHA1-3DES'], legacy: false },
+  { name: 'PBE-SHA1-2DES', args: ['-v1', 'PBE-SHA1-2DES'], legacy: false },
+  { name: 'PBE-SHA1-RC2-40', args: ['-v1', 'PBE-SHA1-RC2-40'], legacy: true },
+  { name: 'PBE-SHA1-RC2-128', args: ['-v1', 'PBE-SHA1-RC2-128'], legacy: true },
+  { name: 'PBE-SHA1-RC4-40', args: ['-v1', 'PBE-SHA1-RC4-40'], legacy: true },
+  { name: 'PBE-SHA1-RC4-128', args: ['-v1', 'PBE-SHA1-RC4-128'], legacy: true },
+  { name: 'PBE-MD5-DES', args: ['-v1', 'PBE-MD5-DES'], legacy: true },
+  { name: 'PBE-SHA1-DES', args: ['-v1', 'PBE-SHA1-DES'], legacy: true },
+  { name: 'PBE-MD5-RC2-64', args: ['-v1', 'PBE-MD5-RC2-64'], legacy: true },
+  { name: 'PBE-SHA1-RC2-64', args: ['-v1', 'PBE-SHA1-RC2-64'], legacy: true },
+  { name: 'PBES2 des3', args: ['-v2', 'des3'], legacy: false },
+  {
+    name: 'PBES2 aes-128-cbc hmacWithSHA512',
+    args: ['-v2', 'aes-128-cbc', '-v2prf', 'hmacWithSHA512'],
+    legacy: false,
+  },
+  { name: 'PBES2 scrypt aes-256-cbc', args: ['-scrypt'], legacy: false },
+  { name: 'PBES2 des-cbc', args: ['-v2', 'des-cbc'], legacy: true },
+  { name: 'PBES2 rc2-cbc', args: ['-v2', 'rc2-cbc'], legacy: true },
+  { name: 'PBES2 rc2-40-cbc', args: ['-v2', 'rc2-40-cbc'], legacy: true },
+  { name: 'PBES2 rc2-64-cbc', args: ['-v2', 'rc2-64-cbc'], legacy: true },
+];
+
+describe('encrypted PKCS#8 under legacy and modern schemes', { skip: needs('openssl') }, () => {
   let dir = '';
   let cleanup = () => {};
   const at = (name: string) => join(dir, name);
-  const LEGACY = ['-provider', 'legacy', '-provider', 'default'];
-  const PASS = 'pass:s3cret';
+  const file = (scheme: string, ext: 'pem' | 'der') => at(`${scheme.replace(/\W+/g, '-')}.${ext}`);
+  const legacy = hasLegacyProvider();
+  /** Why openssl could not make a scheme's fixtures, by scheme name. */
+  const unmade = new Map<string, string>();
+  let fingerprint = '';
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir());
+    await tool('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      at('clear.pem'),
+    ]);
+    fingerprint = describeKey(createPrivateKey(readFileSync(at('clear.pem')))).publicKeySha256;
+    const providers = legacy ? ['-provider', 'legacy', '-provider', 'default'] : [];
+    for (const { name, args } of SCHEMES) {
+      const topk8 = [
+        'pkcs8',
+        '-topk8',
+        '-in',
+        at('clear.pem'),
+        '-passout',
+        'pass:s3cret',
+        ...providers,
+        ...args,
+      ];
+      try {
+        await tool('openssl', [...topk8, '-out', file(name, 'pem')]);
+        await tool('openssl', [...topk8, '-outform', 'DER', '-out', file(name, 'der')]);
+      } catch (err) {
+        unmade.set(name, String(err).split('\n')[0]!);
+      }
+    }
+  });
+  after(() => cleanup());
+
+  /** Skips loudly when openssl could not make the fixture; fails if it should have. */
+  const made = (t: TestContext, name: string, isLegacy: boolean): boolean => {
+    const why = unmade.get(name);
+    if (why === undefined) return true;
+    const reason = `SKIPPED: openssl could not make a ${name} key (${why})`;
+    if (REQUIRE_ALL && (legacy || !isLegacy)) {
+      throw new Error(`${reason}, although it should (CERTKEEPER_REQUIRE_ALL=1)`);
+    }
+    console.warn(reason);
+    t.skip(reason);
+    return false;
+  };
+
+  for (const { name, legacy: isLegacy } of SCHEMES) {
+    it(`opens a ${name} key, PEM and DER, and refuses no password or a wrong one`, async (t) => {
+      if (!made(t, name, isLegacy)) return;
+      const [block] = parsePemBlocks(readFileSync(file(name, 'pem')));
+      assert.equal(block?.label, 'ENCRYPTED PRIVATE KEY');
+      const der = readFileSync(file(name, 'der'));
+      for (const parsed of [
+        await parsePrivateKeyPem(block, 's3cret'),
+        await parsePrivateKeyDer(der, 's3cret'),
+      ]) {
+        assert.equal(parsed.format, 'encrypted-pkcs8');
+        assert.equal(parsed.encrypted, true);
+        assert.equal(describeKey(parsed.key).publicKeySha256, fingerprint);
+      }
+      await rejectsWith(parsePrivateKeyPem(block, undefined), 'PasswordRequired');
+      await rejectsWith(parsePrivateKeyDer(der, 'not-the-password'), 'WrongPassword');
+      await rejectsWith(parsePrivateKeyPem(block, 'S3cret'), 'WrongPassword');
+    });
+  }
+
+  it('reads a legacy-encrypted key through readMaterial, as the upload does', async (t) => {
+    if (!made(t, 'PBE-MD5-DES', true)) return;
+    const material = await readMaterial(readFileSync(file('PBE-MD5-DES', 'pem')), {
+      password: 's3cret',
+    });
+    assert.deepEqual(
+      material.keys.map((k) => [k.format, describeKey(k.key).publicKeySha256]),
+      [['encrypted-pkcs8', fingerprint]],
+    );
+    const wrong = await readMaterial(readFileSync(file('PBE-MD5-DES', 'der')), {
+      password: 'wrong',
+    }).catch((err: unknown) => err);
+    assert.ok(isCoreError(wrong, 'WrongPassword'), String(wrong));
+  });
+});
+
+describe('traditional PEM keys under legacy ciphers', { skip: needs('openssl') }, () => {
+  let dir = '';
+  let cleanup = () => {};
+  const at = (name: string) => join(dir, name);
+  const legacy = hasLegacyProvider();
 
   before(async () => {
     ({ dir, cleanup } = tempDir());
     await tool('openssl', ['genrsa', '-traditional', '-out', at('rsa.pem'), '2048']);
-    const topk8 = ['pkcs8', '-topk8', '-in', at('rsa.pem'), '-passout', PASS, ...LEGACY];
-    await tool('openssl', [...topk8, '-v1', 'PBE-SHA1-RC2-40', '-out', at('rc2-40.pem')]);
-    await tool('openssl', [...topk8, '-v1', 'PBE-MD5-DES', '-out', at('md5-des.pem')]);
-    await tool('openssl', [...topk8, '-v2', 'des-cbc', '-out', at('pbes2-des.pem')]);
+    const providers = legacy ? ['-provider', 'legacy', '-provider', 'default'] : [];
+    const rsa = ['rsa', '-in', at('rsa.pem'), '-traditional', '-passout', 'pass:s3cret'];
     await tool('openssl', [
-      ...topk8,
-      '-v2',
-      'rc2-cbc',
-      '-outform',
-      'DER',
+      ...rsa,
+      ...providers,
+      legacy ? '-des' : '-aes128',
       '-out',
-      at('pbes2-rc2.der'),
+      at('trad.pem'),
     ]);
-    const rsa = ['rsa', '-in', at('rsa.pem'), '-traditional', '-passout', PASS, ...LEGACY];
-    await tool('openssl', [...rsa, '-des', '-out', at('trad-des.pem')]);
   });
   after(() => cleanup());
 
-  for (const file of ['rc2-40.pem', 'md5-des.pem', 'pbes2-des.pem', 'trad-des.pem']) {
-    it(`refuses ${file} as UnsupportedAlgorithm, with or without the password`, () => {
-      const [block] = parsePemBlocks(readFileSync(at(file)));
-      assertCoreError(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
-      assertCoreError(() => parsePrivateKeyPem(block!), 'UnsupportedAlgorithm');
-    });
-  }
-
-  it('refuses a DER PBES2/RC2-CBC key as UnsupportedAlgorithm', () => {
-    assertCoreError(
-      () => parsePrivateKeyDer(readFileSync(at('pbes2-rc2.der')), 's3cret'),
-      'UnsupportedAlgorithm',
-    );
+  it('refuses a DES-CBC one (not PKCS#8) as UnsupportedAlgorithm, with or without the password', async (t) => {
+    if (!legacy) {
+      const reason = 'SKIPPED: the openssl CLI has no legacy provider to make a DES key';
+      console.warn(reason);
+      t.skip(reason);
+      return;
+    }
+    const [block] = parsePemBlocks(readFileSync(at('trad.pem')));
+    await rejectsWith(parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
+    await rejectsWith(parsePrivateKeyPem(block!), 'UnsupportedAlgorithm');
   });
 
-  it('refuses a DEK-Info cipher OpenSSL does not know as UnsupportedAlgorithm', () => {
-    const text = readFileSync(at('trad-des.pem'), 'latin1').replace('DES-CBC,', 'FOO-CBC,');
+  it('refuses a DEK-Info cipher OpenSSL does not know as UnsupportedAlgorithm', async () => {
+    const text = readFileSync(at('trad.pem'), 'latin1').replace(/(DES|AES-128)-CBC,/, 'FOO-CBC,');
     const [block] = parsePemBlocks(text);
-    assertCoreError(() => parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
+    await rejectsWith(parsePrivateKeyPem(block!, 's3cret'), 'UnsupportedAlgorithm');
   });
 });
