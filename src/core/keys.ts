@@ -156,7 +156,9 @@ export async function parsePrivateKeyPem(
 }
 
 /**
- * A private key from DER, its structure sniffed:
+ * A private key from DER, its structure sniffed. An EncryptedPrivateKeyInfo is opened
+ * under any scheme `pbe.ts` knows (PBES2, PBES1, PKCS#12 PBE), its key derivation charged
+ * to `options.budget`:
  *
  * ```asn1
  * RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dp, dq, qinv, otherPrimeInfos OPTIONAL }
