@@ -93,9 +93,11 @@ export class SourceError extends Error {
 
 /**
  * Resolves the served identity by trying each source in order: flags, default file
- * location, config file, environment, keystore `server` binding, local CA. Each step is
- * reported through `log`; a broken source falls through to the next one unless
- * `strict`. The local CA always answers (the caller has ensured it exists).
+ * location, config file, environment, keystore `server` binding, local CA. A file
+ * source's identity is validated as an import is; it and a keystore binding's must also
+ * complete a test handshake. Each step is reported through `log`; a broken source falls
+ * through to the next one unless `strict`. The local CA always answers (the caller has
+ * ensured it exists).
  */
 export async function resolveStartupSource(options: SourceOptions): Promise<ResolvedSource> {
   const attempts: SourceAttempt[] = [];

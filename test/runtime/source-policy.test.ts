@@ -40,7 +40,8 @@ describe('every file source validates its identity as an import does', {
   const dataDir = join(dir, 'data');
   const ssl = join(dataDir, 'ssl');
   const f = (name: string) => join(dir, name);
-  const now = new Date();
+  // Taken once the fixtures exist: openssl's notBefore is their making, to the second.
+  let now: Date;
   let store: Store;
   let log: SourceAttempt[];
   let refused: Record<RefusedKind, RefusedIdentity>;
@@ -79,10 +80,11 @@ describe('every file source validates its identity as an import does', {
   };
 
   before(async () => {
-    store = await openDataDir(dataDir, {}, { create: true });
-    await ensureLocalCa({ store, now, names: localServerNames('box'), commonName: 'box' });
     refused = await makeRefusedIdentities(dir);
     good = await makeHierarchy({ name: 'Good', hosts: ['localhost'] });
+    now = new Date();
+    store = await openDataDir(dataDir, {}, { create: true });
+    await ensureLocalCa({ store, now, names: localServerNames('box'), commonName: 'box' });
     writeFileSync(f('good.crt'), good.leaf.certPem + good.intermediate.certPem);
     writeFileSync(f('good.key'), good.leaf.keyPem);
   });
@@ -178,6 +180,53 @@ describe('every file source validates its identity as an import does', {
         e.attempt.source === 'environment' &&
         e.attempt.code === 'PolicyViolation',
     );
+  });
+
+  it('passes over a keystore binding no client can complete a handshake with', async () => {
+    // Written to the store directly, as an entry imported before the policy was would be:
+    // the import validation is not run again, but the test handshake is.
+    const { createPrivateKey } = await import('node:crypto');
+    const pem = readFileSync(refused.secp256k1.cert, 'utf8');
+    const leaf = pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + 26);
+    const identity = identityFromPem({
+      key: readFileSync(refused.secp256k1.key, 'utf8'),
+      cert: leaf,
+      source: 'test',
+    });
+    await store.applyChange({
+      actor: 'test',
+      action: 'test',
+      mutations: [
+        {
+          type: 'putEntry',
+          entry: {
+            alias: 'old-k1',
+            kind: 'key-pair',
+            certificatePem: leaf,
+            chainPem: '',
+            privateKeyDer: createPrivateKey(readFileSync(refused.secp256k1.key)).export({
+              format: 'der',
+              type: 'pkcs8',
+            }),
+            fingerprint: identity.fingerprint,
+          },
+        },
+        { type: 'bind', name: 'server', alias: 'old-k1' },
+      ],
+    });
+    try {
+      const r = await resolveStartupSource(options());
+      assert.equal(r.source, 'local-ca');
+      const attempt = log.find((a) => a.source === 'keystore');
+      assert.deepEqual([attempt?.outcome, attempt?.code], ['broken', 'ProbeFailed']);
+      assert.match(attempt?.message ?? '', /test handshake .* failed: ERR_SSL_/);
+    } finally {
+      await store.applyChange({
+        actor: 'test',
+        action: 'test',
+        mutations: [{ type: 'unbind', name: 'server' }],
+      });
+    }
   });
 
   it('the test handshake fails for secp256k1 and DSA, which OpenSSL loads', async () => {
