@@ -259,9 +259,18 @@ describe('certkeeper serve refuses a weak key at every file source', {
     const key = join(dir, 'reload.key');
     writeFileSync(cert, pki.leaf.certPem + pki.intermediate.certPem);
     writeFileSync(key, pki.leaf.keyPem);
-    const { server, port } = await start('reload', { flag: { cert, key } });
+    const { server, port, logs } = await start('reload', { flag: { cert, key } });
     try {
       assert.equal(await servedFingerprint(port), pki.leaf.cert.sha256);
+      // Its root is anchored nowhere: the warning an import gives is logged, not fatal.
+      const warnings = server.supervisor
+        .status()!
+        .attempts.find((a) => a.source === 'flag')?.warnings;
+      assert.ok(warnings?.length, 'the import warnings are shown');
+      assert.ok(
+        logs.some((l) => l.level === 40 && l.source === 'flag' && l.code === warnings[0]!.code),
+        'and logged',
+      );
       copyFileSync(refused.secp256k1.cert, cert);
       copyFileSync(refused.secp256k1.key, key);
       await server.supervisor.reload();
