@@ -72,6 +72,8 @@ export async function startServer(
             config: config.config,
             env,
             strict: config.strictTls,
+            // A file source is validated as an import is, against the same anchors.
+            trusted: keystore.trusted,
           },
           localNames: localServerNames(host, config.sans),
           commonName: host,

@@ -20,7 +20,7 @@ export const RUNTIME_ERROR_CODES = {
   ContextBuildFailed:
     'OpenSSL refused to build a TLS context from the identity (key and certificate do not match, or one of them is damaged).',
   ProbeFailed:
-    'After a swap, the self-probe did not see the expected certificate; the previous identities were restored.',
+    'A self-probe did not see the expected certificate: after a swap (the previous identities were restored), or in the test handshake of a startup source (the next source is tried).',
   InvalidState: 'The runtime state to apply is not well formed (revision, host names).',
   NotRunning: 'The runtime is not started, or is stopping.',
   AlreadyStarted: 'The runtime was started already.',

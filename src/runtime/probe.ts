@@ -5,8 +5,10 @@
  * context (no SNI), the SNI fallback and SNI contexts built lazily by that very
  * handshake — not what the runtime believes it installed.
  */
+import type { AddressInfo, Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { connect } from 'node:tls';
+import { connect, createServer, type Server } from 'node:tls';
+import { contextBuildError, type Identity, secureContextOptions } from './identity.js';
 
 /** One name to check. `servername: null` connects without SNI, as clients of an IP do. */
 export interface ProbeTarget {
@@ -135,4 +137,45 @@ export async function probeListener(options: {
 
 function sameFingerprint(a: string, b: string): boolean {
   return a.replaceAll(':', '').toUpperCase() === b.replaceAll(':', '').toUpperCase();
+}
+
+/**
+ * One handshake with `identity`, served alone on a loopback port with the runtime's TLS
+ * settings, before it is chosen: OpenSSL loads some identities that no Node client can
+ * complete a handshake with (a secp256k1 or DSA key under TLS 1.3). An identity OpenSSL
+ * refuses to load at all is thrown as `ContextBuildFailed`.
+ */
+export async function probeIdentity(
+  identity: Identity,
+  timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): Promise<ProbeCheck> {
+  let server: Server;
+  try {
+    server = createServer(secureContextOptions(identity));
+  } catch (cause) {
+    throw contextBuildError(identity, cause);
+  }
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  // The failure is the client's to report; the server side of it says less.
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  try {
+    const { port } = server.address() as AddressInfo;
+    return await probeOnce(
+      '127.0.0.1',
+      port,
+      { servername: null, expected: identity.fingerprint, binding: 'server' },
+      timeoutMs,
+    );
+  } finally {
+    server.close();
+    for (const s of sockets) s.destroy();
+  }
 }

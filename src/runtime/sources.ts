@@ -8,10 +8,12 @@ import { CodedError, CoreError } from '../core/errors.js';
 import { matchKeyToCertificate } from '../core/keys.js';
 import { toPem } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
-import { LOCAL_SERVER_ALIAS } from '../service/context.js';
+import { LOCAL_SERVER_ALIAS, type ServiceContext } from '../service/context.js';
+import { assembleKeyPair, trustAnchors } from '../service/key-pair.js';
 import { readInputFile } from '../service/read-input-file.js';
 import type { Store } from '../store/store.js';
-import type { Identity } from './identity.js';
+import { type Identity, RuntimeError } from './identity.js';
+import { probeIdentity } from './probe.js';
 
 /** Where the served identity came from, in the order they are tried (DESIGN.md). */
 export type SourceKind =
@@ -40,6 +42,8 @@ export interface SourceAttempt {
   outcome: 'used' | 'absent' | 'broken';
   code?: string;
   message?: string;
+  /** What the import validation found that does not block a used source (an untrusted root…). */
+  warnings?: { code: string; message: string }[];
 }
 
 export interface ResolvedSource {
@@ -66,6 +70,11 @@ export interface SourceOptions {
   env: Record<string, string | undefined>;
   store: Store;
   now: Date;
+  /**
+   * The trust anchors an import is validated against besides the keystore's `trusted`
+   * entries (the server passes Node's bundled roots, as its imports do); none when absent.
+   */
+  trusted?: Certificate[];
   /** A broken source is fatal instead of falling through (`--strict-tls`). */
   strict: boolean;
   log: (attempt: SourceAttempt) => void;
@@ -84,9 +93,11 @@ export class SourceError extends Error {
 
 /**
  * Resolves the served identity by trying each source in order: flags, default file
- * location, config file, environment, keystore `server` binding, local CA. Each step is
- * reported through `log`; a broken source falls through to the next one unless
- * `strict`. The local CA always answers (the caller has ensured it exists).
+ * location, config file, environment, keystore `server` binding, local CA. A file
+ * source's identity is validated as an import is; it and a keystore binding's must also
+ * complete a test handshake. Each step is reported through `log`; a broken source falls
+ * through to the next one unless `strict`. The local CA always answers (the caller has
+ * ensured it exists).
  */
 export async function resolveStartupSource(options: SourceOptions): Promise<ResolvedSource> {
   const attempts: SourceAttempt[] = [];
@@ -120,6 +131,8 @@ export async function resolveStartupSource(options: SourceOptions): Promise<Reso
       const identity = await identityFromStore(options.store, alias, source, options.now, {
         allowExpired: true,
       });
+      // The local CA is certkeeper's own and the runtime probes it at start anyway.
+      if (source === 'keystore') await assertHandshake(identity);
       const attempt: SourceAttempt = { source, what, outcome: 'used' };
       attempts.push(attempt);
       options.log(attempt);
@@ -222,8 +235,11 @@ async function tryFiles(
     }
     const key = keys.find((k) => certs.some((c) => matchKeyToCertificate(k, c))) ?? keys[0];
     if (!key) throw new CoreError('NoPrivateKey', 'No private key was found.');
-    const identity = identityOf(key, certs, options.now, SOURCE_WORDS[source]);
-    return { attempt: { source, what, outcome: 'used' }, identity };
+    const { identity, warnings } = await validatedIdentity(source, key, certs, options);
+    await assertHandshake(identity);
+    const attempt: SourceAttempt = { source, what, outcome: 'used' };
+    if (warnings.length > 0) attempt.warnings = warnings;
+    return { attempt, identity };
   } catch (err) {
     const attempt = brokenAttempt(source, what, err);
     if (options.strict) {
@@ -232,6 +248,62 @@ async function tryFiles(
     }
     return { attempt };
   }
+}
+
+/**
+ * The identity of a file source, validated as `certkeeper import` validates a key pair
+ * (`assembleKeyPair`: the same policy, fatal codes and warnings, against the same anchors)
+ * so that no source serves what an import refuses. A certificate not valid yet is refused
+ * too: an import may store it for later, a source would serve it now.
+ */
+async function validatedIdentity(
+  source: SourceKind,
+  key: KeyObject,
+  certs: Certificate[],
+  options: SourceOptions,
+): Promise<{ identity: Identity; warnings: { code: string; message: string }[] }> {
+  const ctx: ServiceContext = {
+    store: options.store,
+    now: () => options.now,
+    trusted: options.trusted ?? [],
+  };
+  const { leaf, chain, warnings } = assembleKeyPair(
+    ctx,
+    source,
+    certs,
+    key,
+    await trustAnchors(ctx),
+  );
+  if (leaf.notBefore > options.now) {
+    throw new CoreError(
+      'CertificateNotYetValid',
+      `The certificate "${leaf.subject.rfc4514}" is valid only from ${leaf.notBefore.toISOString()}.`,
+    );
+  }
+  return {
+    identity: {
+      keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      certPem: [leaf, ...chain].map((c) => toPem('CERTIFICATE', c.der)).join(''),
+      fingerprint: leaf.sha256,
+      source: SOURCE_WORDS[source],
+    },
+    warnings: warnings.map((w) => ({ code: w.code, message: w.message })),
+  };
+}
+
+/**
+ * Throws unless a Node client completes a handshake with `identity` (`ContextBuildFailed`
+ * when OpenSSL refuses to load it, `ProbeFailed` when the handshake fails), so that a
+ * source no client can use falls through instead of being announced as serving.
+ */
+async function assertHandshake(identity: Identity): Promise<void> {
+  const check = await probeIdentity(identity);
+  if (check.ok) return;
+  throw new RuntimeError(
+    'ProbeFailed',
+    `A test handshake with this certificate (sha256=${identity.fingerprint}) failed: ${check.error}; no client could connect.`,
+    { details: { fingerprint: identity.fingerprint, error: check.error } },
+  );
 }
 
 /**

@@ -94,6 +94,8 @@ export interface NodeStatus {
   fingerprint: string;
   /** The latest refusals, newest last (a refusal that a rollback undid stays listed here). */
   refusals: Refusal[];
+  /** The startup sources the last lookup found broken and passed over, with their codes. */
+  refusedSources: SourceAttempt[];
 }
 
 /**
@@ -308,6 +310,7 @@ export class Supervisor {
       alias: served.alias,
       fingerprint: served.fingerprint,
       refusals: [...this.#recentRefusals],
+      refusedSources: served.attempts.filter((a) => a.outcome === 'broken'),
     };
   }
 
@@ -390,6 +393,12 @@ export class Supervisor {
       );
     } else if (a.outcome === 'absent') {
       this.#logger.info({ source: a.source }, `No HTTPS certificate via ${words}.`);
+    }
+    for (const w of a.warnings ?? []) {
+      this.#logger.warn(
+        { source: a.source, code: w.code },
+        `The HTTPS certificate from ${a.what} (via ${words}): ${w.code}: ${w.message}`,
+      );
     }
   }
 

@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, tempDir } from '../support/tools.js';
+import { connect } from 'node:tls';
+import { createServeLogger, type RunningServer, startServer } from '../../src/cli/serve.js';
+import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import type { SourceAttempt } from '../../src/runtime/sources.js';
+import { makeHierarchy } from '../support/pki.js';
+import {
+  makeRefusedIdentities,
+  REFUSED_KINDS,
+  type RefusedIdentity,
+  type RefusedKind,
+} from '../support/refused-keys.js';
+import { needs, REPO_ROOT, tempDir } from '../support/tools.js';
 
 const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
 /** A server that can't start must exit at once; kill it if it keeps running. */
@@ -113,5 +124,164 @@ describe('certkeeper serve fails to start in one line', () => {
       asRoot ? NOBODY : undefined,
     );
     assert.match(assertOneLine(run, 'ListenFailed'), /port 1 on 127\.0\.0\.1 .*--port/);
+  });
+});
+
+/** The leaf fingerprint (colon hex) a TLS client is served on a fresh handshake. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const cert = socket.getPeerX509Certificate();
+      socket.end();
+      if (cert) resolve(cert.fingerprint256);
+      else reject(new Error('no peer certificate'));
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** `GET path` over HTTPS, parsed as JSON. */
+async function getJson(port: number, path: string): Promise<Record<string, unknown>> {
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(JSON.parse(body)));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const FILE_SOURCES = ['flag', 'default-location', 'config', 'environment'] as const;
+type FileSourceKind = (typeof FILE_SOURCES)[number];
+
+/** The words the log line uses for each source (SOURCE_WORDS). */
+const WORDS: Record<FileSourceKind, string> = {
+  flag: 'command-line flag',
+  'default-location': 'default location lookup',
+  config: 'config file',
+  environment: 'environment',
+};
+
+describe('certkeeper serve refuses a weak key at every file source', {
+  skip: needs('openssl'),
+}, () => {
+  const { dir, cleanup } = tempDir();
+  let refused: Record<RefusedKind, RefusedIdentity>;
+  before(async () => {
+    refused = await makeRefusedIdentities(dir);
+  });
+  after(cleanup);
+
+  /**
+   * Starts a server in process with `bad[source]` at each file source and `good` (if any)
+   * at the flags, and the log lines it wrote (pino JSON, the real redacting logger).
+   */
+  async function start(
+    name: string,
+    bad: Partial<Record<FileSourceKind, { cert: string; key: string }>>,
+  ): Promise<{ server: RunningServer; port: number; logs: Record<string, unknown>[] }> {
+    // One data directory for every start: its local CA is made once.
+    const dataDir = join(dir, 'data');
+    rmSync(join(dataDir, 'ssl'), { recursive: true, force: true });
+    const args = ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'];
+    const env: Record<string, string> = {};
+    if (bad.flag) args.push('-z', bad.flag.cert, '-k', bad.flag.key);
+    if (bad['default-location']) {
+      mkdirSync(join(dataDir, 'ssl'), { recursive: true });
+      copyFileSync(bad['default-location'].cert, join(dataDir, 'ssl/server.crt'));
+      copyFileSync(bad['default-location'].key, join(dataDir, 'ssl/server.key'));
+    }
+    if (bad.config) {
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        `tls:\n  certificate: ${bad.config.cert}\n  privateKey: ${bad.config.key}\n`,
+      );
+      args.push('--config', file);
+    }
+    if (bad.environment) {
+      env.CERTKEEPER_SSL_CERT = bad.environment.cert;
+      env.CERTKEEPER_SSL_KEY = bad.environment.key;
+    }
+    const logs: Record<string, unknown>[] = [];
+    const logger = createServeLogger(env, {
+      write: (line: string) => void logs.push(JSON.parse(line)),
+    });
+    const config = (await loadServeConfig(args, env)) as ServeConfig;
+    const server = await startServer(config, env, logger);
+    return { server, port: server.supervisor.runtime.address()!.port, logs };
+  }
+
+  // Four starts, each with a weak key at every file source, rotated so that each source
+  // meets each key once; the local CA serves every time.
+  for (let round = 0; round < REFUSED_KINDS.length; round++) {
+    const kinds = FILE_SOURCES.map((_, i) => REFUSED_KINDS[(i + round) % REFUSED_KINDS.length]!);
+    it(`falls through ${kinds.join(', ')} at the four file sources to the local CA`, async () => {
+      const bad = Object.fromEntries(FILE_SOURCES.map((s, i) => [s, refused[kinds[i]!]]));
+      const { server, port, logs } = await start(`round-${round}`, bad);
+      try {
+        const status = server.supervisor.status()!;
+        assert.equal(status.source, 'local-ca');
+        assert.equal(await servedFingerprint(port), status.fingerprint, 'a real handshake');
+        const api = (await getJson(port, '/api/v1/server/tls')) as { attempts: SourceAttempt[] };
+        const node = server.supervisor.nodeStatus()!;
+        for (const [i, source] of FILE_SOURCES.entries()) {
+          const kind = kinds[i]!;
+          const attempt = api.attempts.find((a) => a.source === source);
+          assert.equal(attempt?.outcome, 'broken', `${source} ${kind}`);
+          assert.equal(attempt.code, 'PolicyViolation', `${source} ${kind}: ${attempt.message}`);
+          assert.deepEqual(
+            node.refusedSources.find((a) => a.source === source),
+            attempt,
+            'the node status says it too',
+          );
+          const lines = logs.filter(
+            (l) => l.source === source && typeof l.msg === 'string' && l.level === 50,
+          );
+          assert.equal(lines.length, 1, `one log line for ${source}`);
+          const msg = String(lines[0]!.msg);
+          assert.ok(msg.includes(`via ${WORDS[source]}`), msg);
+          assert.ok(msg.includes(`PolicyViolation: ${attempt.message}`), msg);
+          assert.ok(!msg.includes('\n'), 'one line');
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  it('keeps the last good identity when a reload finds a weak key in its place', async () => {
+    const pki = await makeHierarchy({ name: 'Reload', hosts: ['localhost'] });
+    const cert = join(dir, 'reload.crt');
+    const key = join(dir, 'reload.key');
+    writeFileSync(cert, pki.leaf.certPem + pki.intermediate.certPem);
+    writeFileSync(key, pki.leaf.keyPem);
+    const { server, port, logs } = await start('reload', { flag: { cert, key } });
+    try {
+      assert.equal(await servedFingerprint(port), pki.leaf.cert.sha256);
+      // Its root is anchored nowhere: the warning an import gives is logged, not fatal.
+      const warnings = server.supervisor
+        .status()!
+        .attempts.find((a) => a.source === 'flag')?.warnings;
+      assert.ok(warnings?.length, 'the import warnings are shown');
+      assert.ok(
+        logs.some((l) => l.level === 40 && l.source === 'flag' && l.code === warnings[0]!.code),
+        'and logged',
+      );
+      copyFileSync(refused.secp256k1.cert, cert);
+      copyFileSync(refused.secp256k1.key, key);
+      await server.supervisor.reload();
+      assert.equal(await servedFingerprint(port), pki.leaf.cert.sha256, 'still the last good');
+      const status = server.supervisor.status()!;
+      assert.equal(status.source, 'flag');
+      const flag = status.attempts.find((a) => a.source === 'flag');
+      assert.deepEqual([flag?.outcome, flag?.code], ['broken', 'PolicyViolation']);
+      assert.equal(server.supervisor.nodeStatus()!.refusedSources[0]?.source, 'flag');
+    } finally {
+      await server.stop();
+    }
   });
 });
