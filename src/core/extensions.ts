@@ -7,6 +7,7 @@
  */
 import type { Certificate, RawExtension } from './certificate.js';
 import { decodeOid, readChildren, readTlv, type Tlv, tlvBytes, tlvContent } from './der.js';
+import { rfc4514Text } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 import { ipBytesToText } from './ip-address.js';
 
@@ -421,22 +422,9 @@ export function decodeNameRdns(der: Uint8Array): DnAttribute[][] {
   });
 }
 
-const SHORT_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '0.9.2342.19200300.100.1.25': 'DC',
-};
-
 function dnToString(der: Buffer): string {
   try {
-    return decodeNameRdns(der)
-      .reverse()
-      .map((rdn) => rdn.map((a) => `${SHORT_NAMES[a.oid] ?? a.oid}=${a.value}`).join('+'))
-      .join(',');
+    return rfc4514Text(decodeNameRdns(der));
   } catch {
     return '(damaged name)';
   }
