@@ -16,9 +16,13 @@
  *   never a `dNSName` or the common name.
  * - No fallback to the subject common name, whether or not there are SANs: browsers
  *   dropped it (Chrome 58, Firefox 48) and the BRs require every name in the SAN.
+ *
+ * `isValidDnsName` and `isValidDnsPattern` are the project's one definition of a host
+ * name: issuance and CSRs (`generate.ts`), name constraints, SNI bindings (service, store,
+ * runtime) all call them, so a name refused here is refused everywhere.
  */
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { getPublicSuffix } from 'tldts';
 import type { Certificate } from './certificate.js';
 import { CoreError } from './errors.js';
 import { subjectAltNameListOf } from './extensions.js';
@@ -87,8 +91,14 @@ const PSL_OPTIONS = {
  */
 export function isPublicSuffix(name: string): boolean {
   const lower = name.toLowerCase();
-  return !lower.includes('.') || getPublicSuffix(lower, PSL_OPTIONS) === lower;
+  if (!lower.includes('.')) return true;
+  // The list (~140 KB of code) loads on the first wildcard, not in every program that
+  // imports core: most runs of the CLI never check one.
+  psl ??= createRequire(import.meta.url)('tldts') as typeof import('tldts');
+  return psl.getPublicSuffix(lower, PSL_OPTIONS) === lower;
 }
+
+let psl: typeof import('tldts') | undefined;
 
 /**
  * Parses a host given by a person or a client: a DNS name or an IP literal (IPv6 may
