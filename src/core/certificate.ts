@@ -2,22 +2,11 @@ import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'no
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { readChildren, readTlv, TAG, tlvBytes } from './der.js';
+import { type DistinguishedName, describeName } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 
-/** One attribute of a distinguished name, e.g. `{ type: 'CN', oid: '2.5.4.3', value: 'x' }`. */
-export interface NameAttribute {
-  type: string;
-  oid: string;
-  value: string;
-}
-
-/** A distinguished name as an RFC 4514 string, its attributes, and its DER for comparison. */
-export interface DistinguishedName {
-  rfc4514: string;
-  attributes: NameAttribute[];
-  /** DER of the Name; two names are equal when these bytes are equal (RFC 5280 §7.1 simplified). */
-  der: Buffer;
-}
+// The name types stay importable from here, where a certificate's fields are declared.
+export type { DistinguishedName, NameAttribute } from './distinguished-name.js';
 
 /** An extension as found in the certificate, still encoded. */
 export interface RawExtension {
@@ -62,25 +51,6 @@ export interface Certificate {
   version: number;
 }
 
-const NAME_TYPES: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.9': 'STREET',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.5': 'serialNumber',
-  '2.5.4.4': 'SN',
-  '2.5.4.42': 'GN',
-  '2.5.4.12': 'title',
-  '2.5.4.17': 'postalCode',
-  '2.5.4.97': 'organizationIdentifier',
-  '0.9.2342.19200300.100.1.25': 'DC',
-  '0.9.2342.19200300.100.1.1': 'UID',
-  '1.2.840.113549.1.9.1': 'emailAddress',
-};
-
 /** Colon-separated upper-case hex, the way browsers and OpenSSL print fingerprints. */
 export function formatFingerprint(digest: Buffer): string {
   return digest.toString('hex').toUpperCase().match(/../g)!.join(':');
@@ -107,40 +77,6 @@ export function readValidity(certificate: Uint8Array | string): {
 /** SHA-256 fingerprint of DER bytes, colon-separated. */
 export function sha256Fingerprint(der: Uint8Array): string {
   return formatFingerprint(createHash('sha256').update(der).digest());
-}
-
-/** Describes a DER-encoded Name. */
-export function describeName(nameDer: Buffer): DistinguishedName {
-  const name = AsnConvert.parse(nameDer, asn.Name);
-  const attributes: NameAttribute[] = [];
-  for (const rdn of name) {
-    for (const atv of rdn) {
-      attributes.push({
-        type: NAME_TYPES[atv.type] ?? atv.type,
-        oid: atv.type,
-        value: atv.value.toString(),
-      });
-    }
-  }
-  // RFC 4514 writes the RDNs last-to-first; multi-valued RDNs join with '+'.
-  const rfc4514 = [...name]
-    .reverse()
-    .map((rdn) =>
-      rdn
-        .map((atv) => `${NAME_TYPES[atv.type] ?? atv.type}=${escapeRfc4514(atv.value.toString())}`)
-        .join('+'),
-    )
-    .join(',');
-  return { rfc4514, attributes, der: nameDer };
-}
-
-/** Escapes an attribute value per RFC 4514 §2.4. */
-function escapeRfc4514(value: string): string {
-  return value
-    .replace(/[\\"+,;<>=]/g, (c) => `\\${c}`)
-    .replace(/^[ #]/, (c) => `\\${c}`)
-    .replace(/ $/, '\\ ')
-    .replace(/\0/g, '\\00');
 }
 
 /**

@@ -22,8 +22,9 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import { type Certificate, type DistinguishedName, describeName } from './certificate.js';
+import type { Certificate } from './certificate.js';
 import { readChildren, readTlv, TAG, tlvBytes } from './der.js';
+import { type DistinguishedName, describeName } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 import { keyUsageOf } from './extensions.js';
 import { verifySignature } from './signature.js';

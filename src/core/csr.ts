@@ -2,13 +2,9 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import {
-  type DistinguishedName,
-  describeName,
-  type NameAttribute,
-  type RawExtension,
-} from './certificate.js';
+import type { RawExtension } from './certificate.js';
 import { readChildren, readTlv, TAG, type Tlv, tlvBytes } from './der.js';
+import { type DistinguishedName, describeName, type NameAttribute } from './distinguished-name.js';
 import { CoreError, isCoreError } from './errors.js';
 import { describeKey, type KeyDescription } from './keys.js';
 import { signatureAlgorithmName, verifySignature } from './signature.js';

@@ -7,7 +7,9 @@
  */
 import type { Certificate, RawExtension } from './certificate.js';
 import { decodeOid, readChildren, readTlv, type Tlv, tlvBytes, tlvContent } from './der.js';
+import { rfc4514Text } from './distinguished-name.js';
 import { CoreError } from './errors.js';
+import { ipBytesToText } from './ip-address.js';
 
 export const OID = {
   subjectKeyIdentifier: '2.5.29.14',
@@ -365,33 +367,6 @@ export function duplicateExtensionOids(cert: Pick<Certificate, 'extensions'>): s
   return [...dups];
 }
 
-/** Canonical text of an iPAddress: dotted decimal, or RFC 5952 for IPv6; hex otherwise. */
-export function ipBytesToText(bytes: Uint8Array): string {
-  if (bytes.length === 4) return [...bytes].join('.');
-  if (bytes.length !== 16) return `0x${Buffer.from(bytes).toString('hex')}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  // RFC 5952 §4.2: compress the longest run (of two or more) of zero groups, the first if tied.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
 /** A GeneralName as one line of text, e.g. `DNS:example.com`, `dirName:CN=foo`. */
 export function generalNameToString(name: GeneralName): string {
   switch (name.kind) {
@@ -447,22 +422,9 @@ export function decodeNameRdns(der: Uint8Array): DnAttribute[][] {
   });
 }
 
-const SHORT_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '0.9.2342.19200300.100.1.25': 'DC',
-};
-
 function dnToString(der: Buffer): string {
   try {
-    return decodeNameRdns(der)
-      .reverse()
-      .map((rdn) => rdn.map((a) => `${SHORT_NAMES[a.oid] ?? a.oid}=${a.value}`).join('+'))
-      .join(',');
+    return rfc4514Text(decodeNameRdns(der));
   } catch {
     return '(damaged name)';
   }

@@ -6,7 +6,6 @@ import {
   randomBytes,
   sign,
 } from 'node:crypto';
-import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -14,6 +13,8 @@ import * as asn from '@peculiar/asn1-x509';
 import { type Certificate, getExtension } from './certificate.js';
 import { type Csr, csrPublicKey, csrSignatureValid } from './csr.js';
 import { CoreError } from './errors.js';
+import { dnsPatternProblem } from './hostname.js';
+import { parseIpLiteral } from './ip-address.js';
 import { matchKeyToCertificate } from './keys.js';
 
 const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
@@ -310,17 +311,15 @@ function validateSans(sans: SubjectAltNames | undefined): { dns: string[]; ip: s
   const dns: string[] = [];
   for (const raw of list(sans.dns, 'dns')) {
     const name = raw.toLowerCase();
-    if (!isDnsName(name)) {
-      throw invalid(
-        `"${raw}" is not a valid DNS name (use letters, digits and hyphens; IDNs as xn--).`,
-      );
-    }
+    const problem = dnsPatternProblem(name);
+    if (problem) throw invalid(problem);
     if (!dns.includes(name)) dns.push(name);
   }
   const ip: string[] = [];
   for (const raw of list(sans.ip, 'ip')) {
-    if (isIP(raw) === 0) throw invalid(`"${raw}" is not a valid IPv4 or IPv6 address.`);
-    const normal = formatIp(ipBytes(raw));
+    const bytes = parseIpLiteral(raw);
+    if (!bytes) throw invalid(`"${raw}" is not a valid IPv4 or IPv6 address.`);
+    const normal = formatIp(bytes);
     if (!ip.includes(normal)) ip.push(normal);
   }
   return { dns, ip };
@@ -334,41 +333,8 @@ function list(value: unknown, kind: string): string[] {
   return value;
 }
 
-/** LDH labels of at most 63 characters; `*` only as the whole leftmost of 3+ labels. */
-function isDnsName(name: string): boolean {
-  if (name.length === 0 || name.length > 253 || isIP(name) !== 0) return false;
-  const labels = name.split('.');
-  return labels.every(
-    (label, i) =>
-      (i === 0 && label === '*' && labels.length > 2) ||
-      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label),
-  );
-}
-
-/** The 4 or 16 bytes of an address Node's isIP accepted (IPv6 may embed an IPv4 tail). */
-function ipBytes(ip: string): number[] {
-  if (isIP(ip) === 4) return ip.split('.').map(Number);
-  let text = ip;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups =
-    tail === undefined
-      ? left
-      : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return groups.flatMap((g) => {
-    const n = Number.parseInt(g, 16);
-    return [n >> 8, n & 0xff];
-  });
-}
-
 /** Dotted IPv4 or the full eight-group IPv6 form (which @peculiar's converter parses). */
-function formatIp(bytes: number[]): string {
+function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return bytes.join('.');
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));

@@ -9,17 +9,24 @@
  *   label (`*.example.com` covers `www.example.com`, not `a.b.example.com` nor
  *   `example.com`). Partial wildcards (`f*o.example.com`, `xn--*…`) are refused, as the
  *   BR definition of a Wildcard Domain Name has no place for them and RFC 9525 §6.3
- *   deprecates them. A wildcard must be followed by at least two labels, so `*` and
- *   `*.com` cover nothing; a full Public Suffix List check (`*.co.uk`) is not made.
+ *   deprecates them. A wildcard directly under a public suffix (`*`, `*.com`,
+ *   `*.co.uk`, and `*.s3.amazonaws.com` from the PSL's private section) covers nothing,
+ *   as the BRs (3.2.2.6) forbid issuing it and the browsers refuse it.
  * - An IP host (v4 or v6, canonicalised) matches `iPAddress` SANs byte for byte, and
  *   never a `dNSName` or the common name.
  * - No fallback to the subject common name, whether or not there are SANs: browsers
  *   dropped it (Chrome 58, Firefox 48) and the BRs require every name in the SAN.
+ *
+ * `isValidDnsName` and `isValidDnsPattern` are the project's one definition of a host
+ * name: issuance and CSRs (`generate.ts`), name constraints, SNI bindings (service, store,
+ * runtime) all call them, so a name refused here is refused everywhere.
  */
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Certificate } from './certificate.js';
 import { CoreError } from './errors.js';
-import { ipBytesToText, subjectAltNameListOf } from './extensions.js';
+import { subjectAltNameListOf } from './extensions.js';
+import { ipBytesToText, parseIpLiteral } from './ip-address.js';
 
 export interface Host {
   kind: 'DNS' | 'IP';
@@ -27,28 +34,71 @@ export interface Host {
   value: string;
 }
 
+/** A label of letters, digits and inner hyphens (RFC 1123 "LDH"); no `_`, no `*`. */
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** True for a DNS name in preferred name syntax (lower-cased first), e.g. `www.example.com`. */
+/**
+ * True for a host name in preferred name syntax, letter case aside, e.g.
+ * `www.example.com`: LDH labels of 1 to 63 characters, 253 in all, no trailing dot,
+ * no `_` (it is for service labels such as `_acme-challenge`, never a host), and a last
+ * label that is not all digits or `0x…` (a browser would read the name as an IPv4
+ * address, and no top-level domain looks like that).
+ */
 export function isValidDnsName(name: string): boolean {
   if (name.length === 0 || name.length > 253) return false;
-  return name
-    .toLowerCase()
-    .split('.')
-    .every((label) => LABEL.test(label));
+  const labels = name.toLowerCase().split('.');
+  if (/^(0x[0-9a-f]*|\d+)$/.test(labels[labels.length - 1]!)) return false;
+  return labels.every((label) => LABEL.test(label));
 }
 
 /**
- * True for a SAN `dNSName` that may be presented: a valid DNS name, or `*.` followed
- * by a valid DNS name of at least two labels.
+ * True for a DNS name that may be presented in a certificate, bound or issued: a valid
+ * DNS name, or `*.` followed by a valid DNS name that is not a public suffix.
  */
 export function isValidDnsPattern(pattern: string): boolean {
   if (pattern.startsWith('*.')) {
     const rest = pattern.slice(2);
-    return isValidDnsName(rest) && rest.includes('.');
+    return isValidDnsName(rest) && rest.includes('.') && !isPublicSuffix(rest);
   }
   return isValidDnsName(pattern);
 }
+
+/**
+ * Why a DNS name can't be put in a certificate or a binding, as one sentence, or
+ * undefined when `isValidDnsPattern` accepts it.
+ */
+export function dnsPatternProblem(pattern: string): string | undefined {
+  if (isValidDnsPattern(pattern)) return undefined;
+  const rest = pattern.startsWith('*.') ? pattern.slice(2) : undefined;
+  if (rest !== undefined && isValidDnsName(rest)) {
+    return `"${pattern}" is a wildcard directly under the public suffix "${rest}", which no certificate may name.`;
+  }
+  return `"${pattern}" is not a valid DNS name (use letters, digits and hyphens; IDNs as xn--).`;
+}
+
+const PSL_OPTIONS = {
+  allowPrivateDomains: true,
+  extractHostname: false,
+  validateHostname: false,
+  detectIp: false,
+  mixedInputs: false,
+} as const;
+
+/**
+ * True when the name is a public suffix of the Public Suffix List, ICANN or private
+ * section (`com`, `co.uk`, `s3.amazonaws.com`), or a single label (an unknown
+ * top-level domain is treated as a suffix, as the PSL's default rule says).
+ */
+export function isPublicSuffix(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (!lower.includes('.')) return true;
+  // The list (~140 KB of code) loads on the first wildcard, not in every program that
+  // imports core: most runs of the CLI never check one.
+  psl ??= createRequire(import.meta.url)('tldts') as typeof import('tldts');
+  return psl.getPublicSuffix(lower, PSL_OPTIONS) === lower;
+}
+
+let psl: typeof import('tldts') | undefined;
 
 /**
  * Parses a host given by a person or a client: a DNS name or an IP literal (IPv6 may
@@ -62,50 +112,10 @@ export function parseHost(host: string): Host {
   if (bytes) return { kind: 'IP', value: ipBytesToText(bytes) };
   if (h.endsWith('.')) h = h.slice(0, -1);
   const lower = h.toLowerCase();
-  // An all-numeric last label would be read as an IPv4 address by a browser (WHATWG URL).
-  const last = lower.slice(lower.lastIndexOf('.') + 1);
-  if (!isValidDnsName(lower) || /^(0x[0-9a-f]*|\d+)$/.test(last)) {
+  if (!isValidDnsName(lower)) {
     throw new CoreError('MalformedInput', `"${host}" is not a valid DNS name or IP address.`);
   }
   return { kind: 'DNS', value: lower };
-}
-
-/**
- * The bytes of a strict IP literal: IPv4 as four decimal octets without leading zeros,
- * or IPv6 text (no zone id). Undefined for anything else.
- */
-export function parseIpLiteral(text: string): Buffer | undefined {
-  const kind = isIP(text);
-  if (kind === 4) {
-    const parts = text.split('.');
-    if (parts.some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
-    return Buffer.from(parts.map(Number));
-  }
-  if (kind === 6) {
-    if (text.includes('%')) return undefined;
-    return ipv6Bytes(text);
-  }
-  return undefined;
-}
-
-function ipv6Bytes(text: string): Buffer {
-  let t = text.toLowerCase();
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const v4 = t.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    t = `${t.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = t.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const tl = tail ? tail.split(':') : [];
-  const groups =
-    tail === undefined ? h : [...h, ...Array(8 - h.length - tl.length).fill('0'), ...tl];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => {
-    out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  });
-  return out;
 }
 
 /**

@@ -28,6 +28,7 @@ import type { RequestListener } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
+import { isValidDnsPattern } from '../core/hostname.js';
 import { MAX_CLIENT_HELLO_BYTES, serverNameOf } from './client-hello.js';
 import { ContextCache, type ContextCacheStats } from './context-cache.js';
 import {
@@ -692,8 +693,8 @@ export function resolveIdentity(state: RuntimeState, servername: string): SniIde
   return state.server;
 }
 
-const SNI_KEY =
-  /^(\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
+/** A lower-case host name or `*.` wildcard, as bindings keep them. */
+const isSniKey = (name: string) => name === name.toLowerCase() && isValidDnsPattern(name);
 
 /**
  * SNI maps already checked: states are "replaced, never changed", and the supervisor
@@ -714,9 +715,9 @@ export function normalizeState(state: RuntimeState): RuntimeState {
   if (checkedSniMaps.has(state.sni)) return state;
   let normalized: Map<string, SniIdentity> | undefined;
   for (const [name, identity] of state.sni) {
-    if (SNI_KEY.test(name) && name.length <= 253) continue;
+    if (isSniKey(name)) continue;
     const fixed = name.toLowerCase().replace(/\.$/, '');
-    if (!SNI_KEY.test(fixed) || fixed.length > 253) {
+    if (!isSniKey(fixed)) {
       throw new RuntimeError('InvalidState', `"${name}" is not a host name or a *. wildcard.`, {
         details: { name },
       });

@@ -1,4 +1,4 @@
-import { isValidDnsName } from '../core/hostname.js';
+import { isValidDnsName, isValidDnsPattern } from '../core/hostname.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 
@@ -18,11 +18,13 @@ export function userBinding(name: string): UserBinding {
 /** The binding name for an SNI host: `sni:` and the lower-case name (`*.` wildcard allowed). */
 export function sniBinding(host: string): `sni:${string}` {
   const name = host.trim().toLowerCase().replace(/\.$/, '');
-  const bare = name.startsWith('*.') ? name.slice(2) : name;
-  if (!isValidDnsName(bare)) {
+  if (!isValidDnsPattern(name)) {
+    const bare = name.slice(2);
     throw new ServiceError(
       'InvalidHostname',
-      `"${host}" is not a host name an SNI binding can use.`,
+      name.startsWith('*.') && isValidDnsName(bare)
+        ? `"${host}" is a wildcard directly under the public suffix "${bare}", which no certificate may name.`
+        : `"${host}" is not a host name an SNI binding can use.`,
     );
   }
   return `sni:${name}`;

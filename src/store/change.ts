@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { isValidDnsPattern } from '../core/hostname.js';
 import type { Sealer } from './encryption.js';
 import type {
   AuditEventInput,
@@ -73,8 +74,6 @@ const MAX_NAME = 255;
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g;
 const CSR_BLOCK =
   /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----$/;
-const DNS_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
-const SNI_HOST = new RegExp(`^(?:\\*\\.)?${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
 
 export function prepareChange(change: ChangeInput, sealer: Sealer): ChangePlan {
   if (typeof change !== 'object' || change === null) throw invalid('A change must be an object.');
@@ -370,7 +369,7 @@ function requireBindingName(value: unknown, where: string): string {
   if (name === 'server' || name === 'ca') return name;
   if (name.startsWith('sni:')) {
     const host = name.slice(4);
-    if (host.length <= 253 && SNI_HOST.test(host)) return name;
+    if (host === host.toLowerCase() && isValidDnsPattern(host)) return name;
   }
   throw invalid(
     `${where}: the binding name ${JSON.stringify(name)} must be "server", "ca" or "sni:<host>" with a lower-case host name (optionally "*.").`,

@@ -13,6 +13,10 @@ import {
   certificateCoversHost,
   commonNameProblem,
   dnsPatternMatches,
+  dnsPatternProblem,
+  isPublicSuffix,
+  isValidDnsName,
+  isValidDnsPattern,
   parseHost,
 } from '../../src/core/hostname.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
@@ -69,6 +73,71 @@ describe('dnsPatternMatches', () => {
   it('never matches a SAN that is not in preferred name syntax', () => {
     assert.equal(dnsPatternMatches('foo_bar.example.com', 'foo_bar.example.com'), false);
     assert.equal(dnsPatternMatches('www.example.com.', 'www.example.com'), false);
+  });
+});
+
+describe('isValidDnsName and isValidDnsPattern: the one host name rule', () => {
+  it('accepts LDH names of any letter case and IDNs as A-labels', () => {
+    for (const ok of ['www.example.com', 'WWW.Example.COM', 'xn--bcher-kva.example', 'a-b.c1.io']) {
+      assert.equal(isValidDnsName(ok), true, ok);
+    }
+  });
+
+  it('refuses underscores, empty labels, edge hyphens, long labels and a trailing dot', () => {
+    for (const bad of [
+      '_acme-challenge.example.com',
+      'foo_bar.example.com',
+      'a..example.com',
+      '-a.example.com',
+      'a-.example.com',
+      `${'a'.repeat(64)}.example.com`,
+      `${'a.'.repeat(127)}com`,
+      'www.example.com.',
+      '',
+    ]) {
+      assert.equal(isValidDnsName(bad), false, bad);
+    }
+  });
+
+  it('refuses a name whose last label a browser would read as an IPv4 address', () => {
+    assert.equal(isValidDnsName('192.0.2.1'), false);
+    assert.equal(isValidDnsName('example.0x7f'), false);
+    assert.equal(isValidDnsName('example.123'), false);
+  });
+
+  it('takes a wildcard only as the whole left-most label', () => {
+    assert.equal(isValidDnsPattern('*.example.com'), true);
+    assert.equal(isValidDnsPattern('f*.example.com'), false);
+    assert.equal(isValidDnsPattern('www.*.example.com'), false);
+    assert.equal(isValidDnsName('*.example.com'), false);
+  });
+});
+
+describe('wildcards under a public suffix (Public Suffix List)', () => {
+  it('knows ICANN and private-section suffixes, and treats one label as a suffix', () => {
+    for (const suffix of ['com', 'co.uk', 'CO.UK', 's3.amazonaws.com', 'github.io', 'test']) {
+      assert.equal(isPublicSuffix(suffix), true, suffix);
+    }
+    for (const name of ['example.com', 'example.co.uk', 'bucket.s3.amazonaws.com', 'x.test']) {
+      assert.equal(isPublicSuffix(name), false, name);
+    }
+  });
+
+  it('refuses *.co.uk and *.s3.amazonaws.com as patterns, and says why', () => {
+    for (const pattern of ['*.co.uk', '*.s3.amazonaws.com', '*.com', '*.github.io']) {
+      assert.equal(isValidDnsPattern(pattern), false, pattern);
+      assert.match(dnsPatternProblem(pattern) ?? '', /public suffix/, pattern);
+    }
+    assert.equal(isValidDnsPattern('*.example.co.uk'), true);
+    assert.equal(isValidDnsPattern('*.bucket.s3.amazonaws.com'), true);
+    assert.equal(dnsPatternProblem('*.example.co.uk'), undefined);
+    assert.match(dnsPatternProblem('foo_bar.example') ?? '', /not a valid DNS name/);
+  });
+
+  it('never matches a host with a wildcard under a public suffix', () => {
+    assert.equal(dnsPatternMatches('*.co.uk', 'example.co.uk'), false);
+    assert.equal(dnsPatternMatches('*.s3.amazonaws.com', 'example.s3.amazonaws.com'), false);
+    assert.equal(dnsPatternMatches('*.example.co.uk', 'www.example.co.uk'), true);
   });
 });
 
@@ -130,6 +199,7 @@ describe('certificateCoversHost on openssl-made certificates', { skip: needs('op
     await selfSigned('cn-only', 'www.example.com');
     await selfSigned('cn-other', 'www.example.com', 'DNS:other.example.com');
     await selfSigned('partial', 'partial', 'DNS:f*o.example.com,DNS:*.com');
+    await selfSigned('suffix', 'suffix', 'DNS:*.co.uk,DNS:*.s3.amazonaws.com,DNS:*.example.co.uk');
   });
   after(() => cleanup());
 
@@ -161,6 +231,13 @@ describe('certificateCoversHost on openssl-made certificates', { skip: needs('op
   it('refuses partial wildcards and wildcards over a single label', () => {
     assert.equal(certificateCoversHost(made.partial!, 'foo.example.com'), false);
     assert.equal(certificateCoversHost(made.partial!, 'example.com'), false);
+  });
+
+  it('refuses wildcards directly under a multi-label or private public suffix', () => {
+    const cert = made.suffix!;
+    assert.equal(certificateCoversHost(cert, 'example.co.uk'), false);
+    assert.equal(certificateCoversHost(cert, 'example.s3.amazonaws.com'), false);
+    assert.equal(certificateCoversHost(cert, 'www.example.co.uk'), true);
   });
 
   it('returns false for a host that is not a host', () => {
