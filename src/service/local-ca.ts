@@ -63,7 +63,7 @@ export function localServerNames(hostname: string, extra: string[] = []): LocalS
  * stored certificate, so two appliances (even of the same host name) never issue under
  * the same name, and a re-issued CA does not share its predecessor's name either.
  */
-export function localCaSubject(commonName: string, id = randomBytes(4).toString('hex')) {
+function localCaSubject(commonName: string, id = randomBytes(4).toString('hex')) {
   const prefix = `certkeeper local CA ${id}`;
   const room = 64 - prefix.length - 3;
   const host = commonName.trim().slice(0, room);
@@ -77,7 +77,7 @@ export function localCaSubject(commonName: string, id = randomBytes(4).toString(
  * constraints asked for that the CA does not carry. Both are mended by re-issuing the
  * local CA, never on its own (every client that trusts it would have to trust anew).
  */
-export function localCaCoverage(
+function localCaCoverage(
   ca: Certificate,
   names: LocalServerNames,
   nameConstraints: boolean,
