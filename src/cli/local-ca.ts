@@ -16,6 +16,8 @@ one (https://HOST:PORT/ca/root.pem). A running server follows the change at once
 Options:
   --san NAME           another name the server certificate covers (repeatable), as
                        serve's --san; the host name, localhost and loopback are always in
+  --name-constraints   the new local CA may certify only these names (critical
+                       nameConstraints), as the config's localCa.nameConstraints: true
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)`;
 
 /** `certkeeper local-ca reissue`: replace the local CA on request. */
@@ -26,6 +28,7 @@ export async function runLocalCa(
 ): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {
     san: { type: 'string', multiple: true },
+    'name-constraints': { type: 'boolean' },
     'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -45,6 +48,7 @@ export async function runLocalCa(
     const { revision, fingerprint } = await reissueLocalCa(keystore, {
       names: localServerNames(host, values.san ?? []),
       commonName: host,
+      nameConstraints: values['name-constraints'] === true,
       principal: CLI_PRINCIPAL,
     });
     io.stdout.write(

@@ -12,6 +12,8 @@ export interface ServeConfig {
   port: number;
   /** Extra names for the local CA's server certificate. */
   sans: string[];
+  /** A new local CA permits only the names it serves (`localCa.nameConstraints`). */
+  localCaNameConstraints: boolean;
   strictTls: boolean;
   flags: TlsFiles;
   config: TlsFiles;
@@ -40,6 +42,7 @@ const CONFIG_KEYS = new Set([
   'sniCacheSize',
   'sessionIdCacheSize',
   'ticketKeyRotationHours',
+  'localCa',
 ]);
 const TLS_KEYS = new Set(['certificate', 'privateKey', 'keyPassphraseFile', 'directory']);
 
@@ -81,6 +84,7 @@ export async function loadServeConfig(
     host: String(values.host ?? file.host ?? env.CERTKEEPER_HOST ?? '0.0.0.0'),
     port,
     sans: [...(values.san ?? []), ...stringList('san', file.san)],
+    localCaNameConstraints: localCaNameConstraints(file.localCa),
     strictTls: Boolean(values['strict-tls'] ?? file.strictTls ?? false),
     flags: {
       certificate: values['ssl-certificate'],
@@ -160,6 +164,21 @@ async function readConfigFile(path: string, required: boolean): Promise<Record<s
     }
   }
   return config;
+}
+
+/** `localCa: { nameConstraints: true }`; false when absent. */
+function localCaNameConstraints(value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError('"localCa" must be a mapping');
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'nameConstraints') throw new UsageError(`unknown key "localCa.${key}"`);
+  }
+  const on = (value as { nameConstraints?: unknown }).nameConstraints ?? false;
+  if (typeof on !== 'boolean')
+    throw new UsageError('"localCa.nameConstraints" must be true or false');
+  return on;
 }
 
 function numberOption(name: string, value: unknown): number {

@@ -77,6 +77,7 @@ export async function startServer(
           },
           localNames: localServerNames(host, config.sans),
           commonName: host,
+          localNameConstraints: config.localCaNameConstraints,
           host: config.host,
           port: config.port,
           handler,

@@ -13,9 +13,11 @@ import * as asn from '@peculiar/asn1-x509';
 import { type Certificate, getExtension } from './certificate.js';
 import { type Csr, csrPublicKey, csrSignatureValid } from './csr.js';
 import { CoreError } from './errors.js';
+import { ekuName } from './extensions.js';
 import { dnsPatternProblem } from './hostname.js';
-import { parseIpLiteral } from './ip-address.js';
+import { ipBytesToText, parseIpLiteral } from './ip-address.js';
 import { matchKeyToCertificate } from './keys.js';
+import { SERVER_CERTIFICATE_MAX_DAYS } from './policy.js';
 
 const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
 
@@ -105,7 +107,9 @@ export async function createCsr(input: {
 /**
  * A self-signed CA certificate (DER): basicConstraints critical cA=true (optional
  * pathLen), keyUsage critical keyCertSign + cRLSign, a subject key identifier, a random
- * positive 16-byte serial, valid from `now` − 1 minute to `now` + `days`.
+ * positive 16-byte serial, valid from `now` − 1 minute for `days` days. With `permitted`,
+ * critical nameConstraints allow only those DNS names (and their subdomains, RFC 5280
+ * §4.2.1.10) and those exact IP addresses.
  */
 export async function createSelfSignedCa(input: {
   key: KeyObject;
@@ -113,6 +117,7 @@ export async function createSelfSignedCa(input: {
   days: number;
   now: Date;
   pathLength?: number;
+  permitted?: SubjectAltNames;
 }): Promise<Buffer> {
   const key = requirePrivateKey(input.key, 'The CA certificate');
   const algorithm = signingAlgorithm(key);
@@ -125,6 +130,7 @@ export async function createSelfSignedCa(input: {
     ...caExtensions(pathLength),
     extension(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyId(spki))),
   ];
+  if (input.permitted !== undefined) extensions.push(nameConstraintsExtension(input.permitted));
   return signCertificate(key, algorithm, {
     issuer: subject,
     subject,
@@ -136,12 +142,21 @@ export async function createSelfSignedCa(input: {
 }
 
 /**
- * A leaf certificate (or, with `isCa`, an intermediate) issued by a CA. Subject and SANs
- * are given or taken from a CSR, whose signature is verified first (`SignatureInvalid`).
- * A leaf gets EKU serverAuth (+ clientAuth), keyUsage digitalSignature (+ keyEncipherment
- * for RSA) and basicConstraints cA=false; an intermediate gets cA=true (optional pathLen)
- * and keyUsage keyCertSign + cRLSign. Both get an SKI and an AKI equal to the issuer's
- * SKI, a random serial, and a validity capped by the issuer's notAfter.
+ * A TLS server certificate (or, with `isCa`, an intermediate) issued by a CA. Subject
+ * and SANs are given or taken from a CSR, whose signature is verified first
+ * (`SignatureInvalid`).
+ *
+ * A server certificate follows the CA/Browser Forum profile (BR 7.1.2.7): at least one
+ * DNS or IP SAN, a common name (if any) that repeats one of them, EKU serverAuth (+
+ * clientAuth when asked or when the CSR asks), keyUsage critical digitalSignature (+
+ * keyEncipherment for RSA), basicConstraints critical cA=false, and at most
+ * `SERVER_CERTIFICATE_MAX_DAYS` of validity. What a CSR asks that such a certificate can't
+ * carry is refused, never dropped: cA=TRUE or keyCertSign, e-mail, URI or other SAN kinds,
+ * other purposes, OCSP must-staple, an unknown critical extension (other non-critical
+ * requests, such as a Windows template name, don't change what is issued). An
+ * intermediate gets cA=true (optional pathLen) and keyUsage keyCertSign + cRLSign. Both
+ * get an SKI, an AKI equal to the issuer's SKI, a random serial, and a validity capped
+ * by the issuer's notAfter. Every refusal is `InvalidGenerationRequest`.
  */
 export async function issueCertificate(input: {
   issuer: { certificate: Certificate; key: KeyObject };
@@ -164,10 +179,12 @@ export async function issueCertificate(input: {
       "The issuer's private key does not belong to its certificate.",
     );
   }
-  checkIssuerMayIssue(issuerCert, input.isCa === true);
+  const isCa = input.isCa === true;
+  checkIssuerMayIssue(issuerCert, isCa);
   const algorithm = signingAlgorithm(issuerKey);
 
   const subjectKey = subjectPublicKey(input.publicKey, input.csr);
+  const requested = input.csr ? requestedProfile(input.csr, isCa) : { clientAuth: false };
   const subject = input.subject
     ? buildName(input.subject)
     : input.csr
@@ -177,6 +194,19 @@ export async function issueCertificate(input: {
   const sanExts = sanExtensions(sans, subject.length === 0);
   if (subject.length === 0 && sanExts.length === 0) {
     throw invalid('A certificate needs a subject field or at least one subject alternative name.');
+  }
+  if (!isCa) {
+    if (sanExts.length === 0) {
+      throw invalid(
+        `A server certificate needs at least one DNS name or IP address as a subject alternative name${input.csr && !input.sans ? ', and the CSR names none' : ''}.`,
+      );
+    }
+    checkCommonNames(subject, sans);
+    if (input.days > SERVER_CERTIFICATE_MAX_DAYS) {
+      throw invalid(
+        `A server certificate may be valid for at most ${SERVER_CERTIFICATE_MAX_DAYS} days (CA/B BR 6.3.2), not ${input.days}.`,
+      );
+    }
   }
 
   const { notBefore, notAfter: wanted } = validity(input.now, input.days);
@@ -192,7 +222,7 @@ export async function issueCertificate(input: {
   const issuerSpki = AsnConvert.parse(issuerCert.spkiDer, asn.SubjectPublicKeyInfo);
   const issuerKeyId = subjectKeyIdentifier(issuerCert) ?? keyId(issuerSpki);
   const extensions: asn.Extension[] = [];
-  if (input.isCa) {
+  if (isCa) {
     const pathLength = validatePathLength(input.pathLength);
     extensions.push(...caExtensions(pathLength));
   } else {
@@ -202,7 +232,7 @@ export async function issueCertificate(input: {
     let usage = asn.KeyUsageFlags.digitalSignature;
     if (subjectKey.asymmetricKeyType === 'rsa') usage |= asn.KeyUsageFlags.keyEncipherment;
     const purposes = [asn.id_kp_serverAuth];
-    if (input.clientAuth) purposes.push(asn.id_kp_clientAuth);
+    if (input.clientAuth || requested.clientAuth) purposes.push(asn.id_kp_clientAuth);
     extensions.push(
       extension(asn.id_ce_basicConstraints, true, new asn.BasicConstraints({ cA: false })),
       extension(asn.id_ce_keyUsage, true, new asn.KeyUsage(usage)),
@@ -354,7 +384,11 @@ function sanExtensions(
   return [extension(SUBJECT_ALT_NAME, subjectEmpty, new asn.SubjectAlternativeName(names))];
 }
 
-/** The DNS and IP SANs a CSR requests (other kinds are not carried into a certificate). */
+/**
+ * The DNS and IP SANs a CSR requests. Any other kind (e-mail, URI, directory name…) is
+ * refused: a TLS server certificate carries only DNS names and IP addresses (CA/B BR
+ * 7.1.2.7.12), and dropping a name the requester asked for would surprise them later.
+ */
 function csrSans(csr: Csr): SubjectAltNames | undefined {
   const ext = csr.extensions.find((e) => e.oid === SUBJECT_ALT_NAME);
   if (!ext) return undefined;
@@ -370,9 +404,148 @@ function csrSans(csr: Csr): SubjectAltNames | undefined {
   const ip: string[] = [];
   for (const name of names) {
     if (name.dNSName !== undefined) dns.push(name.dNSName);
-    if (name.iPAddress !== undefined) ip.push(name.iPAddress);
+    else if (name.iPAddress !== undefined) ip.push(name.iPAddress);
+    else throw invalid(`The CSR asks for ${unsupportedSan(name)}, ${ONLY_DNS_AND_IP}.`);
   }
   return { dns, ip };
+}
+
+const ONLY_DNS_AND_IP =
+  "which a TLS server certificate can't carry (CA/B BR 7.1.2.7.12 allows only DNS names and IP addresses)";
+
+function unsupportedSan(name: asn.GeneralName): string {
+  if (name.rfc822Name !== undefined) return `the e-mail address SAN "${name.rfc822Name}"`;
+  if (name.uniformResourceIdentifier !== undefined) {
+    return `the URI SAN "${name.uniformResourceIdentifier}"`;
+  }
+  if (name.directoryName !== undefined) return 'a directory name SAN';
+  if (name.registeredID !== undefined) return `the registered ID SAN ${name.registeredID}`;
+  if (name.otherName !== undefined) return `an otherName SAN (${name.otherName.typeId})`;
+  return 'a SAN of an unsupported kind';
+}
+
+const BASIC_CONSTRAINTS = '2.5.29.19';
+const KEY_USAGE = '2.5.29.15';
+const EXT_KEY_USAGE = '2.5.29.37';
+const SUBJECT_KEY_ID = '2.5.29.14';
+const TLS_FEATURE = '1.3.6.1.5.5.7.1.24';
+
+/**
+ * What the CSR's requested extensions ask beyond its names: clientAuth is carried; a CA
+ * (for a leaf), another purpose, must-staple or an unknown critical extension is refused.
+ * The requested key usage follows the key type and is not copied.
+ */
+function requestedProfile(csr: Csr, isCa: boolean): { clientAuth: boolean } {
+  let clientAuth = false;
+  for (const ext of csr.extensions) {
+    const parse = <T>(type: new () => T, label: string): T => {
+      try {
+        return AsnConvert.parse(ext.value, type);
+      } catch (cause) {
+        throw new CoreError('MalformedInput', `The CSR's ${label} extension is damaged.`, {
+          cause,
+        });
+      }
+    };
+    switch (ext.oid) {
+      case SUBJECT_ALT_NAME:
+      case SUBJECT_KEY_ID:
+        break;
+      case BASIC_CONSTRAINTS:
+        if (!isCa && parse(asn.BasicConstraints, 'basicConstraints').cA) {
+          throw invalid(
+            'The CSR asks for a CA certificate (basicConstraints CA:TRUE), but only an end-entity server certificate is issued from it.',
+          );
+        }
+        break;
+      case KEY_USAGE: {
+        const usage = parse(asn.KeyUsage, 'keyUsage');
+        const caUsage = usage
+          .toJSON()
+          .filter((u) => u === 'keyCertSign' || u === 'crlSign')
+          .map((u) => (u === 'crlSign' ? 'cRLSign' : u));
+        if (!isCa && caUsage.length > 0) {
+          throw invalid(
+            `The CSR asks for the key usage ${caUsage.join(' and ')}, which only a CA certificate may have.`,
+          );
+        }
+        break;
+      }
+      case EXT_KEY_USAGE:
+        if (isCa) break;
+        for (const oid of parse(asn.ExtendedKeyUsage, 'extendedKeyUsage')) {
+          if (oid === asn.id_kp_clientAuth) clientAuth = true;
+          else if (oid !== asn.id_kp_serverAuth) {
+            throw invalid(
+              `The CSR asks for the extended key usage ${ekuName(oid)}, which a TLS server certificate can't carry (CA/B BR 7.1.2.7.10 allows serverAuth and clientAuth).`,
+            );
+          }
+        }
+        break;
+      case TLS_FEATURE:
+        throw invalid(
+          'The CSR asks for OCSP must-staple, which this CA cannot honour: it runs no OCSP responder.',
+        );
+      default:
+        if (ext.critical) {
+          throw invalid(
+            `The CSR asks for the critical extension ${ext.oid}, which is not supported.`,
+          );
+        }
+    }
+  }
+  return { clientAuth };
+}
+
+/**
+ * A server certificate's common name must repeat one of its SANs exactly (CA/B BR
+ * 7.1.4.3): a DNS name as written (lower case), an IP address in its canonical text.
+ */
+function checkCommonNames(subject: asn.Name, sans: { dns: string[]; ip: string[] }): void {
+  for (const rdn of subject) {
+    for (const attr of rdn) {
+      if (attr.type !== COMMON_NAME) continue;
+      const cn = attr.value.toString();
+      const bytes = parseIpLiteral(cn);
+      const ipText = bytes === undefined ? undefined : ipBytesToText(bytes);
+      const among =
+        bytes === undefined
+          ? sans.dns.includes(cn)
+          : ipText === cn && sans.ip.includes(formatIp(bytes));
+      if (!among) {
+        throw invalid(
+          `The common name "${cn}" is not one of the subject alternative names${ipText && ipText !== cn ? ` (write it as ${ipText})` : cn.toLowerCase() !== cn && sans.dns.includes(cn.toLowerCase()) ? ' (write it in lower case)' : ''}; a server certificate's CN must repeat one exactly (CA/B BR 7.1.4.3).`,
+        );
+      }
+    }
+  }
+}
+
+const COMMON_NAME = '2.5.4.3';
+
+/**
+ * Critical nameConstraints permitting exactly these DNS names (with their subdomains, as
+ * RFC 5280 defines a dNSName subtree) and these IP addresses (address/full mask).
+ */
+function nameConstraintsExtension(permitted: SubjectAltNames): asn.Extension {
+  const names = validateSans(permitted);
+  if (names.dns.length === 0 && names.ip.length === 0) {
+    throw invalid('Name constraints need at least one DNS name or IP address to permit.');
+  }
+  if (names.dns.some((n) => n.startsWith('*.'))) {
+    throw invalid('A name constraint permits a DNS name and its subdomains; give it without "*."');
+  }
+  const subtrees = [
+    ...names.dns.map((dNSName) => new asn.GeneralName({ dNSName })),
+    ...names.ip.map(
+      (ip) => new asn.GeneralName({ iPAddress: `${ip}/${ip.includes(':') ? 128 : 32}` }),
+    ),
+  ].map((base) => new asn.GeneralSubtree({ base }));
+  return extension(
+    asn.id_ce_nameConstraints,
+    true,
+    new asn.NameConstraints({ permittedSubtrees: new asn.GeneralSubtrees(subtrees) }),
+  );
 }
 
 /** basicConstraints (critical, cA, optional path length) and keyUsage keyCertSign + cRLSign. */
@@ -493,6 +666,11 @@ function keyId(spki: asn.SubjectPublicKeyInfo): Buffer {
   return createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest();
 }
 
+/**
+ * From one minute before `now` (clock skew) for exactly `days` days counted from
+ * notBefore, both ends inclusive as RFC 5280 §4.1.2.5 and CA/B BR 1.6.1 count them: so
+ * notAfter is one second short of `days` × 24 h after notBefore, and "398 days" is 398.
+ */
 function validity(now: Date, days: number): { notBefore: Date; notAfter: Date } {
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) {
     throw invalid('The current time ("now") is not a valid date.');
@@ -500,10 +678,8 @@ function validity(now: Date, days: number): { notBefore: Date; notAfter: Date } 
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36_500) {
     throw invalid('The validity must be a whole number of days from 1 to 36500.');
   }
-  return {
-    notBefore: new Date(now.getTime() - 60_000),
-    notAfter: new Date(now.getTime() + days * 86_400_000),
-  };
+  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + days * 86_400_000 - 1000) };
 }
 
 function validatePathLength(pathLength: number | undefined): { pathLenConstraint?: number } {

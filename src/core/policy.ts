@@ -27,6 +27,12 @@ export interface Policy {
   requireKeyIdentifiers: boolean;
 }
 
+/**
+ * The longest validity certkeeper issues a TLS server certificate for, in days (CA/B BR
+ * 6.3.2; counted inclusively, so 398 days is 398 × 24 h less one second).
+ */
+export const SERVER_CERTIFICATE_MAX_DAYS = 398;
+
 export const DEFAULT_POLICY: Policy = Object.freeze({
   minRsaBits: 2048,
   allowedCurves: Object.freeze(['P-256', 'P-384', 'P-521']) as string[],

@@ -62,6 +62,8 @@ export interface SupervisorOptions {
   /** Names the local CA's server certificate covers, and its common name. */
   localNames: LocalServerNames;
   commonName: string;
+  /** A new local CA carries name constraints permitting only `localNames` (config `localCa.nameConstraints`). */
+  localNameConstraints?: boolean;
   host?: string;
   port: number;
   handler?: RequestListener;
@@ -794,6 +796,8 @@ export class Supervisor {
       now: this.#clock.now(),
       names: this.#options.localNames,
       commonName: this.#options.commonName,
+      nameConstraints: this.#options.localNameConstraints === true,
+      warn: (message) => this.#logger.warn({ alias: 'certkeeper-local-ca' }, message),
     });
     if (revision !== undefined)
       this.#logger.info({ revision }, 'Issued the local CA server certificate.');

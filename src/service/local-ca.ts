@@ -1,8 +1,10 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { type Certificate, parseCertificate } from '../core/certificate.js';
-import { subjectAltNamesOf } from '../core/extensions.js';
+import { type GeneralName, nameConstraintsOf, subjectAltNamesOf } from '../core/extensions.js';
 import { createSelfSignedCa, generateKeyPair, issueCertificate } from '../core/generate.js';
 import { parseHost } from '../core/hostname.js';
+import { parseIpLiteral } from '../core/ip-address.js';
+import { NAME_CONSTRAINT_BUDGET, nameConstraintViolation } from '../core/name-constraints.js';
 import { parsePemBlocks, toPem } from '../core/pem.js';
 import {
   type ChangeInput,
@@ -30,10 +32,10 @@ export function renewalDue(cert: Certificate, now: Date): boolean {
   return now.getTime() >= cert.notBefore.getTime() + (life * 2) / 3;
 }
 
-/** The instant at which `renewalDue` becomes true. */
+/** The instant at which `renewalDue` becomes true (rounded up to the millisecond). */
 export function renewalTime(cert: Certificate): Date {
   const life = cert.notAfter.getTime() - cert.notBefore.getTime();
-  return new Date(cert.notBefore.getTime() + (life * 2) / 3);
+  return new Date(Math.ceil(cert.notBefore.getTime() + (life * 2) / 3));
 }
 
 /**
@@ -55,6 +57,78 @@ export function localServerNames(hostname: string, extra: string[] = []): LocalS
   }
   for (const name of extra) add(name);
   return { dns: [...dns].sort(), ip: [...ip].sort() };
+}
+
+/**
+ * The local CA's subject: a random id, made once when the CA is created and kept in its
+ * stored certificate, so two appliances (even of the same host name) never issue under
+ * the same name, and a re-issued CA does not share its predecessor's name either.
+ */
+function localCaSubject(commonName: string, id = randomBytes(4).toString('hex')) {
+  const prefix = `certkeeper local CA ${id}`;
+  const room = 64 - prefix.length - 3;
+  const host = commonName.trim().slice(0, room);
+  return { CN: host ? `${prefix} (${host})` : prefix, O: 'certkeeper' };
+}
+
+/**
+ * The names the local CA may certify, and the one sentence to log when that is not what
+ * the operator configured: names outside the CA's name constraints (they are left out of
+ * the server certificate, which clients would otherwise refuse as a whole), or
+ * constraints asked for that the CA does not carry. Both are mended by re-issuing the
+ * local CA, never on its own (every client that trusts it would have to trust anew).
+ */
+function localCaCoverage(
+  ca: Certificate,
+  names: LocalServerNames,
+  nameConstraints: boolean,
+): { names: LocalServerNames; problem?: string } {
+  let nc: ReturnType<typeof nameConstraintsOf>;
+  try {
+    nc = nameConstraintsOf(ca);
+  } catch (err) {
+    throw localCaDamaged(err);
+  }
+  const reissue = `run \`certkeeper local-ca reissue${nameConstraints ? ' --name-constraints' : ''}\` (clients must then trust the new local CA)`;
+  if (!nc) {
+    return nameConstraints
+      ? {
+          names,
+          problem: `The local CA carries no name constraints although localCa.nameConstraints is on; to add them, ${reissue}.`,
+        }
+      : { names };
+  }
+  const permitted = (name: GeneralName) =>
+    nameConstraintViolation(
+      nc,
+      { san: [name], subject: [], subjectEmails: [] },
+      { remaining: NAME_CONSTRAINT_BUDGET },
+    ) === undefined;
+  const dns = names.dns.filter((value) => permitted({ kind: 'dns', value }));
+  const ip = names.ip.filter((value) => {
+    const bytes = parseIpLiteral(value);
+    return bytes !== undefined && permitted({ kind: 'ip', bytes });
+  });
+  const left = [
+    ...names.dns.filter((n) => !dns.includes(n)),
+    ...names.ip.filter((n) => !ip.includes(n)),
+  ];
+  if (left.length === 0) return { names };
+  return {
+    names: { dns, ip },
+    problem: `The local CA's name constraints do not permit ${left.join(', ')}, so its server certificate leaves ${left.length === 1 ? 'it' : 'them'} out; to cover ${left.length === 1 ? 'it' : 'them'}, ${reissue}.`,
+  };
+}
+
+/** The leaf's common name: the host name when the certificate covers it, else its first name. */
+function leafCommonName(commonName: string, names: LocalServerNames): string {
+  try {
+    const host = parseHost(commonName).value;
+    if (names.dns.includes(host) || names.ip.includes(host)) return host;
+  } catch {
+    // An unusable host name (`my_box`) is not among the names.
+  }
+  return names.dns[0] ?? names.ip[0] ?? 'localhost';
 }
 
 function sameNames(cert: Certificate, names: LocalServerNames): boolean {
@@ -96,6 +170,13 @@ export interface EnsureLocalCaInput {
   now: Date;
   names: LocalServerNames;
   commonName: string;
+  /**
+   * A new local CA gets critical name constraints permitting exactly `names` (config
+   * `localCa.nameConstraints`); an existing one is not changed (see `localCaCoverage`).
+   */
+  nameConstraints?: boolean;
+  /** Told, in one sentence, when the local CA no longer fits `names` or `nameConstraints`. */
+  warn?: (message: string) => void;
   /** Make a new local CA whatever the stored one is (`reissueLocalCa`). */
   reissue?: boolean;
   /** Who asks (the runtime unless given). */
@@ -109,7 +190,12 @@ export interface EnsureLocalCaInput {
  */
 export async function reissueLocalCa(
   ctx: ServiceContext,
-  input: { names: LocalServerNames; commonName: string; principal: Principal },
+  input: {
+    names: LocalServerNames;
+    commonName: string;
+    nameConstraints?: boolean;
+    principal: Principal;
+  },
 ): Promise<{ revision: number; fingerprint: string }> {
   const change = await planLocalCa(
     {
@@ -117,6 +203,7 @@ export async function reissueLocalCa(
       now: ctx.now(),
       names: input.names,
       commonName: input.commonName,
+      nameConstraints: input.nameConstraints === true,
       reissue: true,
       principal: input.principal,
     },
@@ -154,7 +241,8 @@ async function planLocalCa(
   input: EnsureLocalCaInput,
   revision: number,
 ): Promise<ChangeInput | undefined> {
-  const { store, now, names } = input;
+  const { store, now } = input;
+  let names = input.names;
   const mutations: Mutation[] = [];
   let caCert: Certificate;
   let caKey: ReturnType<typeof createPrivateKey>;
@@ -183,10 +271,11 @@ async function planLocalCa(
     caCert = parseCertificate(
       await createSelfSignedCa({
         key: caKey,
-        subject: { CN: `certkeeper local CA (${input.commonName})`, O: 'certkeeper' },
+        subject: localCaSubject(input.commonName),
         days: LOCAL_CA_DAYS,
         now,
         pathLength: 0,
+        ...(input.nameConstraints ? { permitted: names } : {}),
       }),
     );
     mutations.push(
@@ -205,6 +294,10 @@ async function planLocalCa(
     );
   }
 
+  const coverage = localCaCoverage(caCert, names, input.nameConstraints === true);
+  if (coverage.problem) input.warn?.(coverage.problem);
+  names = coverage.names;
+
   const serverEntry = input.reissue ? undefined : await store.getEntry(LOCAL_SERVER_ALIAS);
   const current = serverEntry?.certificatePem
     ? storedCertificate(LOCAL_SERVER_ALIAS, serverEntry.certificatePem)
@@ -218,7 +311,7 @@ async function planLocalCa(
     await issueCertificate({
       issuer: { certificate: caCert, key: caKey },
       publicKey: pair.publicKey,
-      subject: { CN: input.commonName },
+      subject: { CN: leafCommonName(input.commonName, names) },
       sans: names,
       days: LOCAL_SERVER_DAYS,
       now,

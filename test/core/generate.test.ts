@@ -17,6 +17,7 @@ import {
 } from '../../src/core/generate.js';
 import { describeKey, matchKeyToCertificate, parsePrivateKeyPem } from '../../src/core/keys.js';
 import { parsePemBlocks, toPem } from '../../src/core/pem.js';
+import { validateServerChain } from '../../src/core/validate.js';
 import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 async function assertRejectsCode(fn: () => Promise<unknown>, code: CoreErrorCode): Promise<void> {
@@ -208,12 +209,13 @@ describe('generated material checked by openssl', { skip: needs('openssl') }, ()
       assert.match(caText, /X509v3 Key Usage: critical\s+Certificate Sign, CRL Sign/);
       assert.match(caText, /X509v3 Subject Key Identifier/);
       assert.match(caText, /Not Before: Jun 15 11:59:00 2030 GMT/);
-      assert.match(caText, /Not After : Jun 12 12:00:00 2040 GMT/);
+      // 3650 days counted from notBefore, both ends inclusive (RFC 5280 §4.1.2.5).
+      assert.match(caText, /Not After : Jun 12 11:58:59 2040 GMT/);
       const ca = parseCertificate(caDer);
       assert.equal(ca.serialHex.length, 32);
       assert.ok(Number.parseInt(ca.serialHex.slice(0, 2), 16) < 0x80, 'the serial is positive');
       assert.equal(ca.notBefore.getTime(), NOW.getTime() - 60_000);
-      assert.equal(ca.notAfter.getTime(), NOW.getTime() + 3650 * DAY);
+      assert.equal(ca.notAfter.getTime(), ca.notBefore.getTime() + 3650 * DAY - 1000);
 
       const leafKey = (await generateKeyPair({ type: 'rsa', bits: 2048 })).privateKey;
       const leafDer = await issueCertificate({
@@ -390,6 +392,7 @@ describe('issueCertificate refusals', () => {
     issuer: { certificate: ca, key: caKey },
     publicKey: otherKey,
     subject: { CN: 'x.example' },
+    sans: { dns: ['x.example'] },
     days: 30,
     now: NOW,
   });
@@ -418,11 +421,15 @@ describe('issueCertificate refusals', () => {
 
   it('refuses a CSR whose signature does not verify as SignatureInvalid', async () => {
     const der = Buffer.from(
-      await createCsr({ key: otherKey, subject: { CN: 'tampered.example' } }),
+      await createCsr({
+        key: otherKey,
+        subject: { CN: 'tampered.example' },
+        sans: { dns: ['tampered.example'] },
+      }),
     );
     const at = der.indexOf(Buffer.from('tampered'));
     der[at] = 'T'.charCodeAt(0);
-    const { publicKey: _unused, ...rest } = base();
+    const { publicKey: _unused, sans: _names, ...rest } = base();
     await assertRejectsCode(
       () => issueCertificate({ ...rest, csr: parseCsr(der) }),
       'SignatureInvalid',
@@ -433,7 +440,7 @@ describe('issueCertificate refusals', () => {
   it('refuses a CSR signed with MD4, which cannot be checked', {
     skip: needsCorpus(md4),
   }, async () => {
-    const { publicKey: _unused, ...rest } = base();
+    const { publicKey: _unused, sans: _names, ...rest } = base();
     await assertRejectsCode(
       () => issueCertificate({ ...rest, subject: undefined, csr: parseCsr(readFileSync(md4)) }),
       'UnsupportedAlgorithm',
@@ -450,6 +457,15 @@ describe('issueCertificate refusals', () => {
     ['a path length on a leaf', () => ({ pathLength: 1 })],
     ['a bad DNS name', () => ({ sans: { dns: ['under_score.example'] } })],
     ['a bad IP address', () => ({ sans: { ip: ['10.0.0.256'] } })],
+    ['a server certificate without SANs', () => ({ sans: undefined })],
+    ['a server certificate with only a common name', () => ({ sans: { dns: [] } })],
+    ['a common name not among the SANs', () => ({ subject: { CN: 'other.example' } })],
+    ['a common name in another letter case', () => ({ subject: { CN: 'X.example' } })],
+    [
+      'an IP common name not in canonical text',
+      () => ({ subject: { CN: '2001:db8:0:0:0:0:0:1' }, sans: { ip: ['2001:db8::1'] } }),
+    ],
+    ['399 days for a server certificate', () => ({ days: 399 })],
     [
       'an issuer public key instead of its private key',
       () => ({ issuer: { certificate: ca, key: createPublicKey(caKey) } }),
@@ -535,6 +551,194 @@ describe('createCsr and createSelfSignedCa refusals', () => {
         () => createSelfSignedCa({ key, subject: { CN: 'CA' }, days: 10, now: NOW, ...change }),
         'InvalidGenerationRequest',
       );
+    });
+  }
+});
+
+describe('issued server certificates follow the CA/B Forum profile', {
+  skip: needs('openssl'),
+}, () => {
+  let dir = '';
+  let cleanup = () => {};
+  let caKey: KeyObject;
+  let ca: Certificate;
+  let caPath = '';
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => tool('openssl', args);
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir());
+    caKey = (await generateKeyPair({ type: 'ec', curve: 'P-256' })).privateKey;
+    ca = parseCertificate(
+      await createSelfSignedCa({ key: caKey, subject: { CN: 'Profile CA' }, days: 3650, now: NOW }),
+    );
+    caPath = at('ca.pem');
+    writeFileSync(caPath, toPem('CERTIFICATE', ca.der));
+    await openssl(
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      at('req.key'),
+    );
+  });
+  after(() => cleanup());
+
+  /** The problems our validator finds with the policy on, and openssl's strict verdict. */
+  async function bothValidators(leaf: Certificate, host: string, maxValidityDays = 398) {
+    const result = validateServerChain(leaf, {
+      trusted: [ca],
+      time: new Date(NOW.getTime() + 3600_000),
+      host,
+      checkPolicy: true,
+      policy: { maxValidityDays },
+    });
+    const path = at(`${leaf.serialHex}.pem`);
+    writeFileSync(path, toPem('CERTIFICATE', leaf.der));
+    const verdict = await tool('sh', [
+      '-c',
+      'openssl verify -attime "$1" -x509_strict -purpose sslserver -CAfile "$2" "$3" 2>&1 || true',
+      'sh',
+      AT_TIME,
+      caPath,
+      path,
+    ]);
+    return { problems: result.problems, verdict, path };
+  }
+
+  for (const { name, spec } of SPECS) {
+    it(`issues a ${name} server certificate that our validator and openssl -x509_strict accept`, async () => {
+      const { publicKey } = await generateKeyPair(spec);
+      const leaf = parseCertificate(
+        await issueCertificate({
+          issuer: { certificate: ca, key: caKey },
+          publicKey,
+          subject: { CN: 'www.profile.example' },
+          sans: { dns: ['www.profile.example', 'profile.example'], ip: ['192.0.2.44'] },
+          days: 90,
+          now: NOW,
+        }),
+      );
+      const { problems, verdict, path } = await bothValidators(leaf, 'profile.example');
+      assert.deepEqual(problems, []);
+      assert.match(verdict, /: OK/);
+      const text = await openssl('x509', '-in', path, '-noout', '-text');
+      assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+      const usage =
+        spec.type === 'rsa' ? 'Digital Signature, Key Encipherment' : 'Digital Signature';
+      assert.match(text, new RegExp(`X509v3 Key Usage: critical\\s+${usage}\\n`));
+      assert.match(text, /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication\n/);
+      assert.match(text, /X509v3 Authority Key Identifier: \n/);
+      assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+      // At least 64 bits from the CSPRNG (BR 7.1.2.7): 16 bytes, positive, never repeated.
+      assert.equal(leaf.serialHex.length, 32);
+      assert.ok(Number.parseInt(leaf.serialHex.slice(0, 2), 16) < 0x80);
+    });
+  }
+
+  it('gives "398 days" exactly 398 days counted from the backdated notBefore, and refuses 399', async () => {
+    const { publicKey } = await generateKeyPair({ type: 'ec', curve: 'P-256' });
+    const issue = (days: number) =>
+      issueCertificate({
+        issuer: { certificate: ca, key: caKey },
+        publicKey,
+        subject: { CN: 'long.profile.example' },
+        sans: { dns: ['long.profile.example'] },
+        days,
+        now: NOW,
+      });
+    const leaf = parseCertificate(await issue(398));
+    assert.equal(leaf.notBefore.getTime(), NOW.getTime() - 60_000);
+    // Inclusive of both ends (BR 1.6.1): 398 × 24 h is notAfter − notBefore + 1 s.
+    assert.equal(leaf.notAfter.getTime() - leaf.notBefore.getTime() + 1000, 398 * DAY);
+    assert.deepEqual((await bothValidators(leaf, 'long.profile.example')).problems, []);
+    const stricter = await bothValidators(leaf, 'long.profile.example', 397);
+    assert.deepEqual(
+      stricter.problems.map((p) => p.code),
+      ['PolicyViolation'],
+    );
+    await assertRejectsCode(() => issue(399), 'InvalidGenerationRequest');
+  });
+
+  /** A CSR made by openssl req for the profile key, with `-addext` values. */
+  async function opensslCsr(name: string, subject: string, ...addext: string[]) {
+    const args = ['req', '-new', '-key', at('req.key'), '-subj', subject, '-out', at(name)];
+    for (const ext of addext) args.push('-addext', ext);
+    await openssl(...args);
+    return parseCsr(parsePemBlocks(readFileSync(at(name)))[0]!.der);
+  }
+  const fromCsr = (csr: ReturnType<typeof parseCsr>) =>
+    issueCertificate({ issuer: { certificate: ca, key: caKey }, csr, days: 90, now: NOW });
+
+  it('carries a clientAuth purpose the CSR asks for, alongside serverAuth', async () => {
+    const csr = await opensslCsr(
+      'client.csr',
+      '/CN=both.profile.example',
+      'subjectAltName=DNS:both.profile.example',
+      'extendedKeyUsage=serverAuth,clientAuth',
+    );
+    const leaf = parseCertificate(await fromCsr(csr));
+    const eku = getExtension(leaf, asn.id_ce_extKeyUsage, asn.ExtendedKeyUsage);
+    assert.deepEqual([...(eku ?? [])], [asn.id_kp_serverAuth, asn.id_kp_clientAuth]);
+    const { problems, verdict } = await bothValidators(leaf, 'both.profile.example');
+    assert.deepEqual(problems, []);
+    assert.match(verdict, /: OK/);
+  });
+
+  for (const [what, subject, addext, words] of [
+    ['only a common name', '/CN=cn-only.profile.example', [], /the CSR names none/],
+    [
+      'CA:TRUE',
+      '/CN=ca.profile.example',
+      ['subjectAltName=DNS:ca.profile.example', 'basicConstraints=critical,CA:TRUE'],
+      /CA:TRUE/,
+    ],
+    [
+      'keyCertSign',
+      '/CN=ku.profile.example',
+      ['subjectAltName=DNS:ku.profile.example', 'keyUsage=critical,digitalSignature,keyCertSign'],
+      /keyCertSign/,
+    ],
+    [
+      'an e-mail SAN',
+      '/CN=mail.profile.example',
+      ['subjectAltName=DNS:mail.profile.example,email:admin@profile.example'],
+      /e-mail address SAN "admin@profile\.example"/,
+    ],
+    [
+      'a URI SAN',
+      '/CN=uri.profile.example',
+      ['subjectAltName=DNS:uri.profile.example,URI:https://profile.example/'],
+      /URI SAN "https:\/\/profile\.example\/"/,
+    ],
+    [
+      'the codeSigning purpose',
+      '/CN=code.profile.example',
+      ['subjectAltName=DNS:code.profile.example', 'extendedKeyUsage=serverAuth,codeSigning'],
+      /codeSigning/,
+    ],
+    [
+      'OCSP must-staple',
+      '/CN=staple.profile.example',
+      ['subjectAltName=DNS:staple.profile.example', 'tlsfeature=status_request'],
+      /must-staple/,
+    ],
+    [
+      'a common name that is not a SAN',
+      '/CN=Profile Web Server',
+      ['subjectAltName=DNS:web.profile.example'],
+      /"Profile Web Server" is not one of the subject alternative names/,
+    ],
+  ] as const) {
+    it(`refuses a CSR asking for ${what}, saying so, instead of dropping it`, async () => {
+      const csr = await opensslCsr(`${what.replace(/\W+/g, '-')}.csr`, subject, ...addext);
+      await assert.rejects(fromCsr(csr), (err: unknown) => {
+        assert.ok(isCoreError(err, 'InvalidGenerationRequest'), String(err));
+        assert.match(err.message, words);
+        return true;
+      });
     });
   }
 });

@@ -1,21 +1,24 @@
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { parseCertificate } from '../../src/core/certificate.js';
+import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { subjectAltNamesOf } from '../../src/core/extensions.js';
-import { parsePemBlocks } from '../../src/core/pem.js';
+import { parsePemBlocks, toPem } from '../../src/core/pem.js';
 import { validateServerChain } from '../../src/core/validate.js';
 import { LOCAL_CA_ALIAS, LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
 import {
   ensureLocalCa,
   localServerNames,
+  reissueLocalCa,
   renewalDue,
   renewalTime,
 } from '../../src/service/local-ca.js';
 import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
 import { isStoreError, type Store } from '../../src/store/store.js';
+import { TEST_PRINCIPAL } from '../support/principal.js';
 import { corruptStoredKey, flipStoredPemByte } from '../support/store-damage.js';
-import { tempDir } from '../support/tools.js';
+import { needs, tempDir, tool } from '../support/tools.js';
 
 const DAY = 86_400_000;
 
@@ -218,5 +221,295 @@ describe('two nodes keeping one local CA', () => {
       (await a.listAudit({ afterRevision: before })).map((r) => r.action),
       ['renew'],
     );
+  });
+});
+
+/** `openssl verify -x509_strict -purpose sslserver` of `leaf` under `ca`, output and errors. */
+async function opensslVerify(dir: string, ca: Certificate, leaf: Certificate, at: Date) {
+  const caPath = join(dir, `ca-${ca.serialHex}.pem`);
+  const leafPath = join(dir, `leaf-${leaf.serialHex}.pem`);
+  writeFileSync(caPath, toPem('CERTIFICATE', ca.der));
+  writeFileSync(leafPath, toPem('CERTIFICATE', leaf.der));
+  return tool('sh', [
+    '-c',
+    'openssl verify -attime "$1" -x509_strict -purpose sslserver -CAfile "$2" "$3" 2>&1 || true',
+    'sh',
+    String(Math.floor(at.getTime() / 1000)),
+    caPath,
+    leafPath,
+  ]);
+}
+
+async function storedCert(store: Store, alias: string): Promise<Certificate> {
+  const entry = await store.getEntry(alias);
+  return parseCertificate(parsePemBlocks(entry!.certificatePem!)[0]!.der);
+}
+
+describe('what the local CA issues', { skip: needs('openssl') }, () => {
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const names = localServerNames('box.example.test', ['admin.example.test', '192.0.2.7']);
+
+  async function freshStore(t: TestContext): Promise<{ store: Store; dir: string }> {
+    const { dir, cleanup } = tempDir();
+    const store = await openDataDir(join(dir, 'data'), {}, { create: true });
+    t.after(async () => {
+      await store.close();
+      cleanup();
+    });
+    return { store, dir };
+  }
+
+  it('makes a CA certificate with the CA profile and a subject of its own, kept across restarts', async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const dataDir = join(dir, 'data');
+    let store = await openDataDir(dataDir, {}, { create: true });
+    await ensureLocalCa({ store, now: t0, names, commonName: 'box.example.test' });
+    const ca = await storedCert(store, LOCAL_CA_ALIAS);
+    await store.close();
+    assert.match(
+      ca.subject.rfc4514,
+      /^CN=certkeeper local CA [0-9a-f]{8} \(box\.example\.test\),O=certkeeper$/,
+    );
+    const caPath = join(dir, 'ca.pem');
+    writeFileSync(caPath, toPem('CERTIFICATE', ca.der));
+    const text = await tool('openssl', ['x509', '-in', caPath, '-noout', '-text']);
+    assert.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
+    assert.match(text, /X509v3 Key Usage: critical\s+Certificate Sign, CRL Sign\n/);
+    assert.match(text, /X509v3 Subject Key Identifier: \n/);
+    assert.doesNotMatch(text, /Name Constraints/);
+
+    // A restart, later, keeps the CA and its name.
+    store = await openDataDir(dataDir, {});
+    t.after(() => store.close());
+    const later = new Date(t0.getTime() + 100 * DAY);
+    await ensureLocalCa({ store, now: later, names, commonName: 'box.example.test' });
+    assert.equal((await storedCert(store, LOCAL_CA_ALIAS)).sha256, ca.sha256);
+    assert.ok((await storedCert(store, LOCAL_SERVER_ALIAS)).issuer.der.equals(ca.subject.der));
+  });
+
+  it('gives two data directories of the same host name two different CA names', async (t) => {
+    const subjects = new Set<string>();
+    for (let i = 0; i < 2; i++) {
+      const { store } = await freshStore(t);
+      await ensureLocalCa({ store, now: t0, names, commonName: 'box.example.test' });
+      subjects.add((await storedCert(store, LOCAL_CA_ALIAS)).subject.rfc4514);
+    }
+    assert.equal(subjects.size, 2);
+  });
+
+  it('issues a server certificate our validator (policy on) and openssl -x509_strict accept for every name', async (t) => {
+    const { store, dir } = await freshStore(t);
+    await ensureLocalCa({ store, now: t0, names, commonName: 'BOX.example.test' });
+    const ca = await storedCert(store, LOCAL_CA_ALIAS);
+    const leaf = await storedCert(store, LOCAL_SERVER_ALIAS);
+    assert.equal(leaf.subject.rfc4514, 'CN=box.example.test');
+    const time = new Date(t0.getTime() + 3600_000);
+    for (const host of [...names.dns, ...names.ip]) {
+      const result = validateServerChain(leaf, {
+        trusted: [ca],
+        time,
+        host,
+        checkPolicy: true,
+        policy: { maxValidityDays: 398 },
+      });
+      assert.deepEqual(result.problems, [], host);
+    }
+    assert.match(await opensslVerify(dir, ca, leaf, time), /: OK/);
+  });
+
+  it('names the leaf after a covered name when the host name is not one', async (t) => {
+    const { store } = await freshStore(t);
+    await ensureLocalCa({
+      store,
+      now: t0,
+      names: localServerNames('my_box'),
+      commonName: 'my_box',
+    });
+    assert.equal((await storedCert(store, LOCAL_SERVER_ALIAS)).subject.rfc4514, 'CN=localhost');
+  });
+});
+
+describe('a name-constrained local CA (localCa.nameConstraints)', {
+  skip: needs('openssl'),
+}, () => {
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const names = localServerNames('box.example.test', ['192.0.2.7']);
+  const { dir, cleanup } = tempDir();
+  let store: Store;
+  let ca: Certificate;
+
+  before(async () => {
+    store = await openDataDir(join(dir, 'data'), {}, { create: true });
+    await ensureLocalCa({
+      store,
+      now: t0,
+      names,
+      commonName: 'box.example.test',
+      nameConstraints: true,
+    });
+    ca = await storedCert(store, LOCAL_CA_ALIAS);
+  });
+  after(async () => {
+    await store.close();
+    cleanup();
+  });
+
+  it('permits exactly the served names, critically', async () => {
+    const caPath = join(dir, 'nc-ca.pem');
+    writeFileSync(caPath, toPem('CERTIFICATE', ca.der));
+    const text = await tool('openssl', ['x509', '-in', caPath, '-noout', '-text']);
+    assert.match(text, /X509v3 Name Constraints: critical\n\s+Permitted:\n/);
+    const permitted = text.split('Permitted:')[1]!.split(/\n\s+Signature Algorithm/)[0]!;
+    assert.deepEqual(permitted.trim().split(/\n\s*/), [
+      'DNS:box.example.test',
+      'DNS:localhost',
+      'IP:127.0.0.1/255.255.255.255',
+      'IP:192.0.2.7/255.255.255.255',
+      'IP:0:0:0:0:0:0:0:1/FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF',
+    ]);
+  });
+
+  it('issues a server certificate for a permitted name that openssl and our validator accept', async () => {
+    const leaf = await storedCert(store, LOCAL_SERVER_ALIAS);
+    const time = new Date(t0.getTime() + 3600_000);
+    assert.match(await opensslVerify(dir, ca, leaf, time), /: OK/);
+    const result = validateServerChain(leaf, { trusted: [ca], time, host: 'box.example.test' });
+    assert.deepEqual(result.problems, []);
+  });
+
+  it('makes a certificate for another site, signed with the leaked CA key, fail both validators', async () => {
+    const keyDer = await store.getPrivateKey(LOCAL_CA_ALIAS);
+    const caKey = join(dir, 'leaked-ca.key');
+    writeFileSync(caKey, toPem('PRIVATE KEY', keyDer!));
+    const caPath = join(dir, 'leaked-ca.pem');
+    writeFileSync(caPath, toPem('CERTIFICATE', ca.der));
+    const at = (name: string) => join(dir, name);
+    writeFileSync(
+      at('evil.ext'),
+      [
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature',
+        'extendedKeyUsage=serverAuth',
+        'subjectAltName=DNS:bank.example.com',
+        'authorityKeyIdentifier=keyid',
+        'subjectKeyIdentifier=hash',
+        '',
+      ].join('\n'),
+    );
+    const openssl = (...args: string[]) => tool('openssl', args);
+    await openssl(
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      at('evil.key'),
+    );
+    await openssl(
+      'req',
+      '-new',
+      '-key',
+      at('evil.key'),
+      '-subj',
+      '/CN=bank.example.com',
+      '-out',
+      at('evil.csr'),
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      at('evil.csr'),
+      '-CA',
+      caPath,
+      '-CAkey',
+      caKey,
+      '-set_serial',
+      '0x51a2b3c4d5e6f708',
+      '-days',
+      '30',
+      '-sha256',
+      '-extfile',
+      at('evil.ext'),
+      '-out',
+      at('evil.pem'),
+    );
+    const evil = parseCertificate(parsePemBlocks(readFileSync(at('evil.pem')))[0]!.der);
+    const now = new Date();
+    const result = validateServerChain(evil, {
+      trusted: [ca],
+      time: now,
+      host: 'bank.example.com',
+    });
+    assert.deepEqual(
+      result.problems.map((p) => p.code),
+      ['NameConstraintViolation'],
+    );
+    assert.match(await opensslVerify(dir, ca, evil, now), /permitted subtree violation/);
+  });
+
+  it('leaves a name the constraints do not permit out of the certificate, and says how to mend it', async () => {
+    const more = localServerNames('box.example.test', ['192.0.2.7', 'new.example.test']);
+    const warnings: string[] = [];
+    const ensure = () =>
+      ensureLocalCa({
+        store,
+        now: new Date(t0.getTime() + DAY),
+        names: more,
+        commonName: 'box.example.test',
+        nameConstraints: true,
+        warn: (m) => warnings.push(m),
+      });
+    assert.equal(await ensure(), undefined, 'the certificate already covers every permitted name');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /do not permit new\.example\.test/);
+    assert.match(warnings[0]!, /certkeeper local-ca reissue --name-constraints/);
+    assert.ok(
+      !subjectAltNamesOf(await storedCert(store, LOCAL_SERVER_ALIAS)).dns.includes(
+        'new.example.test',
+      ),
+    );
+
+    // Re-issuing (what `certkeeper local-ca reissue --name-constraints` does) permits them.
+    const ctx = { store, now: () => new Date(t0.getTime() + DAY), trusted: [] };
+    await reissueLocalCa(ctx, {
+      names: more,
+      commonName: 'box.example.test',
+      nameConstraints: true,
+      principal: TEST_PRINCIPAL,
+    });
+    const reissued = await storedCert(store, LOCAL_CA_ALIAS);
+    assert.notEqual(reissued.subject.rfc4514, ca.subject.rfc4514, 'a new CA, a new name');
+    assert.ok(
+      subjectAltNamesOf(await storedCert(store, LOCAL_SERVER_ALIAS)).dns.includes(
+        'new.example.test',
+      ),
+    );
+    warnings.length = 0;
+    assert.equal(await ensure(), undefined);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('says so when the option is on but the stored CA carries no constraints', async (t) => {
+    const { dir: other, cleanup: done } = tempDir();
+    const plain = await openDataDir(join(other, 'data'), {}, { create: true });
+    t.after(async () => {
+      await plain.close();
+      done();
+    });
+    await ensureLocalCa({ store: plain, now: t0, names, commonName: 'box.example.test' });
+    const warnings: string[] = [];
+    await ensureLocalCa({
+      store: plain,
+      now: t0,
+      names,
+      commonName: 'box.example.test',
+      nameConstraints: true,
+      warn: (m) => warnings.push(m),
+    });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /carries no name constraints/);
   });
 });
