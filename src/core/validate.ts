@@ -211,12 +211,11 @@ export class PathBudget {
     const cacheKey = `${child.sha256}/${issuer.sha256}`;
     const cached = this.#links.get(cacheKey);
     if (cached) return cached;
+    if (this.signatureChecks >= SIGNATURE_BUDGET) return undefined;
     const key = this.publicKey(issuer);
     let result: true | Finding;
     if (!isKey(key)) {
       result = key;
-    } else if (this.signatureChecks >= SIGNATURE_BUDGET) {
-      return undefined;
     } else {
       this.signatureChecks++;
       result = {
