@@ -9,7 +9,8 @@
  * intermediates, depth first with backtracking, until a path to an anchor passes every
  * check. A certificate is never used twice in a path, nor is a second certificate with
  * the same subject and key. The work is bounded (signature checks, search steps, name
- * constraint comparisons), so hostile inputs end quickly with a failure.
+ * constraint comparisons), so hostile inputs end quickly with a failure; a `PathBudget`
+ * makes one bound cover every step of an input (chain.ts builds with this same search).
  *
  * Decisions where the standards leave room (they follow rustls-webpki or the BRs):
  * - The trust anchor is a certificate and is held to the CA rules (validity, critical
@@ -17,6 +18,10 @@
  *   pathLenConstraint and name constraints); its self-signature is not checked. As in
  *   BR 7.1.2.1 an anchor carries no extendedKeyUsage, and its AKI, if any, is a key
  *   identifier only, equal to its SKI when self-issued. A v1 anchor is accepted as is.
+ * - A candidate issuer whose subject key identifier differs from the child's authority
+ *   key identifier and whose signature fails is another key under that name, not a bad
+ *   signature: the issuer is reported missing (`ChainIncomplete`), as OpenSSL does. Without
+ *   key identifiers a failed signature is `SignatureInvalid`.
  * - A leaf must not be a CA (basicConstraints cA=TRUE or keyCertSign): a CA certificate
  *   used as a server certificate is refused (BR 7.1.2.7.8, webpki).
  * - Leaf extendedKeyUsage: absent means any purpose (RFC 5280); present, it must list
