@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { validateAssembledChain } from '../../src/core/anchored.js';
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { buildChain, requireCompleteChain } from '../../src/core/chain.js';
 import { parsePrivateKeyPem } from '../../src/core/keys.js';
@@ -348,6 +349,9 @@ describe('building among several candidate issuers', { skip: needs('openssl') },
     assert.equal(assembly.leaf.sha256, certs.bagLeaf!.sha256);
     assert.equal(assembly.complete, false);
     assert.equal(assembly.missingIssuer?.rfc4514, 'CN=Bag CA');
+    // Validating it afterwards spends the same budget: the input's bound holds for both.
+    const result = validateAssembledChain(assembly, { trusted: [], time: new Date(), budget });
+    assert.equal(result.valid, false);
     assert.ok(budget.signatureChecks <= SIGNATURE_BUDGET, `${budget.signatureChecks} checks`);
     assert.ok(budget.searchSteps <= SEARCH_BUDGET, `${budget.searchSteps} steps`);
   });
