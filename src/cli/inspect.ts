@@ -135,6 +135,7 @@ export function formatReport(report: InspectReport): string {
       out.push(`  incomplete: the issuer "${ch.missingIssuer}" was not given`);
     }
     if (ch.leftovers.length > 0) out.push(`  not part of the chain: ${ch.leftovers.join(', ')}`);
+    for (const l of ch.leftOut) out.push(`  left out ${l.certificate}: ${l.message}`);
     if (ch.duplicatesDropped > 0) out.push(`  duplicates dropped: ${ch.duplicatesDropped}`);
   }
   if (report.validation) {

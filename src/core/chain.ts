@@ -1,15 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import * as asn from '@peculiar/asn1-x509';
-import {
-  type Certificate,
-  certificatePublicKey,
-  type DistinguishedName,
-  getExtension,
-  isSelfIssued,
-} from './certificate.js';
-import { CoreError, isCoreError } from './errors.js';
+import { type Certificate, type DistinguishedName, isSelfIssued } from './certificate.js';
+import { CoreError, type CoreErrorCode, isCoreError } from './errors.js';
+import { authorityKeyIdentifierOf, basicConstraintsOf, subjectKeyIdOf } from './extensions.js';
 import { matchKeyToCertificate } from './keys.js';
-import { verifyCertificateSignature } from './signature.js';
+import { PathBudget, searchPath } from './validate.js';
 
 /** What an uploaded bag of certificates assembles into. Not a validation: see validate.ts. */
 export interface ChainAssembly {
@@ -26,70 +20,99 @@ export interface ChainAssembly {
   leftovers: Certificate[];
   /** How many supplied certificates were exact (same DER) duplicates. */
   duplicatesDropped: number;
+  /**
+   * Leftovers that could have taken a place in the chain (same subject) but were not valid
+   * at `time`, each with the sentence that says so: e.g. an expired cross-signed
+   * intermediate left out in favour of the valid one.
+   */
+  leftOut: LeftOut[];
 }
+
+/** A supplied issuer passed over in favour of another of the same name. */
+export interface LeftOut {
+  certificate: Certificate;
+  inFavourOf: Certificate;
+  /** Why: `CertificateExpired` or `CertificateNotYetValid`. */
+  code: CoreErrorCode;
+  message: string;
+}
+
+export interface BuildOptions {
+  /** The private key: its certificate is the leaf. */
+  key?: KeyObject | undefined;
+  /** Configured anchors, which complete the chain when the bag stops short. */
+  trusted?: Certificate[] | undefined;
+  /** When given, a path valid at this instant is preferred to one that is not. */
+  time?: Date | undefined;
+  /**
+   * The work this input may still cost (signature checks, search steps), to share with
+   * its validation afterwards; default a fresh one. Read it to see the work done.
+   */
+  budget?: PathBudget | undefined;
+}
+
+/** Most leaf candidates an `AmbiguousLeaf` message names; the rest are counted. */
+const NAMED_CANDIDATES = 3;
 
 /**
  * Orders an unordered bag of certificates into leaf → issuers.
  *
  * The leaf is the certificate matching `key` when given; otherwise the one that issued
  * no other supplied certificate (preferring, among several, those not self-issued, then
- * those that are not CAs). Issuers are found by name and AKI/SKI and confirmed by their
- * signature; when the bag stops short, the chain is completed from `trusted`.
+ * those that are not CAs). The issuers are found by validate.ts's path search, depth
+ * first with backtracking over every candidate (same name, key identifiers, signature):
+ * a path to a configured anchor is preferred, then one to a self-signed root of the bag,
+ * and among those a path that passes every check at `time`; when none does, the path
+ * that got farthest. The whole input shares one bounded budget.
  *
  * Errors: an empty bag is `NoCertificate`, a key matching no certificate `KeyMismatch`,
  * several equally good leaves `AmbiguousLeaf`.
  */
-export function buildChain(
-  certificates: Certificate[],
-  options: { key?: KeyObject; trusted?: Certificate[] } = {},
-): ChainAssembly {
+export function buildChain(certificates: Certificate[], options: BuildOptions = {}): ChainAssembly {
   const bag = dedupe(certificates);
   const duplicatesDropped = certificates.length - bag.length;
   if (bag.length === 0) {
     throw new CoreError('NoCertificate', 'No certificate was supplied to build a chain from.');
   }
-  const links = new Links();
-  const leaf = pickLeaf(bag, links, options.key);
+  const budget = options.budget ?? new PathBudget();
+  const leaf = pickLeaf(bag, options.key, budget);
   const trusted = dedupe(options.trusted ?? []);
-  const trustedByHash = new Map(trusted.map((t) => [t.sha256, t]));
+  const configured = new Set(trusted.map((c) => c.sha256));
+  // A self-issued certificate whose own key verifies it, or whose signature can't be checked here.
+  const selfSigned = (c: Certificate) => {
+    if (!isSelfIssued(c)) return false;
+    const verdict = budget.verify(c, c);
+    return verdict !== undefined && (verdict === true || verdict.code !== 'SignatureInvalid');
+  };
 
-  const chain = [leaf];
-  const used = new Set([leaf.sha256]);
-  let anchoredBy = trustedByHash.get(leaf.sha256);
-  let current = leaf;
-  while (!links.selfSigned(current)) {
-    const next = links.findIssuer(
-      current,
-      bag.filter((c) => !used.has(c.sha256)),
-    );
-    if (next) {
-      chain.push(next);
-      used.add(next.sha256);
-      anchoredBy ??= trustedByHash.get(next.sha256);
-      current = next;
-      continue;
-    }
-    if (!anchoredBy) {
-      const anchor = links.findIssuer(
-        current,
-        trusted.filter((c) => !used.has(c.sha256)),
-      );
-      if (anchor) {
-        chain.push(anchor);
-        anchoredBy = anchor;
-      }
-    }
-    break;
+  let chain: Certificate[];
+  if (configured.has(leaf.sha256) || selfSigned(leaf)) {
+    chain = [leaf];
+  } else {
+    const others = bag.filter((c) => c !== leaf);
+    chain = searchPath(leaf, {
+      trusted,
+      intermediates: others,
+      suppliedRoots: others.filter(isSelfIssued),
+      time: options.time,
+      budget,
+      // Building judges the issuers; the leaf's own purpose is the validation's business.
+      requiredExtendedKeyUsage: [],
+    }).path;
   }
 
   const last = chain[chain.length - 1]!;
-  const complete = anchoredBy !== undefined || links.selfSigned(last);
+  const anchoredBy = configured.has(last.sha256) ? last : undefined;
+  const complete = anchoredBy !== undefined || selfSigned(last);
+  const used = new Set(chain.map((c) => c.sha256));
+  const leftovers = bag.filter((c) => !used.has(c.sha256));
   const assembly: ChainAssembly = {
     leaf,
     chain,
     complete,
-    leftovers: bag.filter((c) => !used.has(c.sha256)),
+    leftovers,
     duplicatesDropped,
+    leftOut: options.time ? leftOut(chain, leftovers, options.time) : [],
   };
   if (anchoredBy) assembly.anchoredBy = anchoredBy;
   if (!complete) assembly.missingIssuer = last.issuer;
@@ -117,7 +140,34 @@ function dedupe(certificates: Certificate[]): Certificate[] {
   });
 }
 
-function pickLeaf(bag: Certificate[], links: Links, key: KeyObject | undefined): Certificate {
+/** The leftovers that share a subject with an issuer of the chain but are not valid at `time`. */
+function leftOut(chain: Certificate[], leftovers: Certificate[], time: Date): LeftOut[] {
+  const out: LeftOut[] = [];
+  const t = time.getTime();
+  const validAt = (c: Certificate) => c.notBefore.getTime() <= t && t <= c.notAfter.getTime();
+  const chosenBySubject = new Map<string, Certificate>();
+  for (const c of chain.slice(1)) {
+    if (validAt(c)) chosenBySubject.set(c.subject.der.toString('hex'), c);
+  }
+  for (const c of leftovers) {
+    const chosen = chosenBySubject.get(c.subject.der.toString('hex'));
+    if (!chosen || validAt(c)) continue;
+    const expired = t > c.notAfter.getTime();
+    const why = expired
+      ? `expired ${c.notAfter.toISOString().slice(0, 10)}`
+      : `not valid before ${c.notBefore.toISOString().slice(0, 10)}`;
+    const role = isSelfIssued(chosen) ? 'root' : 'intermediate';
+    out.push({
+      certificate: c,
+      inFavourOf: chosen,
+      code: expired ? 'CertificateExpired' : 'CertificateNotYetValid',
+      message: `The ${role} "${c.subject.rfc4514}" issued by "${c.issuer.rfc4514}" (${why}) was left out in favour of the one issued by "${chosen.issuer.rfc4514}".`,
+    });
+  }
+  return out;
+}
+
+function pickLeaf(bag: Certificate[], key: KeyObject | undefined, budget: PathBudget): Certificate {
   let candidates: Certificate[];
   if (key) {
     candidates = bag.filter((c) => safeMatch(key, c));
@@ -131,23 +181,58 @@ function pickLeaf(bag: Certificate[], links: Links, key: KeyObject | undefined):
     candidates = bag;
   }
   if (candidates.length > 1) {
-    // The leaf issued none of the other supplied certificates.
+    // The leaf issued none of the other supplied certificates. Found by name through an
+    // index, then by signature within the budget; past it, the name alone counts.
+    const byIssuer = new Map<string, Certificate[]>();
+    for (const c of bag) {
+      const name = c.issuer.der.toString('hex');
+      const list = byIssuer.get(name);
+      if (list) list.push(c);
+      else byIssuer.set(name, [c]);
+    }
+    const ids = new KeyIds();
     const issuedNothing = candidates.filter(
-      (c) => !bag.some((other) => other !== c && links.signedBy(other, c)),
+      (c) => !issuedAnother(c, byIssuer.get(c.subject.der.toString('hex')) ?? [], ids, budget),
     );
     candidates = issuedNothing.length > 0 ? issuedNothing : candidates;
   }
   candidates = prefer(candidates, (c) => !isSelfIssued(c));
   candidates = prefer(candidates, (c) => !isCa(c));
   if (candidates.length > 1) {
-    const names = candidates.map((c) => `"${c.subject.rfc4514}"`).join(', ');
+    const named = candidates.slice(0, NAMED_CANDIDATES).map((c) => `"${c.subject.rfc4514}"`);
+    const more = candidates.length - named.length;
+    const list =
+      more > 0 ? `${named.join(', ')} and ${more.toLocaleString('en-US')} more` : named.join(', ');
     throw new CoreError(
       'AmbiguousLeaf',
-      `Several certificates could be the leaf (${names}); supply its private key or remove the others.`,
-      { details: { candidates: candidates.map((c) => c.subject.rfc4514) } },
+      `${candidates.length.toLocaleString('en-US')} certificates could be the leaf (${list}); supply its private key or remove the others.`,
+      {
+        details: {
+          candidates: candidates.slice(0, NAMED_CANDIDATES).map((c) => c.subject.rfc4514),
+          count: candidates.length,
+        },
+      },
     );
   }
   return candidates[0]!;
+}
+
+/** True when `issuer` plausibly issued one of `named` (the certificates naming it as issuer). */
+function issuedAnother(
+  issuer: Certificate,
+  named: Certificate[],
+  ids: KeyIds,
+  budget: PathBudget,
+): boolean {
+  for (const child of named) {
+    if (child === issuer || !ids.agree(child, issuer)) continue;
+    const verdict = budget.verify(child, issuer);
+    // Spent budget, or a key or algorithm that can't be checked here: the name decides.
+    if (verdict === undefined || verdict === true || verdict.code !== 'SignatureInvalid') {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** The subset satisfying `test`, unless that is empty. */
@@ -168,89 +253,40 @@ function safeMatch(key: KeyObject, cert: Certificate): boolean {
 
 function isCa(cert: Certificate): boolean {
   try {
-    return getExtension(cert, asn.id_ce_basicConstraints, asn.BasicConstraints)?.cA === true;
+    return basicConstraintsOf(cert)?.ca === true;
   } catch {
     return false;
   }
 }
 
-function keyIdentifiers(cert: Certificate): { aki?: Buffer; ski?: Buffer } {
-  const ids: { aki?: Buffer; ski?: Buffer } = {};
-  try {
-    const aki = getExtension(cert, asn.id_ce_authorityKeyIdentifier, asn.AuthorityKeyIdentifier);
-    if (aki?.keyIdentifier) ids.aki = Buffer.from(aki.keyIdentifier.buffer);
-  } catch {
-    // A damaged AKI only loses us a hint; the signature still decides.
-  }
-  try {
-    const ski = getExtension(cert, asn.id_ce_subjectKeyIdentifier, asn.SubjectKeyIdentifier);
-    if (ski) ids.ski = Buffer.from(ski.buffer);
-  } catch {
-    // Likewise for a damaged SKI.
-  }
-  return ids;
-}
+/** Key identifiers, decoded once per certificate; a damaged one only loses a hint. */
+class KeyIds {
+  readonly #ids = new Map<string, { aki?: string | undefined; ski?: string | undefined }>();
 
-/** Name comparison: equal DER, or equal RFC 4514 text ignoring case and repeated spaces. */
-function sameName(a: DistinguishedName, b: DistinguishedName): boolean {
-  if (a.der.equals(b.der)) return true;
-  const norm = (n: DistinguishedName) => n.rfc4514.toLowerCase().replace(/\s+/g, ' ');
-  return norm(a) === norm(b);
-}
-
-/** Issuer relations between certificates, each signature checked once. */
-class Links {
-  readonly #verdicts = new Map<string, boolean | null>();
-  readonly #ids = new Map<string, { aki?: Buffer; ski?: Buffer }>();
-
-  /** True when `issuer` plausibly issued `child`: name, key identifiers, then signature. */
-  signedBy(child: Certificate, issuer: Certificate): boolean {
-    return this.#candidate(child, issuer) && this.#verify(child, issuer) !== false;
+  /** False only when the child's AKI and the issuer's SKI are both present and differ. */
+  agree(child: Certificate, issuer: Certificate): boolean {
+    const aki = this.#of(child).aki;
+    const ski = this.#of(issuer).ski;
+    return aki === undefined || ski === undefined || aki === ski;
   }
 
-  /** A self-issued certificate whose signature its own key verifies (or can't be checked). */
-  selfSigned(cert: Certificate): boolean {
-    return isSelfIssued(cert) && this.signedBy(cert, cert);
-  }
-
-  /** The issuer of `child` among `pool`: verified signatures first, then unverifiable ones. */
-  findIssuer(child: Certificate, pool: Certificate[]): Certificate | undefined {
-    const candidates = pool.filter((c) => c !== child && this.#candidate(child, c));
-    return (
-      candidates.find((c) => this.#verify(child, c) === true) ??
-      candidates.find((c) => this.#verify(child, c) === null)
-    );
-  }
-
-  #idsOf(cert: Certificate): { aki?: Buffer; ski?: Buffer } {
+  #of(cert: Certificate) {
     let ids = this.#ids.get(cert.sha256);
     if (!ids) {
-      ids = keyIdentifiers(cert);
+      ids = {
+        aki: attempt(() => authorityKeyIdentifierOf(cert)?.keyId),
+        ski: attempt(() => subjectKeyIdOf(cert)),
+      };
       this.#ids.set(cert.sha256, ids);
     }
     return ids;
   }
+}
 
-  #candidate(child: Certificate, issuer: Certificate): boolean {
-    if (!sameName(child.issuer, issuer.subject)) return false;
-    const aki = this.#idsOf(child).aki;
-    const ski = this.#idsOf(issuer).ski;
-    return !aki || !ski || aki.equals(ski);
-  }
-
-  /** true/false when checked; null when the algorithm or key can't be used here. */
-  #verify(child: Certificate, issuer: Certificate): boolean | null {
-    const id = `${child.sha256}|${issuer.sha256}`;
-    let verdict = this.#verdicts.get(id);
-    if (verdict === undefined) {
-      try {
-        verdict = verifyCertificateSignature(child, certificatePublicKey(issuer));
-      } catch (err) {
-        if (!isCoreError(err)) throw err;
-        verdict = err.code === 'UnsupportedAlgorithm' ? null : false;
-      }
-      this.#verdicts.set(id, verdict);
-    }
-    return verdict;
+function attempt<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
   }
 }

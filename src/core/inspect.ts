@@ -7,6 +7,7 @@ import { type CoreErrorCode, isCoreError } from './errors.js';
 import { describeKey, type KeyDescription, matchKeyToCertificate } from './keys.js';
 import type { Policy } from './policy.js';
 import { type FoundKey, type InputFormat, readMaterial } from './read.js';
+import { PathBudget } from './validate.js';
 
 /** One input to inspect: a name for the report and its bytes. */
 export interface InspectInput {
@@ -56,6 +57,8 @@ export interface InspectReport {
     missingIssuer: string | null;
     leftovers: string[];
     duplicatesDropped: number;
+    /** Certificates passed over in favour of a valid one of the same name, and why. */
+    leftOut: { certificate: string; inFavourOf: string; code: CoreErrorCode; message: string }[];
   } | null;
   validation: {
     valid: boolean;
@@ -159,9 +162,13 @@ export async function inspect(
     const idOf = (c: Certificate) => certIds.get(c.sha256) ?? trustedById.get(c.sha256) ?? c.sha256;
     const matchedKey = keys.find((k) => certs.some((c) => matchKeyToCertificate(k.key, c)));
     try {
+      // One budget for everything given: choosing the leaf, building and validating.
+      const budget = new PathBudget();
       const assembly = buildChain(certs, {
         ...(matchedKey ? { key: matchedKey.key } : {}),
         trusted,
+        time: options.now,
+        budget,
       });
       report.chain = {
         leaf: idOf(assembly.leaf),
@@ -171,12 +178,19 @@ export async function inspect(
         missingIssuer: assembly.missingIssuer?.rfc4514 ?? null,
         leftovers: assembly.leftovers.map(idOf),
         duplicatesDropped: assembly.duplicatesDropped,
+        leftOut: assembly.leftOut.map((l) => ({
+          certificate: idOf(l.certificate),
+          inFavourOf: idOf(l.inFavourOf),
+          code: l.code,
+          message: l.message,
+        })),
       };
       // Only configured anchors are trusted; a root that came with the bundle is checked
       // as far as it goes and then reported as UntrustedRoot.
       const result = validateAssembledChain(assembly, {
         trusted,
         time: options.now,
+        budget,
         ...(options.host ? { host: options.host } : {}),
         ...(options.policy ? { policy: options.policy } : {}),
         ...(options.remedy ? { remedy: options.remedy } : {}),

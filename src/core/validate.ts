@@ -9,7 +9,8 @@
  * intermediates, depth first with backtracking, until a path to an anchor passes every
  * check. A certificate is never used twice in a path, nor is a second certificate with
  * the same subject and key. The work is bounded (signature checks, search steps, name
- * constraint comparisons), so hostile inputs end quickly with a failure.
+ * constraint comparisons), so hostile inputs end quickly with a failure; a `PathBudget`
+ * makes one bound cover every step of an input (chain.ts builds with this same search).
  *
  * Decisions where the standards leave room (they follow rustls-webpki or the BRs):
  * - The trust anchor is a certificate and is held to the CA rules (validity, critical
@@ -17,6 +18,10 @@
  *   pathLenConstraint and name constraints); its self-signature is not checked. As in
  *   BR 7.1.2.1 an anchor carries no extendedKeyUsage, and its AKI, if any, is a key
  *   identifier only, equal to its SKI when self-issued. A v1 anchor is accepted as is.
+ * - A candidate issuer whose subject key identifier differs from the child's authority
+ *   key identifier and whose signature fails is another key under that name, not a bad
+ *   signature: the issuer is reported missing (`ChainIncomplete`), as OpenSSL does. Without
+ *   key identifiers a failed signature is `SignatureInvalid`.
  * - A leaf must not be a CA (basicConstraints cA=TRUE or keyCertSign): a CA certificate
  *   used as a server certificate is refused (BR 7.1.2.7.8, webpki).
  * - Leaf extendedKeyUsage: absent means any purpose (RFC 5280); present, it must list
@@ -107,9 +112,27 @@ export interface ValidationOptions {
   requiredExtendedKeyUsage?: string[];
   /**
    * Filled in with the work the validation did, when given: how a test or a bench sees
-   * that a hostile chain was answered within the budgets below, without a clock.
+   * that a hostile chain was answered within the budgets below, without a clock. With a
+   * shared `budget`, the work of every step that spent it so far.
    */
   work?: ValidationWork;
+  /**
+   * The budget of the whole input, when this validation is one step of several (choosing
+   * the leaf, building the chain, validating it): they then spend one budget between them
+   * and share the signatures already checked. Default: a fresh one.
+   */
+  budget?: PathBudget;
+}
+
+/**
+ * What path building may be asked beyond validation: no time (validity is then not a
+ * criterion), and roots that came with the input, which end a path as an anchor would
+ * but count only when no path reaches a configured anchor.
+ */
+export interface PathSearchOptions extends Omit<ValidationOptions, 'time'> {
+  time?: Date | undefined;
+  /** Self-issued certificates of the input: anchors of last resort, once their self-signature verifies. */
+  suppliedRoots?: Certificate[];
 }
 
 /** The work of one validation, counted in the units its budgets are written in. */
@@ -135,11 +158,100 @@ export const SIGNATURE_BUDGET = 100;
 /** Most search steps (certificates tried as issuers) one validation may make. */
 export const SEARCH_BUDGET = 2000;
 
+/** A check that found something: a problem without its place in the path. */
+export type Finding = Omit<ValidationProblem, 'index' | 'certificate'>;
+
+/**
+ * The work one input may cost, shared by every step that looks at it (choosing the leaf,
+ * building the chain, validating it), so a hostile bag is bounded once rather than per
+ * step; it also remembers the keys and signatures already checked, so no step checks one
+ * twice.
+ */
+export class PathBudget {
+  /** Signature verifications made (the one that found the budget spent is not counted). */
+  signatureChecks = 0;
+  /** Certificates tried as issuers. */
+  searchSteps = 0;
+  readonly nameConstraints: NameConstraintBudget = { remaining: NAME_CONSTRAINT_BUDGET };
+  readonly #keys = new Map<string, KeyObject | Finding>();
+  readonly #links = new Map<string, true | Finding>();
+
+  /** The work done so far, counted as the budgets count it. */
+  work(): ValidationWork {
+    return {
+      signatureChecks: Math.min(this.signatureChecks, SIGNATURE_BUDGET),
+      searchSteps: Math.min(this.searchSteps, SEARCH_BUDGET),
+      nameComparisons: NAME_CONSTRAINT_BUDGET - Math.max(0, this.nameConstraints.remaining),
+    };
+  }
+
+  /** Takes one search step; false when the steps are spent. */
+  step(): boolean {
+    return ++this.searchSteps <= SEARCH_BUDGET;
+  }
+
+  /** The certificate's public key, or why it can't be used. Cached. */
+  publicKey(cert: Certificate): KeyObject | Finding {
+    let key = this.#keys.get(cert.sha256);
+    if (!key) {
+      try {
+        key = certificatePublicKey(cert);
+      } catch (err) {
+        key = {
+          code: 'UnsupportedAlgorithm',
+          message: `The public key of "${cert.subject.rfc4514}" cannot be used.`,
+        };
+        if (isCoreError(err)) key.message = err.message;
+      }
+      this.#keys.set(cert.sha256, key);
+    }
+    return key;
+  }
+
+  /**
+   * Did `issuer`'s key sign `child`? True, or what stands against it; undefined when the
+   * signature budget is spent. Cached: a pair is checked once per input.
+   */
+  verify(child: Certificate, issuer: Certificate): true | Finding | undefined {
+    const cacheKey = `${child.sha256}/${issuer.sha256}`;
+    const cached = this.#links.get(cacheKey);
+    if (cached) return cached;
+    if (this.signatureChecks >= SIGNATURE_BUDGET) return undefined;
+    const key = this.publicKey(issuer);
+    let result: true | Finding;
+    if (!isKey(key)) {
+      result = key;
+    } else {
+      this.signatureChecks++;
+      result = {
+        code: 'SignatureInvalid',
+        message: `The signature on "${child.subject.rfc4514}" does not verify with the key of "${issuer.subject.rfc4514}".`,
+      };
+      try {
+        if (verifyCertificateSignature(child, key)) result = true;
+      } catch (err) {
+        if (isCoreError(err)) result = { code: err.code, message: err.message };
+      }
+    }
+    this.#links.set(cacheKey, result);
+    return result;
+  }
+}
+
 /** Validates a server certificate chain. Bad certificates give problems, never exceptions. */
 export function validateServerChain(
   leaf: Certificate,
   options: ValidationOptions,
 ): ValidationResult {
+  return searchPath(leaf, options);
+}
+
+/**
+ * The search behind {@link validateServerChain}, for building a chain as well: without
+ * `time` validity is no criterion, and `suppliedRoots` end a path when no configured
+ * anchor can (the result is then valid up to that root, which the caller must judge).
+ */
+export function searchPath(leaf: Certificate, options: PathSearchOptions): ValidationResult {
   const validation = new Validation(leaf, options);
   try {
     return validation.run();
@@ -161,7 +273,6 @@ export function validateServerChain(
 }
 
 type Role = 'leaf' | 'ca' | 'anchor';
-type Finding = Omit<ValidationProblem, 'index' | 'certificate'>;
 
 interface Attempt {
   path: Certificate[];
@@ -194,7 +305,8 @@ const MUST_BE_NON_CRITICAL: Record<string, string> = {
 };
 
 class Validation {
-  private readonly time: Date;
+  /** Undefined when building without a time: validity is then no criterion. */
+  private readonly time: Date | undefined;
   private readonly policy: Policy;
   private readonly policyCode: CoreErrorCode;
   private readonly checkPolicy: boolean;
@@ -205,25 +317,29 @@ class Validation {
   private readonly globalProblems: ValidationProblem[] = [];
   private readonly crls: Crl[] = [];
   private readonly anchors = new Map<string, Certificate>();
+  private readonly supplied = new Set<string>();
   private readonly bySubject = new Map<string, Certificate[]>();
-  private readonly keys = new Map<string, KeyObject | Finding>();
-  private readonly signatures = new Map<string, true | Finding>();
+  private readonly keyIds = new Map<
+    string,
+    { aki?: string | undefined; ski?: string | undefined }
+  >();
+  private readonly budget: PathBudget;
   private readonly certFindings = new Map<string, Finding[]>();
   private readonly ncCache = new Map<string, NameConstraintsValue | undefined>();
   private readonly namesCache = new Map<string, ConstrainedNames | undefined>();
-  private readonly ncBudget: NameConstraintBudget = { remaining: NAME_CONSTRAINT_BUDGET };
-  private signatureChecks = 0;
-  private steps = 0;
   private gaveUp = false;
   private best: Attempt | undefined;
+  /** The first path that passed every check up to a supplied root. */
+  private fallback: Certificate[] | undefined;
   private readonly openEnds: { path: Certificate[]; rank: number; finding: Finding; at: number }[] =
     [];
 
   constructor(
     private readonly leaf: Certificate,
-    options: ValidationOptions,
+    options: PathSearchOptions,
   ) {
-    this.time = new Date(Math.floor(options.time.getTime() / 1000) * 1000);
+    this.budget = options.budget ?? new PathBudget();
+    this.time = options.time && new Date(Math.floor(options.time.getTime() / 1000) * 1000);
     this.checkPolicy = options.checkPolicy ?? true;
     this.policy = this.checkPolicy ? resolvePolicy(options.policy) : DEFAULT_POLICY;
     this.policyCode = this.checkPolicy ? 'PolicyViolation' : 'UnsupportedAlgorithm';
@@ -257,20 +373,19 @@ class Validation {
       this.index(anchor);
     }
     const seen = new Set<string>();
-    for (const cert of options.intermediates ?? []) {
+    for (const cert of [...(options.intermediates ?? []), ...(options.suppliedRoots ?? [])]) {
       if (this.anchors.has(cert.sha256) || seen.has(cert.sha256)) continue;
       seen.add(cert.sha256);
       this.index(cert);
+    }
+    for (const root of options.suppliedRoots ?? []) {
+      if (!this.anchors.has(root.sha256) && isSelfIssued(root)) this.supplied.add(root.sha256);
     }
   }
 
   /** The work done so far, counted as the budgets count it (the step that hit a budget is not). */
   work(): ValidationWork {
-    return {
-      signatureChecks: Math.min(this.signatureChecks, SIGNATURE_BUDGET),
-      searchSteps: Math.min(this.steps, SEARCH_BUDGET),
-      nameComparisons: NAME_CONSTRAINT_BUDGET - Math.max(0, this.ncBudget.remaining),
-    };
+    return this.budget.work();
   }
 
   private index(cert: Certificate): void {
@@ -281,7 +396,7 @@ class Validation {
   }
 
   run(): ValidationResult {
-    const found = this.extend([this.leaf]);
+    const found = this.extend([this.leaf]) ?? this.fallback;
     if (found) {
       const problems = [...this.globalProblems];
       return { valid: problems.length === 0, path: found, problems };
@@ -310,12 +425,14 @@ class Validation {
       return undefined;
     }
     for (const candidate of candidates) {
-      if (++this.steps > SEARCH_BUDGET) {
+      if (!this.budget.step()) {
         this.gaveUp = true;
         return undefined;
       }
       const next = [...path, candidate];
-      const isAnchor = this.anchors.has(candidate.sha256);
+      const configured = this.anchors.has(candidate.sha256);
+      // A supplied root is an anchor once its self-signature verifies (checked below).
+      const isAnchor = configured || this.supplied.has(candidate.sha256);
       // An open path still needs an anchor: count it as if one followed, to prune early.
       const depth = isAnchor ? logicalDepth(next) : logicalDepth([...next, candidate]);
       if (depth > this.maxDepth || next.length > this.maxDepth * 2) {
@@ -333,12 +450,24 @@ class Validation {
       const link = this.verifyLink(child, candidate);
       if (this.gaveUp) return undefined;
       if (link !== true) {
-        this.openEnds.push({ path: next, rank: 2, finding: link, at: path.length - 1 });
+        // Another key under the same name, as its key identifier says: not a bad signature
+        // but not the issuer either (OpenSSL, too, passes over it).
+        if (link.code === 'SignatureInvalid' && this.keyIdsDiffer(child, candidate)) {
+          this.openEnds.push({ path, rank: 1, finding: this.deadEnd(child), at: path.length - 1 });
+        } else {
+          this.openEnds.push({ path: next, rank: 2, finding: link, at: path.length - 1 });
+        }
         continue;
       }
-      if (isAnchor) {
+      const anchored = configured || (isAnchor && this.verifyLink(candidate, candidate) === true);
+      if (this.gaveUp) return undefined;
+      if (anchored) {
         const problems = this.evaluate(next, true);
-        if (problems.length === 0) return next;
+        if (problems.length === 0) {
+          if (configured) return next;
+          this.fallback ??= next;
+          continue;
+        }
         this.consider({ path: next, rank: 3, problems });
         continue;
       }
@@ -351,9 +480,9 @@ class Validation {
   /** Possible issuers of `child`: anchors first, then by key identifier and validity. */
   private candidatesFor(child: Certificate, path: Certificate[]): Certificate[] {
     const all = this.bySubject.get(child.issuer.der.toString('hex')) ?? [];
-    const aki = safe(() => authorityKeyIdentifierOf(child)?.keyId);
+    const aki = this.idsOf(child).aki;
     const score = (c: Certificate) => {
-      const ski = safe(() => subjectKeyIdOf(c));
+      const ski = this.idsOf(c).ski;
       let s = this.anchors.has(c.sha256) ? 0 : 8;
       if (aki && ski && aki !== ski) s += 4;
       if (!this.validAt(c)) s += 2;
@@ -373,7 +502,28 @@ class Validation {
       .map((x) => x.c);
   }
 
+  /** The certificate's key identifiers (AKI keyIdentifier, SKI), as hex; cached. */
+  private idsOf(cert: Certificate): { aki?: string | undefined; ski?: string | undefined } {
+    let ids = this.keyIds.get(cert.sha256);
+    if (!ids) {
+      ids = {
+        aki: safe(() => authorityKeyIdentifierOf(cert)?.keyId),
+        ski: safe(() => subjectKeyIdOf(cert)),
+      };
+      this.keyIds.set(cert.sha256, ids);
+    }
+    return ids;
+  }
+
+  /** True when the child's AKI names another key than the candidate's SKI. */
+  private keyIdsDiffer(child: Certificate, candidate: Certificate): boolean {
+    const aki = this.idsOf(child).aki;
+    const ski = this.idsOf(candidate).ski;
+    return aki !== undefined && ski !== undefined && aki !== ski;
+  }
+
   private validAt(cert: Certificate): boolean {
+    if (!this.time) return true;
     const t = this.time.getTime();
     return cert.notBefore.getTime() <= t && t <= cert.notAfter.getTime();
   }
@@ -393,47 +543,15 @@ class Validation {
   }
 
   private publicKey(cert: Certificate): KeyObject | Finding {
-    let key = this.keys.get(cert.sha256);
-    if (!key) {
-      try {
-        key = certificatePublicKey(cert);
-      } catch (err) {
-        key = {
-          code: 'UnsupportedAlgorithm',
-          message: `The public key of "${cert.subject.rfc4514}" cannot be used.`,
-        };
-        if (isCoreError(err)) key.message = err.message;
-      }
-      this.keys.set(cert.sha256, key);
-    }
-    return key;
+    return this.budget.publicKey(cert);
   }
 
   /** Did `issuer`'s key sign `child`? Cached; counts against the signature budget. */
   private verifyLink(child: Certificate, issuer: Certificate): true | Finding {
-    const cacheKey = `${child.sha256}/${issuer.sha256}`;
-    const cached = this.signatures.get(cacheKey);
-    if (cached) return cached;
-    const key = this.publicKey(issuer);
-    let result: true | Finding;
-    if (!isKey(key)) {
-      result = key;
-    } else if (++this.signatureChecks > SIGNATURE_BUDGET) {
-      this.gaveUp = true;
-      return { code: 'UntrustedRoot', message: 'The signature budget is spent.' };
-    } else {
-      result = {
-        code: 'SignatureInvalid',
-        message: `The signature on "${child.subject.rfc4514}" does not verify with the key of "${issuer.subject.rfc4514}".`,
-      };
-      try {
-        if (verifyCertificateSignature(child, key)) result = true;
-      } catch (err) {
-        if (isCoreError(err)) result = { code: err.code, message: err.message };
-      }
-    }
-    this.signatures.set(cacheKey, result);
-    return result;
+    const result = this.budget.verify(child, issuer);
+    if (result) return result;
+    this.gaveUp = true;
+    return { code: 'UntrustedRoot', message: 'The signature budget is spent.' };
   }
 
   private consider(attempt: Attempt): void {
@@ -506,7 +624,7 @@ class Validation {
       ]);
     }
     this.checkNameConstraints(path, add);
-    if (this.crls.length > 0) {
+    if (this.crls.length > 0 && this.time) {
       for (let i = 0; i < last; i++) {
         const key = this.publicKey(path[i + 1]!);
         if (!isKey(key)) continue;
@@ -525,7 +643,7 @@ class Validation {
         if (j > 0 && isSelfIssued(path[j]!)) continue;
         const names = this.constrainedNames(path[j]!);
         if (!names) continue;
-        const why = nameConstraintViolation(nc, names, this.ncBudget);
+        const why = nameConstraintViolation(nc, names, this.budget.nameConstraints);
         if (why) {
           add(j, [
             {
@@ -611,14 +729,15 @@ class Validation {
       else if (value.every((b) => b === 0)) yield malformed(`${name} has the serial number zero.`);
     }
     if (cert.issuer.attributes.length === 0) yield malformed(`${name} has an empty issuer name.`);
-    const t = this.time.getTime();
-    if (t > cert.notAfter.getTime()) {
+    // Without a time (building only), validity is no criterion.
+    const t = this.time?.getTime();
+    if (t !== undefined && t > cert.notAfter.getTime()) {
       yield {
         code: 'CertificateExpired',
         message: `${name} expired on ${cert.notAfter.toISOString()}.`,
       };
     }
-    if (t < cert.notBefore.getTime()) {
+    if (t !== undefined && t < cert.notBefore.getTime()) {
       yield {
         code: 'CertificateNotYetValid',
         message: `${name} is not valid before ${cert.notBefore.toISOString()}.`,

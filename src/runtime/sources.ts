@@ -319,7 +319,8 @@ export function identityOf(
   alias?: string,
   options: { allowExpired?: boolean } = {},
 ): Identity {
-  const assembly = buildChain(certs, { key });
+  // At `now`, so that a valid path is served rather than, say, an expired cross-sign.
+  const assembly = buildChain(certs, { key, time: now });
   const { leaf } = assembly;
   if (leaf.notAfter < now && !options.allowExpired) {
     throw new CoreError(

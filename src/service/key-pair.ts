@@ -5,14 +5,23 @@ import { buildChain } from '../core/chain.js';
 import { isSelfSigned } from '../core/describe.js';
 import { CoreError, type CoreErrorCode, isCoreError } from '../core/errors.js';
 import { parsePemBlocks, toPem } from '../core/pem.js';
-import type { ValidationProblem } from '../core/validate.js';
+import { PathBudget, type ValidationProblem } from '../core/validate.js';
 import type { EntryInput } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 
-/** Problems that make a key pair unusable as a TLS server identity. */
+/**
+ * Problems that every client rejects, so they block an import and an activation: a bad
+ * signature, expiry, an issuer that may not issue (not a CA, path length, name
+ * constraints), a usage or extension clients refuse, a key or algorithm they can't use.
+ * The rest (an incomplete chain, a private root, uncovered host names) depend on the
+ * client and are warnings.
+ */
 const FATAL: ReadonlySet<CoreErrorCode> = new Set([
   'SignatureInvalid',
   'CertificateExpired',
+  'NotACertificateAuthority',
+  'PathLengthExceeded',
+  'NameConstraintViolation',
   'PolicyViolation',
   'UsageNotAllowed',
   'UnknownCriticalExtension',
@@ -62,17 +71,24 @@ export function assembleKeyPair(
   key: KeyObject,
   trusted: Certificate[],
 ): KeyPairAssembly {
-  const assembly = buildChain(certificates, { key, trusted });
+  // One budget for the whole upload: building the chain and validating it.
+  const budget = new PathBudget();
+  const time = ctx.now();
+  const assembly = buildChain(certificates, { key, trusted, time, budget });
   const leaf = assembly.leaf;
   const supplied = new Set(certificates.map((c) => c.sha256));
   const chain = assembly.chain.slice(1).filter((c) => supplied.has(c.sha256) && !isSelfSigned(c));
   // Only configured anchors are trusted: a root that came with the upload is checked as far
   // as it goes and then warned about (UntrustedRoot), never a refusal.
-  const result = validateAssembledChain(assembly, { trusted, time: ctx.now() });
+  const result = validateAssembledChain(assembly, { trusted, time, budget });
   const warnings: ValidationProblem[] = [];
   for (const p of result.problems) {
     if (FATAL.has(p.code)) throw new CoreError(p.code, p.message);
-    warnings.push(p);
+    warnings.push(byConsequence(p));
+  }
+  // A certificate of the upload that was passed over is said, so nobody wonders where it went.
+  for (const l of assembly.leftOut) {
+    warnings.push({ code: l.code, message: l.message, certificate: l.certificate.sha256 });
   }
   return {
     entry: {
@@ -86,5 +102,14 @@ export function assembleKeyPair(
     leaf,
     chain,
     warnings,
+  };
+}
+
+/** A warning worded by what clients will do, where core's sentence says what is missing. */
+function byConsequence(problem: ValidationProblem): ValidationProblem {
+  if (problem.code !== 'ChainIncomplete' || !problem.issuer) return problem;
+  return {
+    ...problem,
+    message: `Browsers will show an error unless the intermediate is sent: add "${problem.issuer}" to the upload.`,
   };
 }

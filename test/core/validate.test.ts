@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { parseCertificate } from '../../src/core/certificate.js';
 import type { CoreErrorCode } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import {
@@ -313,7 +314,25 @@ describe('validateServerChain on openssl-made chains', { skip: needs('openssl') 
   });
 
   it('reports a signature that does not verify', () => {
-    assertProblem(validate('decoy-leaf'), 'SignatureInvalid', 0);
+    // The leaf's last signature byte flipped: the issuer's key identifier matches, the signature does not.
+    const der = Buffer.from(certs.leaf!.der);
+    der[der.length - 1]! ^= 0x01;
+    assertProblem(
+      validateServerChain(parseCertificate(der), {
+        trusted: [certs.root!],
+        intermediates: [certs.ica!],
+        time: soon(),
+      }),
+      'SignatureInvalid',
+      0,
+    );
+  });
+
+  it('names the missing issuer when only another key of that name was supplied', () => {
+    // decoy-leaf's AKI names decoy-ica's key; `ica` shares the name only (OpenSSL says the same).
+    const r = validate('decoy-leaf');
+    assertProblem(r, 'ChainIncomplete', 0);
+    assert.ok(!codes(r).includes('SignatureInvalid'), JSON.stringify(r.problems));
   });
 
   it('rejects a chain that ends at an untrusted root', () => {
