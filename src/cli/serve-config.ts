@@ -27,6 +27,8 @@ export interface TlsFiles {
   certificate?: string | undefined;
   privateKey?: string | undefined;
   keyPassphraseFile?: string | undefined;
+  /** The key entry to serve from a keystore (PKCS#12) with several. */
+  keyAlias?: string | undefined;
   directory?: string | undefined;
 }
 
@@ -55,6 +57,8 @@ Serves HTTPS with a managed identity. Options (each also settable in the config 
   -z, --ssl-certificate FILE    serve this certificate (any format; with its chain)
   -k, --ssl-private-key FILE    ... with this private key
   --ssl-key-passphrase-file F   password of an encrypted key or PKCS#12 file
+  --ssl-key-alias NAME          the key entry to serve from a keystore (PKCS#12)
+                                that holds several
   --strict-tls                  a broken certificate source stops the server instead
                                 of falling through to the next source`;
 
@@ -86,6 +90,7 @@ export async function loadServeConfig(
       certificate: values['ssl-certificate'],
       privateKey: values['ssl-private-key'],
       keyPassphraseFile: values['ssl-key-passphrase-file'],
+      keyAlias: values['ssl-key-alias'],
     },
     config: {
       certificate: optionalPath('tls.certificate', tls.certificate, configFile),
@@ -116,6 +121,7 @@ function parseFlags(argv: string[]) {
       'ssl-certificate': { type: 'string', short: 'z' },
       'ssl-private-key': { type: 'string', short: 'k' },
       'ssl-key-passphrase-file': { type: 'string' },
+      'ssl-key-alias': { type: 'string' },
       'strict-tls': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
