@@ -11,8 +11,9 @@ import { type Io, UsageError } from './io.js';
 const HELP = `Usage: certkeeper inspect FILE... [options]
 
 Prints what the files hold (any of PEM, DER, PKCS#7, PKCS#12, keys, CSRs, in any
-order), which key belongs to which certificate, and the chain built from everything
-given, validated now against Node's bundled root CAs plus any --ca.
+order; every key entry of a keystore, by alias), which key belongs to which
+certificate, and the chain built from everything given, validated now against Node's
+bundled root CAs plus any --ca.
 
 Options:
   --password P         password of encrypted keys and PKCS#12 files

@@ -43,7 +43,13 @@ const CONFIG_KEYS = new Set([
   'sessionIdCacheSize',
   'ticketKeyRotationHours',
 ]);
-const TLS_KEYS = new Set(['certificate', 'privateKey', 'keyPassphraseFile', 'directory']);
+const TLS_KEYS = new Set([
+  'certificate',
+  'privateKey',
+  'keyPassphraseFile',
+  'keyAlias',
+  'directory',
+]);
 
 export const SERVE_HELP = `Usage: certkeeper serve [options]
 
@@ -96,6 +102,7 @@ export async function loadServeConfig(
       certificate: optionalPath('tls.certificate', tls.certificate, configFile),
       privateKey: optionalPath('tls.privateKey', tls.privateKey, configFile),
       keyPassphraseFile: optionalPath('tls.keyPassphraseFile', tls.keyPassphraseFile, configFile),
+      keyAlias: optionalString('tls.keyAlias', tls.keyAlias),
       directory: optionalPath('tls.directory', tls.directory, configFile),
     },
     sniCacheSize: numberOption('sniCacheSize', file.sniCacheSize ?? 1000),
@@ -180,6 +187,12 @@ function stringList(name: string, value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw new UsageError(`"${name}" must be a list of names`);
   }
+  return value;
+}
+
+function optionalString(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new UsageError(`"${name}" must be a string`);
   return value;
 }
 

@@ -162,6 +162,7 @@ function envSource(env: Record<string, string | undefined>): FileSource | undefi
     certificate: env.CERTKEEPER_SSL_CERT,
     privateKey: env.CERTKEEPER_SSL_KEY,
     keyPassphraseFile: env.CERTKEEPER_SSL_KEY_PASSPHRASE_FILE,
+    keyAlias: env.CERTKEEPER_SSL_KEY_ALIAS,
   };
 }
 

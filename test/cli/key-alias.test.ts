@@ -131,23 +131,52 @@ describe('a keystore with several key entries, by alias, from the command line',
   });
 
   describe('certkeeper serve -z keystore.p12 --ssl-key-alias', () => {
+    const base = (name: string) => [
+      ...['--data-dir', at(`serve-${name}`), '--port', '0', '--host', '127.0.0.1'],
+    ];
     const serveConfig = async (name: string, ...flags: string[]) =>
       (await loadServeConfig(
         [
-          ...['--data-dir', at(`serve-${name}`), '--port', '0', '--host', '127.0.0.1'],
+          ...base(name),
           ...['-z', keystore.path, '--ssl-key-passphrase-file', at('storepass'), ...flags],
         ],
         {},
       )) as ServeConfig;
 
-    it('serves the entry named, over a real TLS handshake', async () => {
-      for (const alias of ['admin', 'api']) {
-        const config = await serveConfig(alias, '--ssl-key-alias', alias);
-        const server = await startServer(config, {}, pino({ level: 'silent' }));
+    it('serves the entry named by the flag, the config file or the environment, over a real TLS handshake', async () => {
+      writeFileSync(
+        at('certkeeper.yaml'),
+        `tls:\n  certificate: ${keystore.path}\n  keyPassphraseFile: storepass\n  keyAlias: api\n`,
+      );
+      const env = {
+        CERTKEEPER_SSL_CERT: keystore.path,
+        CERTKEEPER_SSL_KEY_PASSPHRASE_FILE: at('storepass'),
+        CERTKEEPER_SSL_KEY_ALIAS: 'web',
+      };
+      const cases: [string, string, ServeConfig, Record<string, string>][] = [
+        ['flag', 'admin', await serveConfig('flag', '--ssl-key-alias', 'admin'), {}],
+        [
+          'config',
+          'api',
+          (await loadServeConfig(
+            [...base('config'), '--config', at('certkeeper.yaml')],
+            {},
+          )) as ServeConfig,
+          {},
+        ],
+        [
+          'environment',
+          'web',
+          (await loadServeConfig(base('environment'), env)) as ServeConfig,
+          env,
+        ],
+      ];
+      for (const [source, alias, config, environment] of cases) {
+        const server = await startServer(config, environment, pino({ level: 'silent' }));
         try {
           const port = server.supervisor.runtime.address()!.port;
-          assert.equal(await servedFingerprint(port), fingerprints.get(alias), alias);
-          assert.equal(server.supervisor.status()!.source, 'flag');
+          assert.equal(await servedFingerprint(port), fingerprints.get(alias), source);
+          assert.equal(server.supervisor.status()!.source, source);
         } finally {
           await server.stop();
         }
