@@ -279,7 +279,7 @@ async function readPkcs12Into(
       key: entry.key.key,
       format: 'pkcs12',
       encrypted: true,
-      origin: entry.alias !== undefined ? `PKCS#12 "${entry.alias}"` : 'PKCS#12',
+      origin: entry.alias ? `PKCS#12 "${entry.alias}"` : 'PKCS#12',
       ...(entry.alias !== undefined ? { alias: entry.alias } : {}),
     });
   }
