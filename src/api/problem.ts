@@ -51,6 +51,8 @@ export const STATUS = {
   KeyMismatch: 422,
   NoCertificate: 422,
   NoPrivateKey: 422,
+  KeyAliasRequired: 422,
+  KeyAliasNotFound: 422,
   AmbiguousLeaf: 422,
   ChainIncomplete: 422,
   ChainInvalid: 422,

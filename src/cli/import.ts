@@ -22,6 +22,8 @@ keystore of a data directory, as one change that a running server follows at onc
 Options:
   --password P         password of an encrypted key or PKCS#12 file
   --password-file F    read the password from the first line of F
+  --key-alias NAME     the key entry to import from a keystore (PKCS#12) that holds
+                       several (certkeeper inspect lists them)
   --activate           also make it the served identity (the "server" binding)
   --sni HOST           also serve it for this SNI host name, exact or *.wildcard
                        (repeatable); other names keep the server identity
@@ -52,6 +54,7 @@ export async function runImport(
 ): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {
     ...PASSWORD_OPTIONS,
+    'key-alias': { type: 'string' },
     activate: { type: 'boolean' },
     sni: { type: 'string', multiple: true },
     replace: { type: 'boolean' },
@@ -87,6 +90,7 @@ export async function runImport(
       alias,
       files: inputs,
       password,
+      keyAlias: values['key-alias'],
       replace: values.replace ?? false,
       activate: values.activate ?? false,
       sniHosts: values.sni ?? [],

@@ -11,8 +11,9 @@ import { type Io, UsageError } from './io.js';
 const HELP = `Usage: certkeeper inspect FILE... [options]
 
 Prints what the files hold (any of PEM, DER, PKCS#7, PKCS#12, keys, CSRs, in any
-order), which key belongs to which certificate, and the chain built from everything
-given, validated now against Node's bundled root CAs plus any --ca.
+order; every key entry of a keystore, by alias), which key belongs to which
+certificate, and the chain built from everything given, validated now against Node's
+bundled root CAs plus any --ca.
 
 Options:
   --password P         password of encrypted keys and PKCS#12 files
@@ -51,7 +52,8 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
   const trusted: Certificate[] = [];
   for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
   for (const file of values.ca ?? []) {
-    const material = await readMaterial(await readInputFile(file)).catch((err: unknown) => {
+    const bytes = await readInputFile(file);
+    const material = await readMaterial(bytes, { allKeyEntries: true }).catch((err: unknown) => {
       if (!isCoreError(err)) throw err;
       throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });
     });
@@ -82,6 +84,10 @@ export function formatReport(report: InspectReport): string {
   const line = (label: string, value: string) => out.push(`    ${label.padEnd(10)}${value}`);
   for (const file of report.files) {
     out.push(`${file.name}: ${file.format ?? 'not understood'}`);
+    for (const e of file.pkcs12?.keyEntries ?? []) {
+      const alias = e.alias === null ? '(no alias)' : JSON.stringify(e.alias);
+      out.push(`  key entry ${alias}: ${keyText(e.key)}, ${e.subject ?? 'no certificate'}`);
+    }
     for (const ignored of file.ignored) out.push(`  (ignored ${ignored})`);
   }
   for (const c of report.certificates) {

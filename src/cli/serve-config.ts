@@ -29,6 +29,8 @@ export interface TlsFiles {
   certificate?: string | undefined;
   privateKey?: string | undefined;
   keyPassphraseFile?: string | undefined;
+  /** The key entry to serve from a keystore (PKCS#12) with several. */
+  keyAlias?: string | undefined;
   directory?: string | undefined;
 }
 
@@ -44,7 +46,13 @@ const CONFIG_KEYS = new Set([
   'ticketKeyRotationHours',
   'localCa',
 ]);
-const TLS_KEYS = new Set(['certificate', 'privateKey', 'keyPassphraseFile', 'directory']);
+const TLS_KEYS = new Set([
+  'certificate',
+  'privateKey',
+  'keyPassphraseFile',
+  'keyAlias',
+  'directory',
+]);
 
 export const SERVE_HELP = `Usage: certkeeper serve [options]
 
@@ -58,6 +66,8 @@ Serves HTTPS with a managed identity. Options (each also settable in the config 
   -z, --ssl-certificate FILE    serve this certificate (any format; with its chain)
   -k, --ssl-private-key FILE    ... with this private key
   --ssl-key-passphrase-file F   password of an encrypted key or PKCS#12 file
+  --ssl-key-alias NAME          the key entry to serve from a keystore (PKCS#12)
+                                that holds several
   --strict-tls                  a broken certificate source stops the server instead
                                 of falling through to the next source`;
 
@@ -90,11 +100,13 @@ export async function loadServeConfig(
       certificate: values['ssl-certificate'],
       privateKey: values['ssl-private-key'],
       keyPassphraseFile: values['ssl-key-passphrase-file'],
+      keyAlias: values['ssl-key-alias'],
     },
     config: {
       certificate: optionalPath('tls.certificate', tls.certificate, configFile),
       privateKey: optionalPath('tls.privateKey', tls.privateKey, configFile),
       keyPassphraseFile: optionalPath('tls.keyPassphraseFile', tls.keyPassphraseFile, configFile),
+      keyAlias: optionalString('tls.keyAlias', tls.keyAlias),
       directory: optionalPath('tls.directory', tls.directory, configFile),
     },
     sniCacheSize: numberOption('sniCacheSize', file.sniCacheSize ?? 1000),
@@ -120,6 +132,7 @@ function parseFlags(argv: string[]) {
       'ssl-certificate': { type: 'string', short: 'z' },
       'ssl-private-key': { type: 'string', short: 'k' },
       'ssl-key-passphrase-file': { type: 'string' },
+      'ssl-key-alias': { type: 'string' },
       'strict-tls': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -193,6 +206,12 @@ function stringList(name: string, value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw new UsageError(`"${name}" must be a list of names`);
   }
+  return value;
+}
+
+function optionalString(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new UsageError(`"${name}" must be a string`);
   return value;
 }
 

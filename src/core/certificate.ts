@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import { readChildren, readTlv, TAG, tlvBytes } from './der.js';
+import { asn1ParseError, readChildren, readTlv, TAG, tlvBytes } from './der.js';
 import { type DistinguishedName, describeName } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 
@@ -93,9 +93,11 @@ export function parseCertificate(der: Uint8Array): Certificate {
   try {
     parsed = AsnConvert.parse(tlvBytes(bytes, outer), asn.Certificate);
   } catch (cause) {
-    throw new CoreError('MalformedInput', 'The certificate is damaged and cannot be read.', {
+    throw asn1ParseError(
       cause,
-    });
+      'The certificate',
+      'The certificate is damaged and cannot be read.',
+    );
   }
   const [tbs, sigAlg] = readChildren(bytes, outer);
   if (!tbs || !sigAlg) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
@@ -166,9 +168,11 @@ export function getExtension<T>(
   try {
     return AsnConvert.parse(ext.value, type);
   } catch (cause) {
-    throw new CoreError('MalformedInput', `The certificate's extension ${oid} is damaged.`, {
+    throw asn1ParseError(
       cause,
-    });
+      `The certificate's extension ${oid}`,
+      `The certificate's extension ${oid} is damaged.`,
+    );
   }
 }
 

@@ -77,13 +77,16 @@ export {
   readPkcs12,
   writePkcs12,
 } from './pkcs12.js';
+export { keyEntriesOf, type Pkcs12KeyEntry, pickKeyEntry } from './pkcs12-entries.js';
 export { DEFAULT_POLICY, type Policy } from './policy.js';
 export {
   type FoundCertificate,
   type FoundKey,
   type InputFormat,
+  type KeyEntryDescription,
   MAX_INPUT_BYTES,
   type Material,
+  type ReadOptions,
   type ReadProblem,
   readMaterial,
 } from './read.js';

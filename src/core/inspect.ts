@@ -6,7 +6,7 @@ import { type CertificateDescription, describeCertificate } from './describe.js'
 import { type CoreErrorCode, isCoreError } from './errors.js';
 import { describeKey, type KeyDescription, matchKeyToCertificate } from './keys.js';
 import type { Policy } from './policy.js';
-import { type FoundKey, type InputFormat, readMaterial } from './read.js';
+import { type FoundKey, type InputFormat, type Material, readMaterial } from './read.js';
 import { PathBudget } from './validate.js';
 
 /** One input to inspect: a name for the report and its bytes. */
@@ -39,7 +39,7 @@ export interface InspectProblem {
 
 /** What `certkeeper inspect` reports, as one JSON document. */
 export interface InspectReport {
-  files: { name: string; format?: InputFormat; pkcs12?: unknown; ignored: string[] }[];
+  files: { name: string; format?: InputFormat; pkcs12?: Material['pkcs12']; ignored: string[] }[];
   certificates: (CertificateDescription & { id: string; origin: string })[];
   keys: (KeyDescription & {
     id: string;
@@ -97,7 +97,11 @@ export async function inspect(
 
   for (const input of inputs) {
     try {
-      const material = await readMaterial(input.bytes, { password: options.password });
+      // Every key entry of a keystore is described, not only one picked by alias.
+      const material = await readMaterial(input.bytes, {
+        password: options.password,
+        allKeyEntries: true,
+      });
       report.files.push({
         name: input.name,
         format: material.format,

@@ -4,6 +4,8 @@ import { type Csr, parseCsr } from './csr.js';
 import { readChildren, readTlv, TAG } from './der.js';
 import { CoreError, type CoreErrorCode, isCoreError } from './errors.js';
 import {
+  describeKey,
+  type KeyDescription,
   type KeyFormat,
   parsePrivateKeyDer,
   parsePrivateKeyPem,
@@ -13,6 +15,7 @@ import { WorkBudget } from './pbe.js';
 import { looksLikePem, type PemBlock, parsePemBlocks } from './pem.js';
 import { isPkcs7ContentInfo, readPkcs7Certificates } from './pkcs7.js';
 import { isPkcs12, type Pkcs12Contents, readPkcs12 } from './pkcs12.js';
+import { keyEntriesOf, pickKeyEntry } from './pkcs12-entries.js';
 
 /** The largest input `readMaterial` accepts: 1 MiB, enough for any real bundle. */
 export const MAX_INPUT_BYTES = 1 << 20;
@@ -33,6 +36,8 @@ export interface FoundKey {
   encrypted: boolean;
   /** Where it came from: the PEM block number, or the PKCS#12 friendly name. */
   origin: string;
+  /** The alias of its keystore (PKCS#12) key entry, when it has one. */
+  alias?: string;
 }
 
 /** A certificate found in the input, with where it came from. */
@@ -55,15 +60,45 @@ export interface Material {
   certificates: FoundCertificate[];
   keys: FoundKey[];
   csrs: Csr[];
-  /** PEM blocks that are valid but not ours to use (PUBLIC KEY, X509 CRL, EC PARAMETERS…). */
+  /** PEM blocks that are valid but not ours to use (PUBLIC KEY, EC PARAMETERS…). */
   ignored: string[];
   /** Recognised parts that failed; the rest of the input was still read. */
   problems: ReadProblem[];
   /** Present when the input was a PKCS#12 file: how it was protected and how entries pair. */
   pkcs12?: Omit<Pkcs12Contents, 'keys' | 'certificates'> & {
     friendlyNames: { keys: (string | undefined)[]; certificates: (string | undefined)[] };
+    /** Every key entry of the file, also when `keyAlias` picked one of them. */
+    keyEntries: KeyEntryDescription[];
   };
 }
+
+/** A keystore's key entry as plain JSON: its alias, its key, its certificate's subject. */
+export interface KeyEntryDescription {
+  alias: string | null;
+  key: Pick<KeyDescription, 'type' | 'bits' | 'curve'> | { type: string };
+  /** The subject of the certificate paired with the key (RFC 4514), if the file holds it. */
+  subject: string | null;
+  /** True for the entry `keyAlias` picked, or for every entry when none had to be picked. */
+  chosen: boolean;
+}
+
+/** How `readMaterial` reads its input. */
+export interface ReadOptions {
+  password?: string | undefined;
+  /**
+   * The alias of the keystore (PKCS#12) key entry to read, for a keystore with several;
+   * the other entries' keys and certificates are left out. A key that is not in a
+   * keystore has no alias, so naming one for it is `KeyAliasNotFound`.
+   */
+  keyAlias?: string | undefined;
+  /** Read every key entry of a keystore instead of requiring one (`inspect` lists them). */
+  allKeyEntries?: boolean;
+  /** The work budget of the whole input (a fresh one when absent). */
+  budget?: WorkBudget;
+}
+
+/** The options as the readers take them: with the input's one budget. */
+type BudgetedOptions = ReadOptions & { budget: WorkBudget };
 
 const CERTIFICATE_LABELS = new Set(['CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE']);
 const KEY_LABELS = new Set([
@@ -78,27 +113,31 @@ const PKCS7_LABELS = new Set(['PKCS7', 'CMS', 'PKCS #7 SIGNED DATA']);
 const IGNORED_LABELS = new Set([
   'PUBLIC KEY',
   'RSA PUBLIC KEY',
-  'X509 CRL',
   'EC PARAMETERS',
   'DH PARAMETERS',
   'DSA PARAMETERS',
 ]);
+
+/** What a CRL is answered with, in PEM and in DER alike: it is not ours to import. */
+const CRL_MESSAGE =
+  'is a certificate revocation list (CRL), not a certificate, key or CSR; certkeeper does not import CRLs.';
 
 /**
  * Reads whatever the bytes hold: certificates, private keys, CSRs, from PEM (any mix
  * of blocks), DER, PKCS#7 or PKCS#12. The format comes from the bytes, never a file
  * name. Parts that fail are reported in `problems` while the rest is still read; when
  * nothing at all could be read, the first problem is thrown (or `UnsupportedFormat`).
- * Every key derivation the input asks for (each encrypted key, each PKCS#12 MAC and bag)
- * is charged to one `WorkBudget`, `options.budget` or a fresh one, so the whole input is
- * answered in bounded time however many blocks it holds.
+ * A keystore with several key entries needs `keyAlias` (`KeyAliasRequired`, naming
+ * them) unless `allKeyEntries`. Every key derivation the input asks for (each encrypted
+ * key, each PKCS#12 MAC and bag) is charged to one `WorkBudget`, `options.budget` or a
+ * fresh one, so the whole input is answered in bounded time however many blocks it holds.
  */
 export async function readMaterial(
   bytes: Uint8Array,
-  options: { password?: string | undefined; budget?: WorkBudget } = {},
+  options: ReadOptions = {},
 ): Promise<Material> {
   // One budget for the whole input: every key derivation of every block draws on it.
-  const budget = options.budget ?? new WorkBudget();
+  const budgeted: BudgetedOptions = { ...options, budget: options.budget ?? new WorkBudget() };
   if (bytes.length > MAX_INPUT_BYTES) {
     throw new CoreError(
       'InputTooLarge',
@@ -125,13 +164,19 @@ export async function readMaterial(
     for (const [i, block] of blocks.entries()) {
       const origin = `PEM block ${i + 1} (${block.label})`;
       try {
-        await readPemBlock(block, origin, options.password, budget, material);
+        await readPemBlock(block, origin, budgeted, material);
       } catch (err) {
         material.problems.push(problemFrom(origin, err));
       }
     }
   } else {
-    await readDer(Buffer.from(bytes), options.password, budget, material);
+    await readDer(Buffer.from(bytes), budgeted, material);
+  }
+  if (options.keyAlias !== undefined && !material.pkcs12 && material.keys.length > 0) {
+    throw new CoreError(
+      'KeyAliasNotFound',
+      `A key alias (${JSON.stringify(options.keyAlias)}) names a keystore entry, but this private key is not in a keystore (PKCS#12); leave out the key alias.`,
+    );
   }
   const found = material.certificates.length + material.keys.length + material.csrs.length;
   if (found === 0 && material.problems.length > 0) {
@@ -147,11 +192,11 @@ export async function readMaterial(
 async function readPemBlock(
   block: PemBlock,
   origin: string,
-  password: string | undefined,
-  budget: WorkBudget,
+  options: BudgetedOptions,
   material: Material,
 ): Promise<void> {
   const { label } = block;
+  const { password, budget } = options;
   if (CERTIFICATE_LABELS.has(label)) {
     // A TRUSTED CERTIFICATE is the certificate followed by OpenSSL's trust settings.
     const der = label === 'TRUSTED CERTIFICATE' ? firstElement(block.der) : block.der;
@@ -166,7 +211,9 @@ async function readPemBlock(
       material.certificates.push({ certificate, origin });
     }
   } else if (label === 'PKCS12') {
-    await readPkcs12Into(block.der, password, budget, material);
+    await readPkcs12Into(block.der, options, material);
+  } else if (label === 'X509 CRL') {
+    throw new CoreError('UnsupportedFormat', `${origin} ${CRL_MESSAGE}`);
   } else if (IGNORED_LABELS.has(label)) {
     material.ignored.push(origin);
   } else {
@@ -174,12 +221,8 @@ async function readPemBlock(
   }
 }
 
-async function readDer(
-  der: Buffer,
-  password: string | undefined,
-  budget: WorkBudget,
-  material: Material,
-): Promise<void> {
+async function readDer(der: Buffer, options: BudgetedOptions, material: Material): Promise<void> {
+  const { password, budget } = options;
   let top: ReturnType<typeof readTlv>;
   try {
     top = readTlv(der);
@@ -197,7 +240,7 @@ async function readDer(
   }
   if (isPkcs12(der)) {
     material.format = 'der-pkcs12';
-    await readPkcs12Into(der, password, budget, material);
+    await readPkcs12Into(der, options, material);
     return;
   }
   if (isPkcs7ContentInfo(der)) {
@@ -223,10 +266,7 @@ async function readDer(
       material.csrs.push(parseCsr(der));
       return;
     case 'crl':
-      throw new CoreError(
-        'UnsupportedFormat',
-        'The DER data is a certificate revocation list (CRL), not a certificate, key or CSR.',
-      );
+      throw new CoreError('UnsupportedFormat', `The DER data ${CRL_MESSAGE}`);
     default:
       throw new CoreError(
         'UnsupportedFormat',
@@ -237,20 +277,23 @@ async function readDer(
 
 async function readPkcs12Into(
   der: Uint8Array,
-  password: string | undefined,
-  budget: WorkBudget,
+  options: BudgetedOptions,
   material: Material,
 ): Promise<void> {
-  const contents = await readPkcs12(der, password, { budget });
-  for (const k of contents.keys) {
+  const contents = await readPkcs12(der, options.password, { budget: options.budget });
+  const entries = keyEntriesOf(contents);
+  const picked = options.allKeyEntries ? contents : pickKeyEntry(contents, options.keyAlias);
+  for (const entry of entries) {
+    if (!picked.keys.includes(entry.key)) continue;
     material.keys.push({
-      key: k.key,
+      key: entry.key.key,
       format: 'pkcs12',
       encrypted: true,
-      origin: k.friendlyName ? `PKCS#12 "${k.friendlyName}"` : 'PKCS#12',
+      origin: entry.alias ? `PKCS#12 "${entry.alias}"` : 'PKCS#12',
+      ...(entry.alias !== undefined ? { alias: entry.alias } : {}),
     });
   }
-  for (const c of contents.certificates) {
+  for (const c of picked.certificates) {
     material.certificates.push({
       certificate: c.certificate,
       origin: c.friendlyName ? `PKCS#12 "${c.friendlyName}"` : 'PKCS#12',
@@ -263,7 +306,27 @@ async function readPkcs12Into(
       keys: keys.map((k) => k.friendlyName),
       certificates: certificates.map((c) => c.friendlyName),
     },
+    keyEntries: entries.map((e) => ({
+      alias: e.alias ?? null,
+      key: keyTypeOf(e.key.key),
+      subject: e.certificate?.certificate.subject.rfc4514 ?? null,
+      chosen: picked.keys.includes(e.key),
+    })),
   };
+}
+
+/** The type and size of a key, or just Node's name for a type certkeeper doesn't describe. */
+function keyTypeOf(key: KeyObject): KeyEntryDescription['key'] {
+  try {
+    const { type, bits, curve } = describeKey(key);
+    return {
+      type,
+      ...(bits === undefined ? {} : { bits }),
+      ...(curve === undefined ? {} : { curve }),
+    };
+  } catch {
+    return { type: key.asymmetricKeyType ?? 'unknown' };
+  }
 }
 
 /**

@@ -58,6 +58,8 @@ export interface FileSource {
   certificate?: string | undefined;
   privateKey?: string | undefined;
   keyPassphraseFile?: string | undefined;
+  /** The key entry to take from a keystore (PKCS#12) with several: its alias. */
+  keyAlias?: string | undefined;
   /** A directory holding `server.crt` + `server.key`, or `server.p12` + `server.p12.pass`. */
   directory?: string | undefined;
 }
@@ -173,6 +175,7 @@ function envSource(env: Record<string, string | undefined>): FileSource | undefi
     certificate: env.CERTKEEPER_SSL_CERT,
     privateKey: env.CERTKEEPER_SSL_KEY,
     keyPassphraseFile: env.CERTKEEPER_SSL_KEY_PASSPHRASE_FILE,
+    keyAlias: env.CERTKEEPER_SSL_KEY_ALIAS,
   };
 }
 
@@ -227,7 +230,10 @@ async function tryFiles(
     const certs: Certificate[] = [];
     const keys: KeyObject[] = [];
     for (const input of inputs) {
-      const material = await readMaterial(await readValue(input), { password });
+      const material = await readMaterial(await readValue(input), {
+        password,
+        keyAlias: files.keyAlias,
+      });
       const problem = material.problems[0];
       if (problem) throw new CoreError(problem.code, problem.message);
       certs.push(...material.certificates.map((c) => c.certificate));

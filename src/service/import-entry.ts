@@ -28,6 +28,8 @@ export interface ImportInput {
   /** The uploaded files, in any format and order. */
   files: UploadedFile[];
   password?: string | undefined;
+  /** The key entry to take from a keystore (PKCS#12) with several: its alias. */
+  keyAlias?: string | undefined;
   /**
    * Replace the existing entry of this alias (renewal); `AliasNotFound` when there is
    * none. Without it an existing alias is `AliasInUse`.
@@ -87,7 +89,7 @@ export interface ImportResult {
  */
 export async function planImport(ctx: ServiceContext, input: ImportInput): Promise<ImportPlan> {
   checkAlias(input.alias);
-  const upload = await readUpload(input.files, input.password);
+  const upload = await readUpload(input.files, input.password, input.keyAlias);
   const key = distinctKey(upload.keys);
   const certs = upload.certificates;
   if (certs.length === 0) {

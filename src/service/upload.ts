@@ -16,22 +16,26 @@ export interface Upload {
 }
 
 /**
- * Reads every file of an upload with `core/` (decrypting with `password`); the first
- * problem of any file is thrown as its coded error, prefixed with the file's name.
+ * Reads every file of an upload with `core/` (decrypting with `password`, taking the
+ * keystore key entry `keyAlias`); the first problem of any file is thrown as its coded
+ * error, prefixed with the file's name.
  */
 export async function readUpload(
   files: UploadedFile[],
   password: string | undefined,
+  keyAlias?: string | undefined,
 ): Promise<Upload> {
   if (!Array.isArray(files) || files.length === 0) {
     throw new ServiceError('EmptyUpload', 'The upload holds no file.');
   }
   const upload: Upload = { certificates: [], keys: [], fileOf: new Map() };
   for (const file of files) {
-    const material = await readMaterial(file.bytes, { password }).catch((err: unknown) => {
-      if (!isCoreError(err)) throw err;
-      throw new CoreError(err.code, `${file.name}: ${err.message}`, { cause: err });
-    });
+    const material = await readMaterial(file.bytes, { password, keyAlias }).catch(
+      (err: unknown) => {
+        if (!isCoreError(err)) throw err;
+        throw new CoreError(err.code, `${file.name}: ${err.message}`, { cause: err });
+      },
+    );
     const problem = material.problems[0];
     if (problem) throw new CoreError(problem.code, `${file.name}: ${problem.message}`);
     for (const { certificate } of material.certificates) {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { describeCertificate } from '../../src/core/describe.js';
 import { isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { MAX_INPUT_BYTES, readMaterial } from '../../src/core/read.js';
-import { needsCorpus, PYCA } from '../support/tools.js';
+import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -199,5 +199,103 @@ describe('hostile input', () => {
         await understandOrReject(mutated, 'cryptography');
       }
     }
+  });
+});
+
+describe('what is not an importable certificate or key, and what is too large to read', {
+  skip: needs('openssl'),
+}, () => {
+  const { dir, cleanup } = tempDir();
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => tool('openssl', args);
+  after(cleanup);
+
+  before(async () => {
+    await openssl(
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', at('ca.key'), '-out', at('ca.pem'), '-subj', '/CN=CRL Test CA', '-days', '30'],
+    );
+    // openssl ca -gencrl with an empty index: an empty CRL of the CA, in PEM, then in DER.
+    writeFileSync(at('index.txt'), '');
+    writeFileSync(at('crlnumber'), '01\n');
+    writeFileSync(
+      at('ca.cnf'),
+      `[ca]\ndefault_ca = crl_test_ca\n[crl_test_ca]\ndatabase = ${at('index.txt')}\ncrlnumber = ${at('crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 30\n`,
+    );
+    await openssl(
+      ...[
+        'ca',
+        '-gencrl',
+        '-config',
+        at('ca.cnf'),
+        '-keyfile',
+        at('ca.key'),
+        '-cert',
+        at('ca.pem'),
+      ],
+      ...['-out', at('crl.pem')],
+    );
+    await openssl('crl', '-in', at('crl.pem'), '-outform', 'DER', '-out', at('crl.der'));
+  });
+
+  it('says a CRL is a CRL, the same in PEM and in DER (a PEM CRL was silently ignored)', async () => {
+    const messages: string[] = [];
+    for (const file of ['crl.pem', 'crl.der']) {
+      await assert.rejects(readMaterial(readFileSync(at(file))), (e) => {
+        assert.ok(isCoreError(e, 'UnsupportedFormat'), `${file}: ${e}`);
+        messages.push(e.message.replace(/^.*? is a certificate revocation list/, ''));
+        assert.match(e.message, /certificate revocation list \(CRL\).*does not import CRLs/);
+        return true;
+      });
+    }
+    assert.equal(messages[0], messages[1], 'the same sentence for both forms');
+  });
+
+  it('reads the certificates of a bundle that also holds a CRL, and reports the CRL as a problem', async () => {
+    const bundle = Buffer.concat([readFileSync(at('ca.pem')), readFileSync(at('crl.pem'))]);
+    const m = await readMaterial(bundle);
+    assert.equal(m.certificates.length, 1);
+    assert.deepEqual(m.ignored, []);
+    assert.deepEqual(
+      m.problems.map((p) => [p.origin, p.code]),
+      [['PEM block 2 (X509 CRL)', 'UnsupportedFormat']],
+    );
+  });
+
+  /** A self-signed certificate whose SAN extension lists `count` DNS names. */
+  async function certificateWithNames(count: number): Promise<Buffer> {
+    const names = Array.from(
+      { length: count },
+      (_, i) => `DNS.${i + 1} = host${i + 1}.example.com`,
+    );
+    const cnf = at(`sans-${count}.cnf`);
+    writeFileSync(
+      cnf,
+      `[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n[dn]\nCN = many.example.com\n[ext]\nsubjectAltName = @alt\n[alt]\n${names.join('\n')}\n`,
+    );
+    const out = at(`sans-${count}.pem`);
+    await openssl(
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', at(`sans-${count}.key`), '-out', out, '-days', '30', '-config', cnf],
+    );
+    return readFileSync(out);
+  }
+
+  it('says a certificate with 10,000 names is too large to read, not damaged', async () => {
+    const pem = await certificateWithNames(10_000);
+    for (const bytes of [pem, parsePemBlocks(pem)[0]!.der]) {
+      await assert.rejects(readMaterial(bytes), (e) => {
+        assert.ok(isCoreError(e, 'InputTooLarge'), String(e));
+        assert.match(e.message, /too large or complex/);
+        assert.doesNotMatch(e.message, /damaged/);
+        return true;
+      });
+    }
+  });
+
+  it('reads a certificate with 1,000 names, all of them', async () => {
+    const m = await readMaterial(await certificateWithNames(1000));
+    const d = describeCertificate(m.certificates[0]!.certificate);
+    assert.equal(d.subjectAltNames.dns.length, 1000);
   });
 });
