@@ -111,7 +111,11 @@ export function sha256Fingerprint(der: Uint8Array): string {
 
 /** Describes a DER-encoded Name. */
 export function describeName(nameDer: Buffer): DistinguishedName {
-  const name = AsnConvert.parse(nameDer, asn.Name);
+  return nameOf(AsnConvert.parse(nameDer, asn.Name), nameDer);
+}
+
+/** Describes a Name already decoded, whose DER is `der`. */
+function nameOf(name: asn.Name, der: Buffer): DistinguishedName {
   const attributes: NameAttribute[] = [];
   for (const rdn of name) {
     for (const atv of rdn) {
@@ -131,7 +135,7 @@ export function describeName(nameDer: Buffer): DistinguishedName {
         .join('+'),
     )
     .join(',');
-  return { rfc4514, attributes, der: nameDer };
+  return { rfc4514, attributes, der };
 }
 
 /** Escapes an attribute value per RFC 4514 §2.4. */
@@ -146,6 +150,10 @@ function escapeRfc4514(value: string): string {
 /**
  * Parses one DER certificate. Anything that is not a well-formed certificate is a
  * `MalformedInput` (or `UnsupportedFormat` when it isn't a SEQUENCE at all).
+ *
+ * The schema decode is the only decode, and it happens here, so damage is found here.
+ * What is derived from it (names, fingerprints, byte ranges, extensions…) is computed on
+ * first use and kept: most callers read a few fields of many certificates.
  */
 export function parseCertificate(der: Uint8Array): Certificate {
   const bytes = Buffer.from(der);
@@ -153,54 +161,82 @@ export function parseCertificate(der: Uint8Array): Certificate {
   if (outer.tag !== TAG.SEQUENCE) {
     throw new CoreError('UnsupportedFormat', 'The data is not an X.509 certificate.');
   }
+  const certBytes = tlvBytes(bytes, outer);
   let parsed: asn.Certificate;
   try {
-    parsed = AsnConvert.parse(tlvBytes(bytes, outer), asn.Certificate);
+    parsed = AsnConvert.parse(certBytes, asn.Certificate);
   } catch (cause) {
     throw new CoreError('MalformedInput', 'The certificate is damaged and cannot be read.', {
       cause,
     });
   }
-  const [tbs, sigAlg] = readChildren(bytes, outer);
+  // The exact bytes of the signed parts, located (not decoded) by their headers, so a
+  // signature verifies even when the encoding is not canonical DER. The schema decode
+  // succeeded, so these elements are there.
+  const [tbs, sigAlg] = readChildren(certBytes, readTlv(certBytes));
   if (!tbs || !sigAlg) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
-  const tbsChildren = readChildren(bytes, tbs);
+  const tbsChildren = readChildren(certBytes, tbs);
   // TBSCertificate: [0] version?, serial, signature, issuer, validity, subject, spki, ...
-  const hasVersion = tbsChildren[0]?.tag === TAG.CONTEXT_0;
+  const skip = tbsChildren[0]?.tag === TAG.CONTEXT_0 ? 1 : 0;
   const at = (i: number) => {
-    const child = tbsChildren[i + (hasVersion ? 1 : 0)];
+    const child = tbsChildren[i + skip];
     if (!child) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
-    return tlvBytes(bytes, child);
+    return tlvBytes(certBytes, child);
   };
+  const issuerDer = at(2);
+  const subjectDer = at(4);
+  const spkiDer = at(5);
   const tbsAsn = parsed.tbsCertificate;
-  let subject: DistinguishedName;
-  let issuer: DistinguishedName;
-  try {
-    issuer = describeName(at(2));
-    subject = describeName(at(4));
-  } catch (cause) {
-    throw new CoreError('MalformedInput', 'The certificate has a damaged name.', { cause });
-  }
-  const certBytes = tlvBytes(bytes, outer);
+  const hash = (algorithm: string) =>
+    formatFingerprint(createHash(algorithm).update(certBytes).digest());
+
+  let subject: DistinguishedName | undefined;
+  let issuer: DistinguishedName | undefined;
+  let serialHex: string | undefined;
+  let notBefore: Date | undefined;
+  let notAfter: Date | undefined;
+  let signature: Buffer | undefined;
+  let extensions: RawExtension[] | undefined;
+  let sha256: string | undefined;
+  let sha1: string | undefined;
   return {
     der: certBytes,
-    tbsDer: tlvBytes(bytes, tbs),
+    tbsDer: tlvBytes(certBytes, tbs),
     asn: parsed,
-    subject,
-    issuer,
-    serialHex: Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase(),
-    notBefore: tbsAsn.validity.notBefore.getTime(),
-    notAfter: tbsAsn.validity.notAfter.getTime(),
-    spkiDer: at(5),
+    get subject() {
+      return (subject ??= nameOf(tbsAsn.subject, subjectDer));
+    },
+    get issuer() {
+      return (issuer ??= nameOf(tbsAsn.issuer, issuerDer));
+    },
+    get serialHex() {
+      return (serialHex ??= Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase());
+    },
+    get notBefore() {
+      return (notBefore ??= tbsAsn.validity.notBefore.getTime());
+    },
+    get notAfter() {
+      return (notAfter ??= tbsAsn.validity.notAfter.getTime());
+    },
+    spkiDer,
     signatureAlgorithmOid: parsed.signatureAlgorithm.algorithm,
-    signatureAlgorithmDer: tlvBytes(bytes, sigAlg),
-    signature: Buffer.from(parsed.signatureValue),
-    extensions: (tbsAsn.extensions ?? []).map((e) => ({
-      oid: e.extnID,
-      critical: e.critical,
-      value: Buffer.from(e.extnValue.buffer),
-    })),
-    sha256: formatFingerprint(createHash('sha256').update(certBytes).digest()),
-    sha1: formatFingerprint(createHash('sha1').update(certBytes).digest()),
+    signatureAlgorithmDer: tlvBytes(certBytes, sigAlg),
+    get signature() {
+      return (signature ??= Buffer.from(parsed.signatureValue));
+    },
+    get extensions() {
+      return (extensions ??= (tbsAsn.extensions ?? []).map((e) => ({
+        oid: e.extnID,
+        critical: e.critical,
+        value: Buffer.from(e.extnValue.buffer),
+      })));
+    },
+    get sha256() {
+      return (sha256 ??= hash('sha256'));
+    },
+    get sha1() {
+      return (sha1 ??= hash('sha1'));
+    },
     version: tbsAsn.version + 1,
   };
 }
