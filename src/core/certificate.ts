@@ -190,52 +190,54 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const hash = (algorithm: string) =>
     formatFingerprint(createHash(algorithm).update(certBytes).digest());
 
-  let subject: DistinguishedName | undefined;
-  let issuer: DistinguishedName | undefined;
-  let serialHex: string | undefined;
-  let notBefore: Date | undefined;
-  let notAfter: Date | undefined;
-  let signature: Buffer | undefined;
-  let extensions: RawExtension[] | undefined;
-  let sha256: string | undefined;
-  let sha1: string | undefined;
+  const subject = memo(() => nameOf(tbsAsn.subject, subjectDer));
+  const issuer = memo(() => nameOf(tbsAsn.issuer, issuerDer));
+  const serialHex = memo(() => Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase());
+  const notBefore = memo(() => tbsAsn.validity.notBefore.getTime());
+  const notAfter = memo(() => tbsAsn.validity.notAfter.getTime());
+  const signature = memo(() => Buffer.from(parsed.signatureValue));
+  const extensions = memo(() =>
+    (tbsAsn.extensions ?? []).map((e) => ({
+      oid: e.extnID,
+      critical: e.critical,
+      value: Buffer.from(e.extnValue.buffer),
+    })),
+  );
+  const sha256 = memo(() => hash('sha256'));
+  const sha1 = memo(() => hash('sha1'));
   return {
     der: certBytes,
     tbsDer: tlvBytes(certBytes, tbs),
     asn: parsed,
     get subject() {
-      return (subject ??= nameOf(tbsAsn.subject, subjectDer));
+      return subject();
     },
     get issuer() {
-      return (issuer ??= nameOf(tbsAsn.issuer, issuerDer));
+      return issuer();
     },
     get serialHex() {
-      return (serialHex ??= Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase());
+      return serialHex();
     },
     get notBefore() {
-      return (notBefore ??= tbsAsn.validity.notBefore.getTime());
+      return notBefore();
     },
     get notAfter() {
-      return (notAfter ??= tbsAsn.validity.notAfter.getTime());
+      return notAfter();
     },
     spkiDer,
     signatureAlgorithmOid: parsed.signatureAlgorithm.algorithm,
     signatureAlgorithmDer: tlvBytes(certBytes, sigAlg),
     get signature() {
-      return (signature ??= Buffer.from(parsed.signatureValue));
+      return signature();
     },
     get extensions() {
-      return (extensions ??= (tbsAsn.extensions ?? []).map((e) => ({
-        oid: e.extnID,
-        critical: e.critical,
-        value: Buffer.from(e.extnValue.buffer),
-      })));
+      return extensions();
     },
     get sha256() {
-      return (sha256 ??= hash('sha256'));
+      return sha256();
     },
     get sha1() {
-      return (sha1 ??= hash('sha1'));
+      return sha1();
     },
     version: tbsAsn.version + 1,
   };
@@ -270,6 +272,19 @@ export function getExtension<T>(
       cause,
     });
   }
+}
+
+/** A function that computes `compute()` on its first call and returns that value ever after. */
+function memo<T>(compute: () => T): () => T {
+  let done = false;
+  let value: T | undefined;
+  return () => {
+    if (!done) {
+      value = compute();
+      done = true;
+    }
+    return value as T;
+  };
 }
 
 /** True when subject and issuer are the same name (self-issued, RFC 5280 §6.1). */
