@@ -153,9 +153,11 @@ function escapeRfc4514(value: string): string {
  *
  * The schema decode is the only decode, and it happens here, so damage is found here.
  * What is derived from it (names, fingerprints, byte ranges, extensions…) is computed on
- * first use and kept: most callers read a few fields of many certificates.
+ * first use and kept: most callers read a few fields of many certificates. A caller that
+ * has already decoded these very bytes with the schema (PKCS#7 decodes the certificates
+ * of a bundle with it) passes that decode as `decoded`.
  */
-export function parseCertificate(der: Uint8Array): Certificate {
+export function parseCertificate(der: Uint8Array, decoded?: asn.Certificate): Certificate {
   const bytes = Buffer.from(der);
   const outer = readTlv(bytes);
   if (outer.tag !== TAG.SEQUENCE) {
@@ -164,7 +166,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const certBytes = tlvBytes(bytes, outer);
   let parsed: asn.Certificate;
   try {
-    parsed = AsnConvert.parse(certBytes, asn.Certificate);
+    parsed = decoded ?? AsnConvert.parse(certBytes, asn.Certificate);
   } catch (cause) {
     throw new CoreError('MalformedInput', 'The certificate is damaged and cannot be read.', {
       cause,
