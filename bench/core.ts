@@ -352,7 +352,7 @@ function summarise(before: string[], after: string[]): void {
       [
         '## bench/core',
         '',
-        `Commands: \`npm run -s bench:core > before-N.md\` ${before.length} times on the old code and \`npm run -s bench:core > after-N.md\` ${after.length} times on the new (each with the defaults BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS}), then \`npx tsx bench/core.ts --summarise --before=before-1.md,… --after=after-1.md,… --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores, shared with other work: absolute ops/s vary between runs, ratios less).`,
+        `Commands: \`npm run -s bench:core > before-N.md\` on the old code and \`npm run -s bench:core > after-N.md\` on the new, alternating, ${before.length} and ${after.length} times (BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS}), then \`npx tsx bench/core.ts --summarise --before=before-1.md,… --after=after-1.md,… --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores, shared with other work: absolute ops/s vary between runs, ratios less).`,
         `Each run's figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process; the table gives, per operation, the median of those figures over the runs.`,
         "The baseline is Node's bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node's own `crypto.generateKeyPair` for the same key type.",
         '',
