@@ -3,6 +3,11 @@
  * against Node's bare `new X509Certificate()` on the same certificate, measured in
  * the same process and interleaved with it. Medians of several runs (the machine is
  * noisy). Run: `npm run bench:core` (add `-- --write` to update BENCHMARKS.md).
+ *
+ * To compare two versions, save the table of several runs of each (`npm run -s bench:core >
+ * before-1.md`…) and summarise them: `npx tsx bench/core.ts --summarise
+ * --before=before-1.md,… --after=after-1.md,… [--write]` gives each operation's median over
+ * the runs, before and after (ratios, since the machine's speed varies between runs).
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPair as nodeGenerateKeyPair, X509Certificate } from 'node:crypto';
@@ -307,4 +312,64 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** The rows of a table printed by `main`. */
+function readTable(path: string): Row[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line) => line.split('|').map((cell) => cell.trim()))
+    .filter((cells) => cells.length === 6 && /^[\d.]+$/.test(cells[2]!))
+    .map(([, name, ops, baseline, ratio]) => ({
+      name: name!,
+      ops: Number(ops),
+      baseline: Number(baseline),
+      ratio: Number(ratio),
+    }));
+}
+
+/** Per operation, the median over several saved runs before and after a change. */
+function summarise(before: string[], after: string[]): void {
+  const runs = (paths: string[]) => paths.map(readTable);
+  const [b, a] = [runs(before), runs(after)];
+  const medianOf = (tables: Row[][], name: string, field: 'ops' | 'ratio') =>
+    median(tables.map((t) => t.find((r) => r.name === name)?.[field] ?? Number.NaN));
+  const lines = b[0]!.map((row) => {
+    const rb = medianOf(b, row.name, 'ratio');
+    const ra = medianOf(a, row.name, 'ratio');
+    const ob = medianOf(b, row.name, 'ops');
+    const oa = medianOf(a, row.name, 'ops');
+    const change = `${ra >= rb ? '+' : ''}${(((ra - rb) / rb) * 100).toFixed(0)} %`;
+    return `| ${row.name} | ${ob.toFixed(1)} | ${rb.toFixed(3)} | ${oa.toFixed(1)} | ${ra.toFixed(3)} | ${change} |`;
+  });
+  const table = [
+    '| operation | before ops/s | before ratio | after ops/s | after ratio | ratio change |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...lines,
+  ].join('\n');
+  console.log(table);
+  if (process.argv.includes('--write')) {
+    writeBenchmarksSection(
+      'bench-core',
+      [
+        '## bench/core',
+        '',
+        `Commands: \`npm run -s bench:core > before-N.md\` on the old code and \`npm run -s bench:core > after-N.md\` on the new, alternating, ${before.length} and ${after.length} times (BENCH_RUNS=${RUNS} BENCH_RUN_MS=${RUN_MS}), then \`npx tsx bench/core.ts --summarise --before=before-1.md,… --after=after-1.md,… --write\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${execFileSync('nproc').toString().trim()} cores, shared with other work: absolute ops/s vary between runs, ratios less).`,
+        `Each run's figure is the median of ${RUNS} runs of ${RUN_MS} ms (3 s for RSA key generation), interleaved with the baseline in the same process; the table gives, per operation, the median of those figures over the runs.`,
+        "The baseline is Node's bare `new X509Certificate(pem)` on the same leaf certificate, except for key generation, whose baseline is Node's own `crypto.generateKeyPair` for the same key type.",
+        '',
+        table,
+      ].join('\n'),
+    );
+  }
+}
+
+const listArg = (name: string) =>
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(',') ?? [];
+
+if (process.argv.includes('--summarise')) {
+  summarise(listArg('before'), listArg('after'));
+} else {
+  await main();
+}

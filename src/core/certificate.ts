@@ -2,7 +2,7 @@ import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'no
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
 import { asn1ParseError, readChildren, readTlv, TAG, tlvBytes } from './der.js';
-import { type DistinguishedName, describeName } from './distinguished-name.js';
+import { type DistinguishedName, describeDecodedName } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 
 // The name types stay importable from here, where a certificate's fields are declared.
@@ -82,16 +82,23 @@ export function sha256Fingerprint(der: Uint8Array): string {
 /**
  * Parses one DER certificate. Anything that is not a well-formed certificate is a
  * `MalformedInput` (or `UnsupportedFormat` when it isn't a SEQUENCE at all).
+ *
+ * The schema decode is the only decode, and it happens here, so damage is found here.
+ * What is derived from it (names, fingerprints, byte ranges, extensions…) is computed on
+ * first use and kept: most callers read a few fields of many certificates. A caller that
+ * has already decoded these very bytes with the schema (PKCS#7 decodes the certificates
+ * of a bundle with it) passes that decode as `decoded`.
  */
-export function parseCertificate(der: Uint8Array): Certificate {
+export function parseCertificate(der: Uint8Array, decoded?: asn.Certificate): Certificate {
   const bytes = Buffer.from(der);
   const outer = readTlv(bytes);
   if (outer.tag !== TAG.SEQUENCE) {
     throw new CoreError('UnsupportedFormat', 'The data is not an X.509 certificate.');
   }
+  const certBytes = tlvBytes(bytes, outer);
   let parsed: asn.Certificate;
   try {
-    parsed = AsnConvert.parse(tlvBytes(bytes, outer), asn.Certificate);
+    parsed = decoded ?? AsnConvert.parse(certBytes, asn.Certificate);
   } catch (cause) {
     throw asn1ParseError(
       cause,
@@ -99,46 +106,75 @@ export function parseCertificate(der: Uint8Array): Certificate {
       'The certificate is damaged and cannot be read.',
     );
   }
-  const [tbs, sigAlg] = readChildren(bytes, outer);
+  // The exact bytes of the signed parts, located (not decoded) by their headers, so a
+  // signature verifies even when the encoding is not canonical DER. The schema decode
+  // succeeded, so these elements are there.
+  const [tbs, sigAlg] = readChildren(certBytes, readTlv(certBytes));
   if (!tbs || !sigAlg) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
-  const tbsChildren = readChildren(bytes, tbs);
+  const tbsChildren = readChildren(certBytes, tbs);
   // TBSCertificate: [0] version?, serial, signature, issuer, validity, subject, spki, ...
-  const hasVersion = tbsChildren[0]?.tag === TAG.CONTEXT_0;
+  const skip = tbsChildren[0]?.tag === TAG.CONTEXT_0 ? 1 : 0;
   const at = (i: number) => {
-    const child = tbsChildren[i + (hasVersion ? 1 : 0)];
+    const child = tbsChildren[i + skip];
     if (!child) throw new CoreError('MalformedInput', 'The certificate is incomplete.');
-    return tlvBytes(bytes, child);
+    return tlvBytes(certBytes, child);
   };
+  const issuerDer = at(2);
+  const subjectDer = at(4);
+  const spkiDer = at(5);
   const tbsAsn = parsed.tbsCertificate;
-  let subject: DistinguishedName;
-  let issuer: DistinguishedName;
-  try {
-    issuer = describeName(at(2));
-    subject = describeName(at(4));
-  } catch (cause) {
-    throw new CoreError('MalformedInput', 'The certificate has a damaged name.', { cause });
-  }
-  const certBytes = tlvBytes(bytes, outer);
-  return {
-    der: certBytes,
-    tbsDer: tlvBytes(bytes, tbs),
-    asn: parsed,
-    subject,
-    issuer,
-    serialHex: Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase(),
-    notBefore: tbsAsn.validity.notBefore.getTime(),
-    notAfter: tbsAsn.validity.notAfter.getTime(),
-    spkiDer: at(5),
-    signatureAlgorithmOid: parsed.signatureAlgorithm.algorithm,
-    signatureAlgorithmDer: tlvBytes(bytes, sigAlg),
-    signature: Buffer.from(parsed.signatureValue),
-    extensions: (tbsAsn.extensions ?? []).map((e) => ({
+  const hash = (algorithm: string) =>
+    formatFingerprint(createHash(algorithm).update(certBytes).digest());
+
+  const subject = memo(() => describeDecodedName(tbsAsn.subject, subjectDer));
+  const issuer = memo(() => describeDecodedName(tbsAsn.issuer, issuerDer));
+  const serialHex = memo(() => Buffer.from(tbsAsn.serialNumber).toString('hex').toUpperCase());
+  const notBefore = memo(() => tbsAsn.validity.notBefore.getTime());
+  const notAfter = memo(() => tbsAsn.validity.notAfter.getTime());
+  const signature = memo(() => Buffer.from(parsed.signatureValue));
+  const extensions = memo(() =>
+    (tbsAsn.extensions ?? []).map((e) => ({
       oid: e.extnID,
       critical: e.critical,
       value: Buffer.from(e.extnValue.buffer),
     })),
-    sha256: formatFingerprint(createHash('sha256').update(certBytes).digest()),
-    sha1: formatFingerprint(createHash('sha1').update(certBytes).digest()),
+  );
+  const sha256 = memo(() => hash('sha256'));
+  const sha1 = memo(() => hash('sha1'));
+  return {
+    der: certBytes,
+    tbsDer: tlvBytes(certBytes, tbs),
+    asn: parsed,
+    get subject() {
+      return subject();
+    },
+    get issuer() {
+      return issuer();
+    },
+    get serialHex() {
+      return serialHex();
+    },
+    get notBefore() {
+      return notBefore();
+    },
+    get notAfter() {
+      return notAfter();
+    },
+    spkiDer,
+    signatureAlgorithmOid: parsed.signatureAlgorithm.algorithm,
+    signatureAlgorithmDer: tlvBytes(certBytes, sigAlg),
+    get signature() {
+      return signature();
+    },
+    get extensions() {
+      return extensions();
+    },
+    get sha256() {
+      return sha256();
+    },
+    get sha1() {
+      return sha1();
+    },
     version: tbsAsn.version + 1,
   };
 }
@@ -174,6 +210,19 @@ export function getExtension<T>(
       `The certificate's extension ${oid} is damaged.`,
     );
   }
+}
+
+/** A function that computes `compute()` on its first call and returns that value ever after. */
+function memo<T>(compute: () => T): () => T {
+  let done = false;
+  let value: T | undefined;
+  return () => {
+    if (!done) {
+      value = compute();
+      done = true;
+    }
+    return value as T;
+  };
 }
 
 /** True when subject and issuer are the same name (self-issued, RFC 5280 §6.1). */

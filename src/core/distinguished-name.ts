@@ -48,7 +48,11 @@ export function attributeTypeName(oid: string): string {
 
 /** Describes a DER-encoded Name. Throws when it is not a Name. */
 export function describeName(nameDer: Buffer): DistinguishedName {
-  const name = AsnConvert.parse(nameDer, asn.Name);
+  return describeDecodedName(AsnConvert.parse(nameDer, asn.Name), nameDer);
+}
+
+/** Describes a Name already decoded (a certificate's), whose DER is `nameDer`. */
+export function describeDecodedName(name: asn.Name, nameDer: Buffer): DistinguishedName {
   const rdns = [...name].map((rdn) =>
     [...rdn].map((atv) => ({ oid: atv.type, value: atv.value.toString() })),
   );

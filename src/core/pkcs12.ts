@@ -7,6 +7,21 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import { ContentInfo, EncryptedContent, EncryptedContentInfo } from '@peculiar/asn1-cms';
+import {
+  AuthenticatedSafe,
+  CertBag,
+  MacData,
+  PFX,
+  PKCS8ShroudedKeyBag,
+  PKCS12Attribute,
+  SafeBag,
+  SafeContents,
+} from '@peculiar/asn1-pfx';
+import { EncryptedData as EncryptedPrivateKeyData } from '@peculiar/asn1-pkcs8';
+import { DigestInfo } from '@peculiar/asn1-rsa';
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, DirectoryString } from '@peculiar/asn1-x509';
 import { type Certificate, parseCertificate } from './certificate.js';
 import { readChildren, readTlv, TAG, type Tlv, tlvBytes, tlvContent } from './der.js';
 import { CoreError } from './errors.js';
@@ -727,109 +742,192 @@ export async function writePkcs12(input: {
   const pw = pbePassword(password);
 
   // OpenSSL's convention: the key and its certificate share localKeyId = SHA-1(certificate).
-  const attributes: Buffer[] = [];
-  if (friendlyName !== undefined)
-    attributes.push(attribute(OID.friendlyName, bmpString(friendlyName)));
+  const attributes: PKCS12Attribute[] = [];
+  if (friendlyName !== undefined) {
+    attributes.push(attribute(OID.friendlyName, new DirectoryString({ bmpString: friendlyName })));
+  }
   if (leaf) {
     attributes.push(
-      attribute(OID.localKeyId, octets(createHash('sha1').update(leaf.der).digest())),
+      attribute(OID.localKeyId, new OctetString(createHash('sha1').update(leaf.der).digest())),
     );
   }
-  const attributeSet = attributes.length > 0 ? [setOf(attributes)] : [];
+  const bagAttributes = attributes.length > 0 ? derSetOrder(attributes) : undefined;
 
-  const parts: Buffer[] = [];
+  const parts: ContentInfo[] = [];
   if (certificates.length > 0) {
-    const bags = certificates.map((c, i) =>
-      seq(
-        oid(OID.certBag),
-        ctx0(seq(oid(OID.x509Certificate), ctx0(octets(c.der)))),
-        ...(i === 0 ? attributeSet : []),
-      ),
+    const bags = certificates.map(
+      (c, i) =>
+        new SafeBag({
+          bagId: OID.certBag,
+          bagValue: AsnConvert.serialize(
+            new CertBag({
+              certId: OID.x509Certificate,
+              certValue: AsnConvert.serialize(new OctetString(c.der)),
+            }),
+          ),
+          ...(i === 0 && bagAttributes ? { bagAttributes } : {}),
+        }),
     );
-    const enc = await encryptPbes2Aes256(seq(...bags), pw, iterations);
+    const plain = Buffer.from(AsnConvert.serialize(new SafeContents(bags)));
+    const enc = await encryptPbes2Aes256(plain, pw, iterations);
+    const encryptedData = new EncryptedData({
+      encryptedContentInfo: new EncryptedContentInfo({
+        contentType: OID.data,
+        contentEncryptionAlgorithm: pbes2Algorithm(enc),
+        encryptedContent: new EncryptedContent({ value: new OctetString(enc.ciphertext) }),
+      }),
+    });
     parts.push(
-      seq(
-        oid(OID.encryptedData),
-        ctx0(seq(integer(0), seq(oid(OID.data), pbes2Algorithm(enc), tlv(0x80, enc.ciphertext)))),
-      ),
+      new ContentInfo({
+        contentType: OID.encryptedData,
+        content: AsnConvert.serialize(encryptedData),
+      }),
     );
   }
   const encKey = await encryptPbes2Aes256(keyDer, pw, iterations);
-  const keyBag = seq(
-    oid(OID.pkcs8ShroudedKeyBag),
-    ctx0(seq(pbes2Algorithm(encKey), octets(encKey.ciphertext))),
-    ...attributeSet,
-  );
-  parts.push(seq(oid(OID.data), ctx0(octets(seq(keyBag)))));
-  const authSafe = seq(...parts);
+  const keyBag = new SafeBag({
+    bagId: OID.pkcs8ShroudedKeyBag,
+    bagValue: AsnConvert.serialize(
+      new PKCS8ShroudedKeyBag({
+        encryptionAlgorithm: pbes2Algorithm(encKey),
+        encryptedData: new EncryptedPrivateKeyData(encKey.ciphertext),
+      }),
+    ),
+    ...(bagAttributes ? { bagAttributes } : {}),
+  });
+  parts.push(dataContentInfo(AsnConvert.serialize(new SafeContents([keyBag]))));
+  const authSafe = Buffer.from(AsnConvert.serialize(new AuthenticatedSafe(parts)));
 
   const macSalt = randomBytes(16);
   const macKey = await pkcs12Kdf('sha256', pw.bmp, macSalt, KDF_ID.mac, iterations, 32);
   const mac = createHmac('sha256', macKey).update(authSafe).digest();
-  return seq(
-    integer(3),
-    seq(oid(OID.data), ctx0(octets(authSafe))),
-    seq(seq(seq(oid(PBE_OID.sha256), NULL), octets(mac)), octets(macSalt), integer(iterations)),
-  );
+  const pfx = new PFX({
+    version: 3,
+    authSafe: dataContentInfo(authSafe),
+    macData: new MacData({
+      mac: new DigestInfo({
+        digestAlgorithm: new AlgorithmIdentifier({ algorithm: PBE_OID.sha256, parameters: null }),
+        digest: new OctetString(mac),
+      }),
+      macSalt: new OctetString(macSalt),
+      iterations,
+    }),
+  });
+  return Buffer.from(AsnConvert.serialize(pfx));
 }
 
-function pbes2Algorithm(enc: { salt: Buffer; iv: Buffer; iterations: number }): Buffer {
-  return seq(
-    oid(PBE_OID.pbes2),
-    seq(
-      seq(
-        oid(PBE_OID.pbkdf2),
-        seq(octets(enc.salt), integer(enc.iterations), seq(oid(PBE_OID.hmacWithSHA256), NULL)),
-      ),
-      seq(oid(PBE_OID.aes256Cbc), octets(enc.iv)),
+/** A ContentInfo of type data: an OCTET STRING holding `content`. */
+function dataContentInfo(content: ArrayBuffer | Buffer): ContentInfo {
+  return new ContentInfo({
+    contentType: OID.data,
+    content: AsnConvert.serialize(new OctetString(content)),
+  });
+}
+
+/** A bag attribute with one value. */
+function attribute(attrId: string, value: object): PKCS12Attribute {
+  // PKCS12Attribute's constructor drops its argument (asn1-pfx 2.x calls
+  // `Object.assign(params)`), so the fields are set on the instance.
+  return Object.assign(new PKCS12Attribute(), {
+    attrId,
+    attrValues: [AsnConvert.serialize(value)],
+  });
+}
+
+/** The attributes in DER's order for a SET OF: by their encodings (X.690 11.6). */
+function derSetOrder(attributes: PKCS12Attribute[]): PKCS12Attribute[] {
+  const encoded = attributes.map((a) => ({ a, der: Buffer.from(AsnConvert.serialize(a)) }));
+  return encoded.sort((x, y) => Buffer.compare(x.der, y.der)).map((e) => e.a);
+}
+
+/** AlgorithmIdentifier of PBES2 with PBKDF2 (HMAC-SHA256) and AES-256-CBC (RFC 8018). */
+function pbes2Algorithm(enc: {
+  salt: Buffer;
+  iv: Buffer;
+  iterations: number;
+}): AlgorithmIdentifier {
+  const hmacWithSHA256 = new AlgorithmIdentifier({
+    algorithm: PBE_OID.hmacWithSHA256,
+    parameters: null,
+  });
+  const kdf = new AlgorithmIdentifier({
+    algorithm: PBE_OID.pbkdf2,
+    parameters: AsnConvert.serialize(
+      new Pbkdf2Params({
+        salt: new OctetString(enc.salt),
+        iterationCount: enc.iterations,
+        prf: hmacWithSHA256,
+      }),
     ),
-  );
+  });
+  const cipher = new AlgorithmIdentifier({
+    algorithm: PBE_OID.aes256Cbc,
+    parameters: AsnConvert.serialize(new OctetString(enc.iv)),
+  });
+  return new AlgorithmIdentifier({
+    algorithm: PBE_OID.pbes2,
+    parameters: AsnConvert.serialize(
+      new Pbes2Params({ keyDerivationFunc: kdf, encryptionScheme: cipher }),
+    ),
+  });
 }
 
-// A minimal DER writer, enough for the structures above.
+// The schemas that the installed @peculiar packages lack (asn1-pkcs5 is not a
+// dependency), declared with the same decorators those packages use, applied by hand
+// since this project does not compile legacy decorators.
 
-function tlv(tag: number, ...content: Uint8Array[]): Buffer {
-  const body = Buffer.concat(content);
-  const n = body.length;
-  let header: number[];
-  if (n < 0x80) header = [tag, n];
-  else {
-    const bytes: number[] = [];
-    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-    header = [tag, 0x80 | bytes.length, ...bytes];
+/**
+ * ```asn1
+ * PBKDF2-params ::= SEQUENCE {
+ *   salt           OCTET STRING,          -- the "specified" choice
+ *   iterationCount INTEGER (1..MAX),
+ *   keyLength      INTEGER OPTIONAL,      -- not written: AES-256 fixes it
+ *   prf            AlgorithmIdentifier DEFAULT algid-hmacWithSHA1 }
+ * ```
+ */
+class Pbkdf2Params {
+  salt = new OctetString();
+  iterationCount = 0;
+  prf = new AlgorithmIdentifier();
+  constructor(params: Partial<Pbkdf2Params> = {}) {
+    Object.assign(this, params);
   }
-  return Buffer.concat([Buffer.from(header), body]);
 }
+AsnProp({ type: OctetString })(Pbkdf2Params.prototype, 'salt');
+AsnProp({ type: AsnPropTypes.Integer })(Pbkdf2Params.prototype, 'iterationCount');
+AsnProp({ type: AlgorithmIdentifier })(Pbkdf2Params.prototype, 'prf');
 
-const seq = (...content: Uint8Array[]) => tlv(TAG.SEQUENCE, ...content);
-const ctx0 = (...content: Uint8Array[]) => tlv(TAG.CONTEXT_0, ...content);
-const octets = (bytes: Uint8Array) => tlv(TAG.OCTET_STRING, bytes);
-const NULL = Buffer.from([TAG.NULL, 0]);
-
-/** SET OF, its elements in DER order (sorted by encoding). */
-const setOf = (elements: Buffer[]) => tlv(TAG.SET, ...[...elements].sort(Buffer.compare));
-
-const attribute = (type: string, value: Buffer) => seq(oid(type), setOf([value]));
-
-const bmpString = (text: string) => tlv(0x1e, Buffer.from(text, 'utf16le').swap16());
-
-function integer(value: number): Buffer {
-  const bytes: number[] = [];
-  for (let v = value; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  if (bytes.length === 0 || bytes[0]! & 0x80) bytes.unshift(0);
-  return tlv(TAG.INTEGER, Buffer.from(bytes));
+/**
+ * ```asn1
+ * PBES2-params ::= SEQUENCE {
+ *   keyDerivationFunc AlgorithmIdentifier {{PBES2-KDFs}},
+ *   encryptionScheme  AlgorithmIdentifier {{PBES2-Encs}} }
+ * ```
+ */
+class Pbes2Params {
+  keyDerivationFunc = new AlgorithmIdentifier();
+  encryptionScheme = new AlgorithmIdentifier();
+  constructor(params: Partial<Pbes2Params> = {}) {
+    Object.assign(this, params);
+  }
 }
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, 'keyDerivationFunc');
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, 'encryptionScheme');
 
-function oid(dotted: string): Buffer {
-  const arcs = dotted.split('.').map(Number);
-  const out: number[] = [];
-  const push = (arc: number) => {
-    const groups = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128))
-      groups.unshift(0x80 | (v & 0x7f));
-    out.push(...groups);
-  };
-  push(arcs[0]! * 40 + arcs[1]!);
-  for (const arc of arcs.slice(2)) push(arc);
-  return tlv(TAG.OID, Buffer.from(out));
+/**
+ * ```asn1
+ * EncryptedData ::= SEQUENCE {            -- PKCS#7 / RFC 5652 §8
+ *   version              CMSVersion,      -- 0 without unprotectedAttrs
+ *   encryptedContentInfo EncryptedContentInfo,
+ *   unprotectedAttrs     [1] IMPLICIT UnprotectedAttributes OPTIONAL }
+ * ```
+ */
+class EncryptedData {
+  version = 0;
+  encryptedContentInfo = new EncryptedContentInfo();
+  constructor(params: Partial<EncryptedData> = {}) {
+    Object.assign(this, params);
+  }
 }
+AsnProp({ type: AsnPropTypes.Integer })(EncryptedData.prototype, 'version');
+AsnProp({ type: EncryptedContentInfo })(EncryptedData.prototype, 'encryptedContentInfo');

@@ -1,8 +1,9 @@
+import { ContentInfo, id_signedData, SignedData } from '@peculiar/asn1-cms';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import type * as asn from '@peculiar/asn1-x509';
 import { type Certificate, parseCertificate } from './certificate.js';
-import { decodeOid, readChildren, readTlv, TAG, type Tlv, tlvBytes, tlvContent } from './der.js';
+import { readTlv, TAG, type Tlv, tlvBytes } from './der.js';
 import { CoreError } from './errors.js';
-
-const SIGNED_DATA = '1.2.840.113549.1.7.2';
 
 /** PKCS#7 / CMS content types that are not certificate bundles, named for the error. */
 const OTHER_CONTENT_TYPES: Record<string, string> = {
@@ -18,34 +19,46 @@ const OTHER_CONTENT_TYPES: Record<string, string> = {
 
 const asBuffer = (der: Uint8Array) => Buffer.from(der.buffer, der.byteOffset, der.byteLength);
 
-/** The contentType OID and the `[0]` content of a ContentInfo, or undefined when it isn't one. */
-function contentInfo(buf: Buffer): { type: string; content: Tlv | undefined } | undefined {
-  const outer = readTlv(buf);
-  if (outer.tag !== TAG.SEQUENCE) return undefined;
-  const [typeTlv, content] = readChildren(buf, outer);
-  if (typeTlv?.tag !== TAG.OID) return undefined;
-  return { type: decodeOid(tlvContent(buf, typeTlv)), content };
+/** OBJECT IDENTIFIER 1.2.840.113549.1.7 (PKCS#7), tag and length included, without its last arc. */
+const PKCS7_OID_PREFIX = Buffer.from('06092a864886f70d0107', 'hex');
+
+/**
+ * The offset of a ContentInfo's contentType OID, read from the header alone
+ * (`30 len 06 …`), or -1: a truncated or damaged ContentInfo is still recognised, and
+ * then reported as damaged instead of as an unknown format.
+ */
+function contentTypeOffset(der: Uint8Array): number {
+  if (der[0] !== TAG.SEQUENCE || der[1] === undefined) return -1;
+  const first = der[1];
+  // Short form, BER indefinite (0x80), or a long form of up to 4 length bytes.
+  const at = first <= 0x80 ? 2 : first <= 0x84 ? 2 + (first & 0x7f) : -1;
+  return at > 0 && der[at] === TAG.OID ? at : -1;
+}
+
+/** The ContentInfo, or undefined when the data does not decode as one. */
+function contentInfo(buf: Buffer): ContentInfo | undefined {
+  try {
+    return AsnConvert.parse(buf, ContentInfo);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Sniff: DER (or BER) ContentInfo whose contentType is signedData (1.2.840.113549.1.7.2). */
 export function isPkcs7(der: Uint8Array): boolean {
-  try {
-    return contentInfo(asBuffer(der))?.type === SIGNED_DATA;
-  } catch {
-    return false;
-  }
+  return contentTypeOffset(der) > 0 && contentInfo(asBuffer(der))?.contentType === id_signedData;
 }
 
 /**
- * Sniff: a ContentInfo of any PKCS#7 content type (data, signed, enveloped…), so that
- * `readPkcs7Certificates` can say what a non-bundle holds instead of "unknown format".
+ * Sniff: the header of a ContentInfo of any PKCS#7 content type (data, signed,
+ * enveloped…), so that `readPkcs7Certificates` can say what a non-bundle holds, or that
+ * it is damaged, instead of "unknown format".
  */
 export function isPkcs7ContentInfo(der: Uint8Array): boolean {
-  try {
-    return contentInfo(asBuffer(der))?.type.startsWith('1.2.840.113549.1.7.') ?? false;
-  } catch {
-    return false;
-  }
+  const at = contentTypeOffset(der);
+  if (at < 0) return false;
+  const oid = der.subarray(at, at + PKCS7_OID_PREFIX.length);
+  return PKCS7_OID_PREFIX.equals(oid) && der.length > at + PKCS7_OID_PREFIX.length;
 }
 
 /**
@@ -85,38 +98,58 @@ export function readPkcs7Certificates(der: Uint8Array): Certificate[] {
 }
 
 function readCertificates(buf: Buffer): Certificate[] {
-  const info = contentInfo(buf);
-  if (!info) {
+  if (contentTypeOffset(buf) < 0) {
     throw new CoreError('UnsupportedFormat', 'The data is not PKCS#7 (CMS) content.');
   }
-  if (info.type !== SIGNED_DATA) {
-    const name = OTHER_CONTENT_TYPES[info.type];
+  const info = contentInfo(buf);
+  if (!info) {
+    throw new CoreError('MalformedInput', 'The PKCS#7 data is damaged and cannot be read.');
+  }
+  if (info.contentType !== id_signedData) {
+    const name = OTHER_CONTENT_TYPES[info.contentType];
     throw new CoreError(
       'UnsupportedFormat',
       name
         ? `The data is ${name}, not a certificate bundle.`
-        : `The data is PKCS#7 content of an unknown type (OID ${info.type}), not a certificate bundle.`,
+        : `The data is PKCS#7 content of an unknown type (OID ${info.contentType}), not a certificate bundle.`,
     );
   }
-  if (info.content?.tag !== TAG.CONTEXT_0) {
+  if (info.content.byteLength === 0) {
     throw new CoreError('MalformedInput', 'The PKCS#7 signed data has no content.');
   }
-  const [signedData] = readChildren(buf, info.content);
-  if (signedData?.tag !== TAG.SEQUENCE) {
-    throw new CoreError('MalformedInput', 'The PKCS#7 signed data is damaged.');
+  let signedData: SignedData;
+  try {
+    signedData = AsnConvert.parse(info.content, SignedData);
+  } catch (cause) {
+    throw new CoreError('MalformedInput', 'The PKCS#7 signed data is damaged.', { cause });
   }
-  const fields = readChildren(buf, signedData);
-  // version, digestAlgorithms, encapContentInfo, then the optional [0] certificates.
-  if (
-    fields[0]?.tag !== TAG.INTEGER ||
-    fields[1]?.tag !== TAG.SET ||
-    fields[2]?.tag !== TAG.SEQUENCE
-  ) {
-    throw new CoreError('MalformedInput', 'The PKCS#7 signed data is damaged.');
+  const certificates: Certificate[] = [];
+  let from = 0;
+  for (const choice of signedData.certificates ?? []) {
+    if (!choice.certificate) continue; // attribute certificates and other formats
+    const tlv = locate(buf, choice.certificate, from);
+    certificates.push(parseCertificate(tlvBytes(buf, tlv), choice.certificate));
+    from = tlv.end;
   }
-  const certificates = fields[3]?.tag === TAG.CONTEXT_0 ? fields[3] : undefined;
-  if (!certificates) return [];
-  return readChildren(buf, certificates)
-    .filter((choice) => choice.tag === TAG.SEQUENCE)
-    .map((choice) => parseCertificate(tlvBytes(buf, choice)));
+  return certificates;
+}
+
+/**
+ * Where a decoded certificate sits in `buf`, at or after `from`: found by its exact
+ * to-be-signed bytes, which the decoder keeps, and the SEQUENCE header (2 to 6 bytes)
+ * just before them. Re-encoding the decoded certificate instead could change bytes
+ * that are not DER, and with them the fingerprint and the signed data.
+ */
+function locate(buf: Buffer, certificate: asn.Certificate, from: number): Tlv {
+  const tbs = certificate.tbsCertificateRaw;
+  const at = tbs ? buf.indexOf(Buffer.from(tbs), from) : -1;
+  for (let header = 2; at >= 0 && header <= 6 && at - header >= from; header++) {
+    try {
+      const tlv = readTlv(buf, at - header);
+      if (tlv.tag === TAG.SEQUENCE && tlv.contentStart === at) return tlv;
+    } catch {
+      // Not the header: try one byte further back.
+    }
+  }
+  throw new CoreError('MalformedInput', 'A certificate in the PKCS#7 data is damaged.');
 }

@@ -8,8 +8,10 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { readChildren, readTlv, type Tlv } from '../../src/core/der.js';
 import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
@@ -882,6 +884,52 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
       writePkcs12({ key: createPublicKey(leafKey), certificates: [leaf], password: 'x' }),
       'InvalidGenerationRequest',
     );
+  });
+
+  it('writes a file that OpenSSL opens with -legacy too, and that Node serves over TLS', async () => {
+    writeFileSync(path('both.p12'), await write());
+    await commandIn('openssl', dir)(
+      'pkcs12 -info -noout -legacy -in @both.p12 -passin',
+      `file:${path('password.txt')}`,
+    );
+    const pfx = readFileSync(path('both.p12'));
+    const server = createTlsServer({ pfx, passphrase: password }, (socket) => socket.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const served = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+      assert.equal(served, leaf.sha256);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('orders the bag attributes as DER sorts a SET OF, and OpenSSL and we read them', async () => {
+    // The key bag is stored in the clear, so its attributes can be found in the bytes.
+    const friendlyNameOid = Buffer.from('06092a864886f70d010914', 'hex');
+    const localKeyIdOid = Buffer.from('06092a864886f70d010915', 'hex');
+    const firstAttribute = (der: Buffer) =>
+      der.indexOf(friendlyNameOid) < der.indexOf(localKeyIdOid) ? 'friendlyName' : 'localKeyId';
+    // A SEQUENCE of 21 bytes (short name) sorts before one of 35 (localKeyId), and after one of 99.
+    assert.equal(firstAttribute(await write({ friendlyName: 'www' })), 'friendlyName');
+    const long = 'a friendly name longer than the localKeyId';
+    writeFileSync(path('long.p12'), await write({ friendlyName: long }));
+    assert.equal(firstAttribute(readFileSync(path('long.p12'))), 'localKeyId');
+    const pem = await commandIn('openssl', dir)(
+      'pkcs12 -in @long.p12 -nodes -passin',
+      `file:${path('password.txt')}`,
+    );
+    assert.equal([...pem.matchAll(new RegExp(`friendlyName: ${long}$`, 'gm'))].length, 2);
+    const p12 = await readPkcs12(readFileSync(path('long.p12')), password);
+    assert.equal(p12.keys[0]!.friendlyName, long);
+    assert.equal(p12.certificates[0]!.friendlyName, long);
+    assert.deepEqual(p12.pairs, [{ key: 0, certificate: 0, by: 'localKeyId' }]);
   });
 });
 

@@ -3,13 +3,27 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
+import {
+  type Certificate,
+  parseCertificate,
+  sha256Fingerprint,
+} from '../../src/core/certificate.js';
 import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { isPkcs7, readPkcs7Certificates } from '../../src/core/pkcs7.js';
 import { needs, needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
 const DIR = join(PYCA, 'pkcs7');
+
+/** A DER element with a definite length. */
+function tlv(tag: number, ...content: Buffer[]): Buffer {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), body]);
+}
+
+const hex = (text: string) => Buffer.from(text, 'hex');
 
 function throwsWith(fn: () => unknown, code: CoreErrorCode): void {
   assert.throws(fn, (err) => {
@@ -98,6 +112,46 @@ describe('PKCS#7: hostile and foreign input', { skip: needsCorpus(DIR) }, () => 
       () => readPkcs7Certificates(big),
       (e) => isCoreError(e),
     );
+  });
+
+  it('answers a megabyte of nested indefinite lengths with MalformedInput', () => {
+    const head = Buffer.from('3080060' + '92a864886f70d010702a080', 'hex');
+    const deep = Buffer.concat([head, Buffer.alloc(1 << 20, Buffer.from('3080', 'hex'))]);
+    assert.equal(isPkcs7(deep), false);
+    throwsWith(() => readPkcs7Certificates(deep), 'MalformedInput');
+  });
+
+  it('keeps the exact bytes of a certificate that is not DER, so its fingerprint is its own', () => {
+    const [first, second] = readPkcs7Certificates(der);
+    // The same certificate with a length written in more bytes than DER allows.
+    const body = first!.der.subarray(4);
+    assert.equal(first!.der[1], 0x82, 'the fixture has a two-byte length');
+    const loose = Buffer.concat([
+      Buffer.from([0x30, 0x83, 0, first!.der[2]!, first!.der[3]!]),
+      body,
+    ]);
+    const bundle = tlv(
+      0x30,
+      hex('06092a864886f70d010702'),
+      tlv(
+        0xa0,
+        tlv(
+          0x30,
+          Buffer.from('020101', 'hex'),
+          tlv(0x31),
+          tlv(0x30, hex('06092a864886f70d010701')),
+          tlv(0xa0, loose, second!.der),
+          tlv(0x31),
+        ),
+      ),
+    );
+    const read = readPkcs7Certificates(bundle);
+    assert.deepEqual(
+      read.map((c) => c.der),
+      [loose, second!.der],
+    );
+    assert.equal(read[0]!.sha256, sha256Fingerprint(loose));
+    assert.deepEqual(read[0]!.tbsDer, first!.tbsDer);
   });
 
   it('is not fooled by a certificate or a PKCS#12 file', () => {
