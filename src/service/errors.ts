@@ -38,7 +38,7 @@ export const SERVICE_ERROR_CODES = {
   InvalidRole: 'The role is not admin, operator or auditor.',
   InvalidTokenName: 'A token name must be 1–64 letters, digits, dots, dashes, underscores or @.',
   InvalidExpiry: 'The expiry of a token is not a future time or a whole number of days.',
-  NotPermitted: "The principal's role does not permit this operation.",
+  Forbidden: "The principal's role does not permit this operation.",
   RoleTooHigh: 'A token cannot have a role above the role of the user who creates or owns it.',
   LastAdmin: 'The last admin cannot be removed.',
   AuthenticationFailure:
@@ -58,3 +58,4 @@ export class ServiceError extends CodedError<ServiceErrorCode> {
  * them through this re-export, never by importing `store/` (DESIGN.md, layer 3).
  */
 export type { StoreErrorCode } from '../store/store.js';
+export { STORE_ERROR_CODES } from '../store/store.js';
