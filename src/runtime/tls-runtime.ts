@@ -250,6 +250,8 @@ export class TlsRuntime {
         ...TLS_PROTOCOL_OPTIONS,
         sessionTimeout: this.#sessionTimeout,
         SNICallback: this.#sniCallback,
+        // The handler answers a request without Host (the API with problem+json), not Node.
+        requireHostHeader: false,
       },
       options.handler ?? notFound,
     );
