@@ -13,7 +13,9 @@ import { clientErrorHandler } from './client-errors.js';
 import { recordRoutes } from './method-not-allowed.js';
 import { registerOpenApi } from './openapi.js';
 import { sendProblem } from './problem.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
+import { entryRoutes } from './routes/entries.js';
 import { healthRoutes } from './routes/health.js';
 import { serverTlsRoutes } from './routes/server-tls.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -83,6 +85,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(authRoutes, options);
   await app.register(tokenRoutes, options);
   await app.register(serverTlsRoutes, options);
+  await app.register(entryRoutes, options);
+  await app.register(auditRoutes, options);
   addMissingMethods();
   return app;
 }

@@ -32,6 +32,11 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'health', description: 'Liveness, readiness and the local CA certificate.' },
         { name: 'auth', description: 'Sessions, passwords and API tokens.' },
         { name: 'server', description: 'The identity this server serves.' },
+        {
+          name: 'entries',
+          description: 'The keystore: key pairs, trusted certificates, pending CSRs.',
+        },
+        { name: 'audit', description: 'The hash-chained record of every change.' },
       ],
       components: {
         securitySchemes: {

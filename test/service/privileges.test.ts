@@ -24,7 +24,11 @@ describe('privileges', () => {
   it('gives each role exactly its privileges, and key export to admins only', () => {
     for (const [role, privileges] of Object.entries(EXPECTED) as [Role, Privilege[]][]) {
       for (const privilege of ALL) {
-        assert.equal(roleHas(role, privilege), privileges.includes(privilege), `${role} ${privilege}`);
+        assert.equal(
+          roleHas(role, privilege),
+          privileges.includes(privilege),
+          `${role} ${privilege}`,
+        );
       }
     }
     assert.deepEqual(
