@@ -17,7 +17,7 @@ import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { entryRoutes } from './routes/entries.js';
 import { healthRoutes } from './routes/health.js';
-import { serverTlsRoutes } from './routes/server-tls.js';
+import { serverIdentityRoutes } from './routes/server-identity.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
@@ -84,7 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, options);
   await app.register(authRoutes, options);
   await app.register(tokenRoutes, options);
-  await app.register(serverTlsRoutes, options);
+  await app.register(serverIdentityRoutes, options);
   await app.register(entryRoutes, options);
   await app.register(auditRoutes, options);
   addMissingMethods();

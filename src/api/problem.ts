@@ -130,6 +130,7 @@ export const STATUS = {
   AuthenticationFailure: 401,
   CurrentPasswordWrong: 403,
   TooManyAttempts: 429,
+  ActivationRefused: 422,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,

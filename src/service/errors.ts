@@ -45,6 +45,8 @@ export const SERVICE_ERROR_CODES = {
     'The user name and password, the session or the API token were not accepted.',
   CurrentPasswordWrong: 'The current password given to change a password is not right.',
   TooManyAttempts: 'Too many failed logins for this user or from this address; wait and retry.',
+  ActivationRefused:
+    'A running server refused to serve the change (its context or self-probe failed); the previous identity serves.',
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;

@@ -80,7 +80,7 @@ describe('HTTP errors are problem+json with the security headers', () => {
   it('answers a wrong method on an existing path with 405 and Allow', async () => {
     const res = await api.call('PATCH', '/api/v1/server/tls');
     assertProblem(res, 405, 'MethodNotAllowed');
-    assert.equal(res.headers.allow, 'GET, HEAD, OPTIONS');
+    assert.equal(res.headers.allow, 'GET, HEAD, PUT, OPTIONS');
     const post = await api.call('PUT', '/api/v1/auth/session');
     assertProblem(post, 405, 'MethodNotAllowed');
     assert.equal(post.headers.allow, 'GET, HEAD, POST, DELETE, OPTIONS');

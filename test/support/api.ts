@@ -100,42 +100,7 @@ export async function startApi(
   const { port } = app.server.address() as AddressInfo;
   const origin = `https://127.0.0.1:${port}`;
   const agent = new Agent({ connect: { ca: pki.root.certPem } });
-  const call: TestApi['call'] = async (method, path, o = {}) => {
-    const headers: Record<string, string> = { ...o.headers };
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let body = o.body;
-    if (o.json !== undefined) {
-      body = JSON.stringify(o.json);
-      headers['content-type'] ??= 'application/json';
-    }
-    const res = await request(`${origin}${path}`, { method, headers, body, dispatcher: agent });
-    const text = await res.body.text();
-    const type = String(res.headers['content-type'] ?? '');
-    if (type.startsWith('application/problem+json')) {
-      await assertDocumented(method, path, res.statusCode, JSON.parse(text).code);
-    }
-    return {
-      status: res.statusCode,
-      headers: res.headers,
-      text,
-      json: () => JSON.parse(text),
-    };
-  };
-  let document: OpenApiDocument | undefined;
-  /** Fails the test when a route answers a code its OpenAPI operation does not list. */
-  const assertDocumented = async (method: string, path: string, status: number, code: string) => {
-    document ??= (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
-    const operation = operationOf(document as OpenApiDocument, method, path.split('?')[0]!);
-    if (!operation) return; // no route: 404, 405 and parser errors belong to no operation
-    const documented: string[] =
-      operation.responses?.[status]?.content?.['application/problem+json']?.schema?.properties?.code
-        ?.enum ?? [];
-    if (!documented.includes(code)) {
-      throw new Error(
-        `${method} ${path} answered ${status} ${code}, which its OpenAPI operation does not list (${documented.join(', ') || 'nothing'} for ${status})`,
-      );
-    }
-  };
+  const call = apiClient(origin, agent);
   let users = 0;
   return {
     app,
@@ -165,6 +130,46 @@ export async function startApi(
 }
 
 export { PASSWORD };
+
+/**
+ * Calls the API at `origin` through `agent`. Every problem answer is checked against the
+ * OpenAPI document: a route that answers a code its operation does not list fails the test.
+ */
+export function apiClient(origin: string, agent: Dispatcher): TestApi['call'] {
+  let document: OpenApiDocument | undefined;
+  const assertDocumented = async (method: string, path: string, status: number, code: string) => {
+    if (!document) {
+      const res = await request(`${origin}/api/openapi.json`, { dispatcher: agent });
+      document = (await res.body.json()) as OpenApiDocument;
+    }
+    const operation = operationOf(document, method, path.split('?')[0]!);
+    if (!operation) return; // no route: 404, 405 and parser errors belong to no operation
+    const documented: string[] =
+      operation.responses?.[status]?.content?.['application/problem+json']?.schema?.properties?.code
+        ?.enum ?? [];
+    if (!documented.includes(code)) {
+      throw new Error(
+        `${method} ${path} answered ${status} ${code}, which its OpenAPI operation does not list (${documented.join(', ') || 'nothing'} for ${status})`,
+      );
+    }
+  };
+  return async (method, path, o = {}) => {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    let body = o.body;
+    if (o.json !== undefined) {
+      body = JSON.stringify(o.json);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await request(`${origin}${path}`, { method, headers, body, dispatcher: agent });
+    const text = await res.body.text();
+    const type = String(res.headers['content-type'] ?? '');
+    if (type.startsWith('application/problem+json')) {
+      await assertDocumented(method, path, res.statusCode, JSON.parse(text).code);
+    }
+    return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+  };
+}
 
 /** The OpenAPI operation answering `method path`, if a documented path matches. */
 export function operationOf(
