@@ -17,9 +17,11 @@ import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { entryRoutes } from './routes/entries.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/imports.js';
 import { serverIdentityRoutes } from './routes/server-identity.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { registerSecurityHeaders } from './security-headers.js';
+import { registerUploads } from './upload.js';
 
 /** The largest request body the API reads (an upload: certificate, chain and key). */
 export const BODY_LIMIT = 1 << 20;
@@ -78,6 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  await registerUploads(app, BODY_LIMIT);
   await registerOpenApi(app, VERSION);
   registerAuthentication(app, options.keystore, options.authPolicy);
 
@@ -86,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(tokenRoutes, options);
   await app.register(serverIdentityRoutes, options);
   await app.register(entryRoutes, options);
+  await app.register(importRoutes, { ...options, bodyLimit: BODY_LIMIT });
   await app.register(auditRoutes, options);
   addMissingMethods();
   return app;

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { CSRF_HEADER, SESSION_COOKIE } from './authenticate.js';
-import { SENTENCES } from './route-schema.js';
+import { MULTIPART_DOC, SENTENCES } from './route-schema.js';
 
 /** Where the OpenAPI document and the interactive page are served. */
 export const OPENAPI_PATH = '/api/openapi.json';
@@ -54,6 +54,20 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         },
       },
       security: [{ bearer: [] }, { session: [] }],
+    },
+    // A route that also reads multipart documents it next to its JSON body.
+    transform: ({ schema, url }) => {
+      const multipartBody = (schema as Record<string, unknown> | undefined)?.[MULTIPART_DOC];
+      if (!schema || multipartBody === undefined) return { schema, url };
+      const { [MULTIPART_DOC]: _, ...rest } = schema as Record<string, unknown>;
+      const body = rest.body as { content: Record<string, unknown> };
+      return {
+        schema: {
+          ...rest,
+          body: { content: { ...body.content, 'multipart/form-data': { schema: multipartBody } } },
+        } as typeof schema,
+        url,
+      };
     },
   });
   // The page and its files are public (the page holds no data; its calls authenticate).

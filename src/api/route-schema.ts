@@ -40,12 +40,20 @@ export interface RouteDocs {
   /** A write (POST, PUT, PATCH, DELETE): cookie-authenticated calls need the CSRF proof. */
   write?: boolean;
   body?: unknown;
+  /**
+   * The same input as `multipart/form-data` (its parts' schema, for the document only:
+   * such a body is read by the route, not validated by Fastify).
+   */
+  multipart?: unknown;
   params?: unknown;
   querystring?: unknown;
   headers?: unknown;
   /** The success responses by status, each a schema with a `description`. */
   responses: Record<number, unknown>;
 }
+
+/** Where a route keeps its multipart body's schema for the OpenAPI document. */
+export const MULTIPART_DOC = 'x-multipart-body';
 
 /** Every code the route documents: its own and the common ones. */
 export function routeCodes(docs: RouteDocs): ErrorCode[] {
@@ -86,7 +94,12 @@ export function routeSchema(docs: RouteDocs): FastifySchema {
   };
   if (docs.description) schema.description = docs.description;
   if (docs.public) schema.security = [];
-  if (docs.body) schema.body = docs.body;
+  if (docs.body && docs.multipart) {
+    schema.body = { content: { 'application/json': { schema: docs.body } } };
+    (schema as Record<string, unknown>)[MULTIPART_DOC] = docs.multipart;
+  } else if (docs.body) {
+    schema.body = docs.body;
+  }
   if (docs.params) schema.params = docs.params;
   if (docs.querystring) schema.querystring = docs.querystring;
   if (docs.headers) schema.headers = docs.headers;

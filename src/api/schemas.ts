@@ -118,3 +118,37 @@ export const Alias = Type.String({
   maxLength: 128,
   description: '1 to 128 letters, digits, `.`, `_`, `-`, starting with a letter or digit.',
 });
+
+export const ValidationProblem = Type.Object({
+  code: Type.String(),
+  message: Type.String({ description: 'One sentence for a person, worded by consequence.' }),
+  certificate: Type.Optional(Type.String({ description: 'SHA-256 of the certificate concerned.' })),
+  index: Type.Optional(Type.Integer({ description: 'Its place in the path, 0 = leaf.' })),
+  issuer: Type.Optional(Type.String({ description: 'For ChainIncomplete: the missing issuer.' })),
+});
+
+export const ImportDescription = Type.Object(
+  {
+    alias: Type.String(),
+    action: Type.Union([Type.Literal('import'), Type.Literal('replace')]),
+    kind: Type.Union([Type.Literal('key-pair'), Type.Literal('trusted')]),
+    certificate: CertificateDescription,
+    chain: Type.Array(CertificateDescription),
+    warnings: Type.Array(ValidationProblem),
+    hostnames: Type.Object({ dns: Type.Array(Type.String()), ip: Type.Array(Type.String()) }),
+    bindings: Type.Array(Type.String()),
+    replaces: Nullable(Type.String()),
+    revision: Type.Integer(),
+  },
+  {
+    description: 'What the import does (or would do): the entry, its chain, warnings, host names.',
+  },
+);
+
+/** The multipart form of an upload, for the document. */
+export const UploadForm = Type.Object({
+  file: Type.Array(Type.String({ format: 'binary' }), {
+    description: 'One or more files in any order and format: PEM, DER, PKCS#7, PKCS#12, keys.',
+  }),
+  password: Type.Optional(Type.String()),
+});

@@ -121,6 +121,9 @@ function isLive(node: ServedNode): boolean {
   }
 }
 
+/** How long a front end waits for the running servers to serve or refuse a change. */
+export const SERVED_TIMEOUT_MS = 30_000;
+
 /**
  * Waits as `waitForRevision` does, then throws `ActivationRefused` (with each refusal's
  * reason) when a running server refused `revision`; resolves the outcomes otherwise,

@@ -25,7 +25,12 @@ export interface TestApi {
   call(
     method: Dispatcher.HttpMethod,
     path: string,
-    options?: { json?: unknown; body?: string; headers?: Record<string, string>; token?: string },
+    options?: {
+      json?: unknown;
+      body?: string | Uint8Array;
+      headers?: Record<string, string>;
+      token?: string;
+    },
   ): Promise<ApiAnswer>;
   /** Creates a user with that role and logs in: its session's bearer token. */
   loginAs(role: UserRole, username?: string): Promise<string>;

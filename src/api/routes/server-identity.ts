@@ -5,7 +5,11 @@ import { bindEntry, unbindEntry } from '../../service/bind-entry.js';
 import type { ServiceContext } from '../../service/context.js';
 import { keystoreRevision } from '../../service/local-ca-certificate.js';
 import { requestReload } from '../../service/reload-sources.js';
-import { type RevisionOutcome, requireServed } from '../../service/served-status.js';
+import {
+  type RevisionOutcome,
+  requireServed,
+  SERVED_TIMEOUT_MS,
+} from '../../service/served-status.js';
 import {
   confirmServer,
   pendingConfirmation,
@@ -15,9 +19,6 @@ import { authOf } from '../authenticate.js';
 import type { ErrorCode } from '../problem.js';
 import { routeSchema } from '../route-schema.js';
 import { Alias } from '../schemas.js';
-
-/** How long a write waits for the running servers to serve or refuse it. */
-const SERVED_TIMEOUT_MS = 30_000;
 
 const Applied = Type.Object(
   {
