@@ -15,7 +15,9 @@ import { registerOpenApi } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
+import { csrRoutes } from './routes/csrs.js';
 import { entryRoutes } from './routes/entries.js';
+import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { serverIdentityRoutes } from './routes/server-identity.js';
@@ -90,6 +92,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(serverIdentityRoutes, options);
   await app.register(entryRoutes, options);
   await app.register(importRoutes, { ...options, bodyLimit: BODY_LIMIT });
+  await app.register(csrRoutes, { ...options, bodyLimit: BODY_LIMIT });
+  await app.register(exportRoutes, options);
   await app.register(auditRoutes, options);
   addMissingMethods();
   return app;

@@ -36,6 +36,10 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
           name: 'entries',
           description: 'The keystore: key pairs, trusted certificates, pending CSRs.',
         },
+        {
+          name: 'csrs',
+          description: 'Certificate signing requests whose key never leaves the server.',
+        },
         { name: 'audit', description: 'The hash-chained record of every change.' },
       ],
       components: {

@@ -56,6 +56,23 @@ export async function entryRoutes(
     async (request) => listEntries(keystore, request.query),
   );
 
+  app.get(
+    '/api/v1/truststore',
+    {
+      config: { privilege: 'entries:read' },
+      schema: routeSchema({
+        operationId: 'listTruststore',
+        summary:
+          'The trusted CA certificates of the keystore: anchors that complete and validate chains',
+        description:
+          "Import one with `PUT /api/v1/entries/{alias}` and a CA certificate without a key. Node's bundled roots are anchors too when the server is configured to use them.",
+        tags: ['entries'],
+        responses: { 200: Type.Array(EntryDescription, { description: 'The trusted entries.' }) },
+      }),
+    },
+    async () => listEntries(keystore, { kind: 'trusted' }),
+  );
+
   app.get<{ Params: { alias: string }; Querystring: { expiringWithinDays?: number } }>(
     '/api/v1/entries/:alias',
     {
