@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { serverIdentityRoutes } from './routes/server-identity.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { userRoutes } from './routes/users.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { registerUploads } from './upload.js';
 
@@ -89,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, options);
   await app.register(authRoutes, options);
   await app.register(tokenRoutes, options);
+  await app.register(userRoutes, options);
   await app.register(serverIdentityRoutes, options);
   await app.register(entryRoutes, options);
   await app.register(importRoutes, { ...options, bodyLimit: BODY_LIMIT });

@@ -31,6 +31,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       tags: [
         { name: 'health', description: 'Liveness, readiness and the local CA certificate.' },
         { name: 'auth', description: 'Sessions, passwords and API tokens.' },
+        { name: 'users', description: 'Who may log in, with which role (admins only).' },
         { name: 'server', description: 'The identity this server serves.' },
         {
           name: 'entries',
