@@ -4,13 +4,14 @@ import type { Server } from 'node:https';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { ServedStatus } from '../runtime/supervisor.js';
+import type { RuntimeCounters, ServedStatus } from '../runtime/supervisor.js';
 import type { AuthPolicy } from '../service/auth-policy.js';
 import type { ServiceContext } from '../service/context.js';
 import { ApiError } from './api-error.js';
 import { registerAuthentication } from './authenticate.js';
 import { clientErrorHandler } from './client-errors.js';
 import { recordRoutes } from './method-not-allowed.js';
+import { registerMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { auditRoutes } from './routes/audit.js';
@@ -41,6 +42,8 @@ export interface AppOptions {
    * under its request id, the id a 5xx problem names. No logging when absent.
    */
   logger?: FastifyBaseLogger;
+  /** This node's runtime counts (handshakes, swaps, rollbacks) for `/metrics`. */
+  counters?: () => RuntimeCounters | undefined;
   /** Session lifetimes and login limits (defaults: `DEFAULT_AUTH_POLICY`). */
   authPolicy?: Partial<AuthPolicy>;
 }
@@ -87,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerOpenApi(app, VERSION);
   registerAuthentication(app, options.keystore, options.authPolicy);
 
+  await registerMetrics(app, options);
   await app.register(healthRoutes, options);
   await app.register(authRoutes, options);
   await app.register(tokenRoutes, options);

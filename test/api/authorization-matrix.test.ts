@@ -38,6 +38,7 @@ const NEEDS: Record<string, Privilege | 'public'> = {
   exportEntry: 'keys:export',
   listAudit: 'audit:read',
   verifyAudit: 'audit:read',
+  getMetrics: 'entries:read',
 };
 
 const ROLES = {

@@ -179,4 +179,35 @@ describe('API: the served identity, on a running server', () => {
     assert.equal(await server.keystore.store.revision(), revision);
     assert.notEqual(await served(port), localCa);
   });
+
+  it('exposes Prometheus metrics: expiry, handshakes, swaps, rollbacks, served revision, requests', async () => {
+    const res = await call('GET', '/metrics', { token: auditor });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['content-type']), /^text\/plain/);
+    const value = (pattern: RegExp) => {
+      const m = pattern.exec(res.text);
+      assert.ok(m, `${pattern} in\n${res.text.slice(0, 2000)}`);
+      return Number(m[1]);
+    };
+    const days =
+      value(/^certkeeper_certificate_expiry_seconds\{alias="one",kind="key-pair"\} (\S+)$/m) /
+      86400;
+    assert.ok(days > 1 && days < 400, `one expires in ${days} days`);
+    assert.ok(
+      value(/^certkeeper_binding_expiry_seconds\{binding="server",alias="two"\} (\S+)$/m) > 0,
+    );
+    assert.ok(value(/^certkeeper_tls_handshakes_total (\S+)$/m) >= 10);
+    assert.ok(value(/^certkeeper_swaps_total (\S+)$/m) >= 5);
+    assert.ok(value(/^certkeeper_rollbacks_total (\S+)$/m) >= 0);
+    assert.equal(
+      value(/^certkeeper_served_revision (\S+)$/m),
+      server.supervisor.status()!.revision,
+    );
+    assert.ok(
+      value(
+        /^certkeeper_api_requests_total\{route="\/api\/v1\/server\/tls",method="PUT",status="200"\} (\S+)$/m,
+      ) >= 3,
+    );
+    assert.equal((await call('GET', '/metrics')).status, 401, 'metrics need credentials');
+  });
 });
