@@ -9,6 +9,13 @@ export const API_ERROR_CODES = {
   NotFound: 'No route answers this method and path.',
   PayloadTooLarge: 'The request body is larger than the server accepts.',
   UnsupportedMediaType: 'The request body has a content type this route does not accept.',
+  MethodNotAllowed: 'The path exists but does not answer this method (see Allow).',
+  MethodNotImplemented: 'The request method is not one certkeeper knows.',
+  RequestTimeout: 'The request headers did not arrive in time.',
+  HeadersTooLarge: 'The request header section is larger than the server accepts.',
+  Unauthenticated: 'The route needs credentials and the request carries none.',
+  CrossSiteRequest: 'A cookie-authenticated write came without a matching Origin or CSRF header.',
+  PasswordChangeRequired: 'The user must change their password before anything else.',
   InternalError: 'Something went wrong on the server; the log has the details.',
 } as const;
 
@@ -119,12 +126,13 @@ export const STATUS = {
   InvalidRole: 400,
   InvalidTokenName: 400,
   InvalidExpiry: 400,
-  NotPermitted: 403,
+  Forbidden: 403,
   RoleTooHigh: 403,
   LastAdmin: 409,
   AuthenticationFailure: 401,
   CurrentPasswordWrong: 403,
   TooManyAttempts: 429,
+  ActivationRefused: 422,
 
   // runtime — the live TLS state of this process: always the server's fault.
   ContextBuildFailed: 500,
@@ -141,6 +149,13 @@ export const STATUS = {
   NotFound: 404,
   PayloadTooLarge: 413,
   UnsupportedMediaType: 415,
+  MethodNotAllowed: 405,
+  MethodNotImplemented: 501,
+  RequestTimeout: 408,
+  HeadersTooLarge: 431,
+  Unauthenticated: 401,
+  CrossSiteRequest: 403,
+  PasswordChangeRequired: 403,
   InternalError: 500,
 } as const satisfies Record<ErrorCode, number> & Record<InTwoCatalogues, never>;
 
@@ -152,6 +167,7 @@ export function isErrorCode(code: string): code is ErrorCode {
 /** The API code for an HTTP client error Fastify raised itself. */
 const CLIENT_ERROR_CODES: Record<number, ApiErrorCode> = {
   404: 'NotFound',
+  405: 'MethodNotAllowed',
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
 };
@@ -192,17 +208,23 @@ export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
     status = 500;
   }
   const requestId = String(reply.request.id);
-  const problem: Problem = {
-    type: `urn:certkeeper:problem:${code}`,
-    title: code,
-    status,
-    code,
-    requestId,
-    detail:
-      status < 500
-        ? (err as Error).message
-        : `An internal error occurred; see the server log for request ${requestId}.`,
-  };
+  const detail =
+    status < 500
+      ? (err as Error).message
+      : `An internal error occurred; see the server log for request ${requestId}.`;
+  const problem = problemDocument(code, detail, requestId, status);
   if (status >= 500) reply.log.error({ err, code, requestId }, 'request failed');
+  const retryAfter = err instanceof CodedError ? err.details?.retryAfterSeconds : undefined;
+  if (typeof retryAfter === 'number') reply.header('Retry-After', String(retryAfter));
   return reply.code(status).type('application/problem+json').send(problem);
+}
+
+/** The problem document of `code` (its status from `STATUS` unless given). */
+export function problemDocument(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  status: number = STATUS[code],
+): Problem {
+  return { type: `urn:certkeeper:problem:${code}`, title: code, status, code, requestId, detail };
 }

@@ -63,6 +63,7 @@ export async function startServer(
       keystore,
       logger: logger.child({ layer: 'api' }),
       tlsStatus: () => supervisor?.status(),
+      counters: () => supervisor?.counters(),
       serverFactory: (handler) => {
         supervisor = new Supervisor({
           store,

@@ -151,6 +151,16 @@ export interface ServedStatus {
   expired: boolean;
 }
 
+/** Counts since the node started. */
+export interface RuntimeCounters {
+  handshakes: number;
+  handshakeErrors: number;
+  /** Identities installed (the first one included). */
+  swaps: number;
+  /** Refused changes this node put the previous identity back for. */
+  rollbacks: number;
+}
+
 /** What the next revision wants for one binding, and the key its refusal is remembered by. */
 interface Wanted {
   binding: string;
@@ -188,6 +198,7 @@ export class Supervisor {
   #reconciled = -1;
   /** Refusals by `Wanted.key`. */
   readonly #refused = new Map<string, Refusal>();
+  #rollbacks = 0;
   readonly #recentRefusals: Refusal[] = [];
   #expiredLogged: string | undefined;
   #node: string | undefined;
@@ -337,6 +348,17 @@ export class Supervisor {
   pinnedBy(): string | undefined {
     const r = this.#resolved;
     return r && PINNING.has(r.source) ? `${SOURCE_WORDS[r.source]} (${r.what})` : undefined;
+  }
+
+  /** What this node counted since it started, for metrics. */
+  counters(): RuntimeCounters {
+    const stats = this.runtime.status();
+    return {
+      handshakes: stats.handshakes,
+      handshakeErrors: stats.tlsClientErrors,
+      swaps: stats.swaps,
+      rollbacks: this.#rollbacks,
+    };
   }
 
   status(): ServedStatus | undefined {
@@ -770,6 +792,7 @@ export class Supervisor {
       bindings.push({ name: wanted.binding, refused: wanted.alias, served });
     }
     const first = this.#refused.get(refused[0]!.key);
+    this.#rollbacks++;
     try {
       await restoreRefusedBindings(this.#serviceContext(), {
         refusedRevision: revision,

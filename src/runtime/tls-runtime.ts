@@ -159,6 +159,10 @@ export interface TlsStatus {
   sessionIds: { size: number; resumed: number };
   /** Handshakes that failed (bad clients, old protocols…) since start. */
   tlsClientErrors: number;
+  /** Handshakes that completed since start. */
+  handshakes: number;
+  /** Identities installed since start (the first one included). */
+  swaps: number;
 }
 
 /** The SNI name the probe uses to check the fallback to the server identity (RFC 2606). */
@@ -211,6 +215,8 @@ export class TlsRuntime {
   #tail: Promise<unknown> = Promise.resolve();
   #inFlight = 0;
   #tlsClientErrors = 0;
+  #handshakes = 0;
+  #swaps = 0;
 
   constructor(options: TlsRuntimeOptions) {
     this.#options = options;
@@ -251,6 +257,8 @@ export class TlsRuntime {
         ...TLS_PROTOCOL_OPTIONS,
         sessionTimeout: this.#sessionTimeout,
         SNICallback: this.#sniCallback,
+        // The handler answers a request without Host (the API with problem+json), not Node.
+        requireHostHeader: false,
       },
       options.handler ?? notFound,
     );
@@ -266,6 +274,9 @@ export class TlsRuntime {
     });
     this.server.on('tlsClientError', () => {
       this.#tlsClientErrors++;
+    });
+    this.server.on('secureConnection', () => {
+      this.#handshakes++;
     });
   }
 
@@ -401,6 +412,8 @@ export class TlsRuntime {
       contexts: this.contexts.stats(),
       sessionIds: { size: this.#sessions?.size ?? 0, resumed: this.#sessions?.resumed ?? 0 },
       tlsClientErrors: this.#tlsClientErrors,
+      handshakes: this.#handshakes,
+      swaps: this.#swaps,
     };
   }
 
@@ -504,6 +517,7 @@ export class TlsRuntime {
       throw contextBuildError(live.state.server, err);
     }
     this.#live = live;
+    this.#swaps++;
     // Without SNI bindings every name gets the default context, and a listener without
     // an SNICallback spares each handshake a round trip into JavaScript (about 1.5 % of
     // its cost). Node reads the slot when it accepts a connection; there is no public

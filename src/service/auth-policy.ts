@@ -14,8 +14,13 @@ export interface AuthPolicy {
    * busy session does not write on every request; the idle limit is that much coarser.
    */
   touchIntervalMs: number;
-  /** Failed logins per user name, and per source address, within the window (default 5)… */
+  /** Failed logins per user name within the window (default 5)… */
   maxFailures: number;
+  /**
+   * …and per source address (default 20: one address may be a whole office behind NAT, so
+   * one person's typos must not lock out the others; it still stops a guesser trying names)…
+   */
+  maxAddressFailures: number;
   /** …before further logins are refused until the oldest leaves it (default 15 minutes). */
   failureWindowMs: number;
   hasher: PasswordHasher;
@@ -26,6 +31,7 @@ export const DEFAULT_AUTH_POLICY: Readonly<AuthPolicy> = {
   sessionAbsoluteMs: 12 * 3600_000,
   touchIntervalMs: 60_000,
   maxFailures: 5,
+  maxAddressFailures: 20,
   failureWindowMs: 15 * 60_000,
   hasher: SCRYPT_HASHER,
 };
@@ -38,6 +44,7 @@ export function authPolicy(overrides: Partial<AuthPolicy> = {}): AuthPolicy {
     'sessionAbsoluteMs',
     'touchIntervalMs',
     'maxFailures',
+    'maxAddressFailures',
     'failureWindowMs',
   ] as const) {
     if (!Number.isSafeInteger(policy[key]) || policy[key] <= 0) {

@@ -39,7 +39,7 @@ export interface ChangePasswordResult {
  * Sets a user's password, as one change. Users change their own with their current
  * password (wrong: `CurrentPasswordWrong`, counted like a failed login, so a stolen
  * session cannot guess it; too many: `TooManyAttempts`); an admin sets anyone else's
- * without it; anyone else is `NotPermitted`. The new password meets the policy
+ * without it; anyone else is `Forbidden`. The new password meets the policy
  * (`PasswordTooShort`, `PasswordTooLong`, `PasswordMatchesUsername`). The user's other
  * sessions end once the change is committed.
  */
@@ -53,7 +53,7 @@ export async function changePassword(
   const self = principal.actor === username;
   if (!self && !isAdmin(principal)) {
     throw new ServiceError(
-      'NotPermitted',
+      'Forbidden',
       `Only an admin may set the password of another user ("${username}").`,
       { details: { needed: 'admin', role: principal.role } },
     );

@@ -1,5 +1,5 @@
 import type { Certificate } from '../core/certificate.js';
-import type { ChangeInput, Precondition, Store } from '../store/store.js';
+import { type ChangeInput, type Precondition, type Store, StoreError } from '../store/store.js';
 
 /** What every service operation shares: the store, the clock and the trust anchors. */
 export interface ServiceContext {
@@ -40,4 +40,21 @@ export function guards(
     ...(expectedRevision === undefined ? {} : { expectedRevision }),
     preconditions,
   };
+}
+
+/**
+ * Throws `RevisionConflict` when the caller saw the entry at another revision than it has
+ * now (`If-Match` with its ETag). The write's `entryRevision` precondition then holds the
+ * same revision inside the transaction, so a change in between still fails it.
+ */
+export function checkEntryRevision(
+  entry: { alias: string; updatedRevision: number },
+  seen: number | undefined,
+): void {
+  if (seen === undefined || seen === entry.updatedRevision) return;
+  throw new StoreError(
+    'RevisionConflict',
+    `"${entry.alias}" changed since revision ${seen} (it is at revision ${entry.updatedRevision}); read it again and retry.`,
+    { details: { alias: entry.alias, seen, current: entry.updatedRevision } },
+  );
 }

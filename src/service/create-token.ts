@@ -40,7 +40,7 @@ export interface CreateTokenResult {
  * Creates an API token as one change and returns its text once; the store keeps only the
  * SHA-256 of its secret. A token never reaches further than the one who creates it nor
  * the user it belongs to (`RoleTooHigh`: an operator cannot mint an admin token), and only
- * an admin creates tokens for another user (`NotPermitted`). The user must exist
+ * an admin creates tokens for another user (`Forbidden`). The user must exist
  * (`UserNotFound`, checked again inside the transaction).
  */
 export async function createToken(
@@ -52,7 +52,7 @@ export async function createToken(
   const { principal, username } = input;
   if (principal.actor !== username && !isAdmin(principal)) {
     throw new ServiceError(
-      'NotPermitted',
+      'Forbidden',
       `Only an admin may create a token for another user ("${username}").`,
       { details: { needed: 'admin', role: principal.role } },
     );

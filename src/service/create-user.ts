@@ -28,7 +28,7 @@ export interface CreateUserResult {
 }
 
 /**
- * Creates a user as one change (admins only: `NotPermitted`). The name is checked
+ * Creates a user as one change (admins only: `Forbidden`). The name is checked
  * (`InvalidUsername`), the role (`InvalidRole`) and the password policy
  * (`PasswordTooShort`, `PasswordTooLong`, `PasswordMatchesUsername`); a name in use is
  * `UserExists`, decided inside the transaction. Only the scrypt hash is stored, and the

@@ -1,13 +1,15 @@
 import { StoreError } from '../store/store.js';
-import { guards, isReservedAlias, type ServiceContext } from './context.js';
+import { checkEntryRevision, guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { changeBy, type Principal } from './principal.js';
 
 export interface DeleteInput {
   alias: string;
   principal: Principal;
-  /** The revision the caller saw (`If-Match`); otherwise the revision read before checking. */
+  /** The store revision the caller saw; otherwise the revision read before checking. */
   expectedRevision?: number;
+  /** The entry's revision the caller saw (its ETag, `If-Match`): `RevisionConflict` if it changed since. */
+  entryRevision?: number;
 }
 
 export interface DeleteResult {
@@ -28,6 +30,7 @@ export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Prom
   }
   const entry = await ctx.store.getEntry(input.alias);
   if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
+  checkEntryRevision(entry, input.entryRevision);
   const revision = await ctx.store.applyChange(
     changeBy(input.principal, {
       action: 'delete',

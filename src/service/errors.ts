@@ -38,13 +38,15 @@ export const SERVICE_ERROR_CODES = {
   InvalidRole: 'The role is not admin, operator or auditor.',
   InvalidTokenName: 'A token name must be 1–64 letters, digits, dots, dashes, underscores or @.',
   InvalidExpiry: 'The expiry of a token is not a future time or a whole number of days.',
-  NotPermitted: "The principal's role does not permit this operation.",
+  Forbidden: "The principal's role does not permit this operation.",
   RoleTooHigh: 'A token cannot have a role above the role of the user who creates or owns it.',
   LastAdmin: 'The last admin cannot be removed.',
   AuthenticationFailure:
     'The user name and password, the session or the API token were not accepted.',
   CurrentPasswordWrong: 'The current password given to change a password is not right.',
   TooManyAttempts: 'Too many failed logins for this user or from this address; wait and retry.',
+  ActivationRefused:
+    'A running server refused to serve the change (its context or self-probe failed); the previous identity serves.',
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_CODES;
@@ -58,3 +60,4 @@ export class ServiceError extends CodedError<ServiceErrorCode> {
  * them through this re-export, never by importing `store/` (DESIGN.md, layer 3).
  */
 export type { StoreErrorCode } from '../store/store.js';
+export { isStoreError, STORE_ERROR_CODES } from '../store/store.js';

@@ -38,7 +38,7 @@ export async function exportPkcs12(
   // A private key leaving the server is a privilege of its own: administrators only.
   if (input.principal.role !== 'admin') {
     throw new ServiceError(
-      'NotPermitted',
+      'Forbidden',
       `Exporting a private key needs the admin role; ${input.principal.actor} is ${input.principal.role}.`,
     );
   }

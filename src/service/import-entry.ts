@@ -17,7 +17,7 @@ import {
 } from '../store/store.js';
 import { checkAlias } from './alias.js';
 import { assertNotPinned, sniBinding } from './binding-name.js';
-import { guards, type ServiceContext } from './context.js';
+import { checkEntryRevision, guards, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { assembleKeyPair, trustAnchors } from './key-pair.js';
 import { changeBy, type Principal } from './principal.js';
@@ -42,6 +42,8 @@ export interface ImportInput {
   principal: Principal;
   /** The revision the caller saw (`If-Match`); otherwise the revision read when planning. */
   expectedRevision?: number;
+  /** With `replace`: the entry's revision the caller saw (its ETag); `RevisionConflict` if it changed. */
+  entryRevision?: number;
 }
 
 /** What an import would do, as plain JSON: what `preflightImport` answers. */
@@ -116,6 +118,7 @@ export async function planImport(ctx: ServiceContext, input: ImportInput): Promi
       `No entry is named "${input.alias}", so there is nothing to replace; import it as a new entry.`,
     );
   }
+  if (existing) checkEntryRevision(existing, input.entryRevision);
 
   let entry: EntryInput;
   let leaf: Certificate;

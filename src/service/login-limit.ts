@@ -1,6 +1,6 @@
 /**
- * The limit on failed logins: at most `maxFailures` per user name and per source address
- * within `failureWindowMs` (records outside the revision: `Store.recordLoginFailure`).
+ * The limit on failed logins: at most `maxFailures` per user name and `maxAddressFailures`
+ * per source address within `failureWindowMs` (records outside the revision: `Store.recordLoginFailure`).
  * Past it, logins for that name or from that address are refused with `TooManyAttempts`
  * — even with the right password, or guessing would simply go on — until the oldest
  * failure leaves the window. A refused attempt records no failure (it verified nothing),
@@ -29,7 +29,7 @@ export async function checkLoginLimit(
   const now = ctx.now().getTime();
   for (const key of keys) {
     const since = new Date(now - policy.failureWindowMs).toISOString();
-    if ((await ctx.store.countLoginFailures(key, since)) < policy.maxFailures) continue;
+    if ((await ctx.store.countLoginFailures(key, since)) < limitOf(key, policy)) continue;
     const retryAfterSeconds = await secondsUntilBelowLimit(ctx, key, now, policy);
     const who = key.startsWith('user:') ? `for "${key.slice(5)}"` : `from ${key.slice(5)}`;
     throw new ServiceError(
@@ -40,6 +40,11 @@ export async function checkLoginLimit(
   }
 }
 
+/** The number of failures in the window at which `key` is refused. */
+function limitOf(key: string, policy: AuthPolicy): number {
+  return key.startsWith('addr:') ? policy.maxAddressFailures : policy.maxFailures;
+}
+
 /** Records a failed attempt under every key. */
 export async function recordLoginFailure(ctx: ServiceContext, keys: string[]): Promise<void> {
   const at = ctx.now().toISOString();
@@ -47,7 +52,7 @@ export async function recordLoginFailure(ctx: ServiceContext, keys: string[]): P
 }
 
 /**
- * The whole seconds until fewer than `maxFailures` of `key`'s failures remain in the
+ * The whole seconds until fewer than its limit of `key`'s failures remain in the
  * window. The store counts failures since a time, so this searches that count (which
  * only falls as the time moves on) by bisection: about ten reads, on the refusal path only.
  */
@@ -62,7 +67,7 @@ async function secondsUntilBelowLimit(
     (await ctx.store.countLoginFailures(
       key,
       new Date(now + seconds * 1000 - window).toISOString(),
-    )) < policy.maxFailures;
+    )) < limitOf(key, policy);
   let low = 0; // not below the limit yet
   let high = Math.ceil(window / 1000); // below it (unless failures are dated in the future)
   if (!(await belowAfter(high))) return high;

@@ -3,6 +3,9 @@ import { type CsrDescription, describeCsr, parseCsr } from '../core/csr.js';
 import { type CertificateDescription, describeCertificate } from '../core/describe.js';
 import { parsePemBlocks } from '../core/pem.js';
 import type { AuditRecord, EntryKind, EntryRecord } from '../store/store.js';
+
+export type { EntryKind };
+
 import { StoreError } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
@@ -83,7 +86,7 @@ export async function describeEntry(
 /** The audit log, newest first, optionally only after a revision (the store's, as it is). */
 export async function listAudit(
   ctx: ServiceContext,
-  input: { afterRevision?: number; limit?: number } = {},
+  input: { afterRevision?: number; afterSeq?: number; beforeSeq?: number; limit?: number } = {},
 ): Promise<AuditRecord[]> {
   return ctx.store.listAudit(input);
 }

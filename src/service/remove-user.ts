@@ -19,7 +19,7 @@ export interface RemoveUserResult {
 
 /**
  * Removes a user, with their API tokens and sessions, as one change (admins only:
- * `NotPermitted`). A missing user is `UserNotFound`; the last admin is never removed
+ * `Forbidden`). A missing user is `UserNotFound`; the last admin is never removed
  * (`LastAdmin`).
  *
  * Two admins removing each other at once must not leave none: the change carries a

@@ -15,7 +15,7 @@ export interface RevokeTokenInput {
  * Revokes an API token as one change: it stops working at once. An unknown id is
  * `TokenNotFound` (also when it was revoked meanwhile, decided inside the transaction).
  * Users revoke their own tokens, a token itself (`token:<id>`), an admin anyone's;
- * anything else is `NotPermitted`.
+ * anything else is `Forbidden`.
  */
 export async function revokeToken(
   ctx: ServiceContext,
@@ -27,7 +27,7 @@ export async function revokeToken(
   const own = principal.actor === token.username || principal.actor === `token:${token.id}`;
   if (!own && !isAdmin(principal)) {
     throw new ServiceError(
-      'NotPermitted',
+      'Forbidden',
       `Only an admin may revoke another user's token ("${token.id}" of "${token.username}").`,
       { details: { needed: 'admin', role: principal.role } },
     );

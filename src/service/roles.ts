@@ -40,11 +40,11 @@ export function isAdmin(principal: Principal): boolean {
   return principal.role === 'admin' || principal.role === 'system';
 }
 
-/** Throws `NotPermitted` unless the principal is an admin (or certkeeper itself). */
+/** Throws `Forbidden` unless the principal is an admin (or certkeeper itself). */
 export function requireAdmin(principal: Principal, what: string): void {
   if (!isAdmin(principal)) {
     throw new ServiceError(
-      'NotPermitted',
+      'Forbidden',
       `Only an admin may ${what}; "${principal.actor}" has the role ${principal.role}.`,
       { details: { needed: 'admin', role: principal.role } },
     );

@@ -120,3 +120,29 @@ function isLive(node: ServedNode): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** How long a front end waits for the running servers to serve or refuse a change. */
+export const SERVED_TIMEOUT_MS = 30_000;
+
+/**
+ * Waits as `waitForRevision` does, then throws `ActivationRefused` (with each refusal's
+ * reason) when a running server refused `revision`; resolves the outcomes otherwise,
+ * `pending` for a server that did not report within `timeoutMs`.
+ */
+export async function requireServed(
+  ctx: ServiceContext,
+  revision: number,
+  options: { timeoutMs: number; intervalMs?: number },
+): Promise<RevisionOutcome[]> {
+  const outcomes = await waitForRevision(ctx, revision, options);
+  const refusals = outcomes.flatMap((o) => (o.outcome === 'refused' ? o.refusals : []));
+  if (refusals.length > 0) {
+    const first = refusals[0]!;
+    throw new ServiceError(
+      'ActivationRefused',
+      `The server refused revision ${revision} (${first.binding}${first.alias ? ` → "${first.alias}"` : ''}): ${first.reason}`,
+      { details: { revision, refusals } },
+    );
+  }
+  return outcomes;
+}

@@ -36,17 +36,44 @@ function servedFingerprint(port: number, servername?: string): Promise<string> {
 async function get(
   port: number,
   path: string,
+  options: { token?: string; method?: string; json?: unknown } = {},
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   const { request } = await import('node:https');
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.json !== undefined) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers,
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
-    req.end();
+    req.end(options.json === undefined ? undefined : JSON.stringify(options.json));
   });
+}
+
+/** The first admin's password in these tests (`CERTKEEPER_ADMIN_PASSWORD`). */
+const ADMIN_PASSWORD = 'serve test admin passphrase';
+
+/** Logs in as the first admin: a bearer token for the API. */
+async function adminToken(port: number): Promise<string> {
+  const res = await get(port, '/api/v1/auth/session', {
+    method: 'POST',
+    json: { username: 'admin', password: ADMIN_PASSWORD },
+  });
+  assert.equal(res.status, 201, res.body);
+  return JSON.parse(res.body).token;
 }
 
 /** Polls `check` until it holds; `ms` only stops a hang (a loaded machine is slow). */
@@ -71,7 +98,11 @@ describe('certkeeper serve, in process', () => {
       ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
       {},
     )) as ServeConfig;
-    server = await startServer(config, {}, pino({ level: 'silent' }));
+    server = await startServer(
+      config,
+      { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      pino({ level: 'silent' }),
+    );
     port = server.supervisor.runtime.address()!.port;
   });
   after(async () => {
@@ -83,7 +114,8 @@ describe('certkeeper serve, in process', () => {
     const status = server.supervisor.status()!;
     assert.equal(status.source, 'local-ca');
     assert.equal(await servedFingerprint(port), status.fingerprint);
-    const api = await get(port, '/api/v1/server/tls');
+    assert.equal((await get(port, '/api/v1/server/tls')).status, 401, 'needs credentials');
+    const api = await get(port, '/api/v1/server/tls', { token: await adminToken(port) });
     assert.equal(api.status, 200);
     const body = JSON.parse(api.body);
     assert.equal(body.fingerprint, status.fingerprint);
@@ -366,7 +398,10 @@ describe('certkeeper serve, as a process', () => {
     child = spawn(
       process.execPath,
       [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      },
     );
     child.stderr!.on('data', (c) => (stderr += c));
     port = await new Promise<number>((resolve, reject) => {
@@ -401,7 +436,9 @@ describe('certkeeper serve, as a process', () => {
     writeFileSync(join(dataDir, 'ssl/server.key'), pki.leaf.keyPem);
     child.kill('SIGHUP');
     await waitFor(async () => (await servedFingerprint(port)) === pki.leaf.cert.sha256);
-    const status = JSON.parse((await get(port, '/api/v1/server/tls')).body);
+    const status = JSON.parse(
+      (await get(port, '/api/v1/server/tls', { token: await adminToken(port) })).body,
+    );
     assert.equal(status.source, 'default-location');
     assert.match(stderr, /via default location lookup/);
   });

@@ -166,7 +166,7 @@ describe('exportPkcs12 and roles', () => {
               password: PASSWORD,
               principal: { actor: 'olga', role, source: 'test' },
             }),
-          'NotPermitted',
+          'Forbidden',
         );
       }
       assert.deepEqual(await k.audited(), [], 'nothing exported, nothing audited');

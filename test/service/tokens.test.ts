@@ -140,7 +140,7 @@ describe('API tokens', () => {
     assert.equal(admin.role, 'admin');
   });
 
-  it("lets only an admin create or revoke another user's token (NotPermitted)", async () => {
+  it("lets only an admin create or revoke another user's token (Forbidden)", async () => {
     await refusesWithoutWriting(
       k.ctx,
       () =>
@@ -150,7 +150,7 @@ describe('API tokens', () => {
           username: 'otto',
           principal: as('olga', 'operator'),
         }),
-      'NotPermitted',
+      'Forbidden',
     );
     const ottos = await createToken(k.ctx, {
       name: 'for-otto',
@@ -161,7 +161,7 @@ describe('API tokens', () => {
     await refusesWithoutWriting(
       k.ctx,
       () => revokeToken(k.ctx, { id: ottos.id, principal: as('olga', 'operator') }),
-      'NotPermitted',
+      'Forbidden',
     );
     await revokeToken(k.ctx, { id: ottos.id, principal: as('otto', 'operator') });
   });

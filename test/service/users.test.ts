@@ -83,11 +83,7 @@ describe('users', () => {
       'PasswordMatchesUsername',
     );
     await refusesWithoutWriting(k.ctx, create({ username: 'alice' }), 'UserExists');
-    await refusesWithoutWriting(
-      k.ctx,
-      create({ principal: as('bob', 'operator') }),
-      'NotPermitted',
-    );
+    await refusesWithoutWriting(k.ctx, create({ principal: as('bob', 'operator') }), 'Forbidden');
     assert.equal(await k.ctx.store.getUser('carol'), undefined);
   });
 
@@ -184,7 +180,7 @@ describe('users', () => {
       });
     });
 
-    it("refuses anyone else's change with NotPermitted, and an unknown user with UserNotFound", async () => {
+    it("refuses anyone else's change with Forbidden, and an unknown user with UserNotFound", async () => {
       await refusesWithoutWriting(
         k.ctx,
         () =>
@@ -193,7 +189,7 @@ describe('users', () => {
             newPassword: 'bob owns alice now',
             principal: as('bob', 'operator'),
           }),
-        'NotPermitted',
+        'Forbidden',
       );
       await refusesWithoutWriting(
         k.ctx,
@@ -289,7 +285,7 @@ describe('users', () => {
       await refusesWithoutWriting(
         k.ctx,
         () => removeUser(k.ctx, { username: 'bob', principal: as('bob', 'operator') }),
-        'NotPermitted',
+        'Forbidden',
       );
     });
   });

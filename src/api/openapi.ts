@@ -1,0 +1,91 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { CSRF_HEADER, SESSION_COOKIE } from './authenticate.js';
+import { MULTIPART_DOC, SENTENCES } from './route-schema.js';
+
+/** Where the OpenAPI document and the interactive page are served. */
+export const OPENAPI_PATH = '/api/openapi.json';
+export const DOCS_PATH = '/api/docs';
+
+/**
+ * Registers the OpenAPI 3.1 document, generated from the routes' schemas, and Swagger UI.
+ * The page itself is public; calls made from it carry the browser's session cookie (and
+ * Swagger UI can take a bearer token), so a logged-in user can try every route.
+ */
+export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'certkeeper API',
+        version,
+        description: `Manage the HTTPS identity of this server: the keystore, CSRs, the served certificate with confirmation and rollback, and the audit log.\n\nErrors are \`application/problem+json\` (RFC 9457) with \`type\`, \`title\`, \`status\`, \`detail\`, a \`requestId\` that is in the server log, and a stable \`code\`. Each operation lists the codes it can answer. All codes:\n\n${Object.entries(
+          SENTENCES,
+        )
+          .map(([code, sentence]) => `- \`${code}\`: ${sentence}`)
+          .join('\n')}`,
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      },
+      servers: [{ url: '/' }],
+      tags: [
+        { name: 'health', description: 'Liveness, readiness and the local CA certificate.' },
+        { name: 'auth', description: 'Sessions, passwords and API tokens.' },
+        { name: 'users', description: 'Who may log in, with which role (admins only).' },
+        { name: 'server', description: 'The identity this server serves.' },
+        {
+          name: 'entries',
+          description: 'The keystore: key pairs, trusted certificates, pending CSRs.',
+        },
+        {
+          name: 'csrs',
+          description: 'Certificate signing requests whose key never leaves the server.',
+        },
+        { name: 'audit', description: 'The hash-chained record of every change.' },
+      ],
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API token (`ckt_…`) or the session token login answers (`cks_…`).',
+          },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: `The session cookie login sets. Writes also need the \`${CSRF_HEADER}\` header or a same-origin \`Origin\`.`,
+          },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+    // A route that also reads multipart documents it next to its JSON body.
+    transform: ({ schema, url }) => {
+      const multipartBody = (schema as Record<string, unknown> | undefined)?.[MULTIPART_DOC];
+      if (!schema || multipartBody === undefined) return { schema, url };
+      const { [MULTIPART_DOC]: _, ...rest } = schema as Record<string, unknown>;
+      const body = rest.body as { content: Record<string, unknown> };
+      return {
+        schema: {
+          ...rest,
+          body: { content: { ...body.content, 'multipart/form-data': { schema: multipartBody } } },
+        } as typeof schema,
+        url,
+      };
+    },
+  });
+  // The page and its files are public (the page holds no data; its calls authenticate).
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith(DOCS_PATH)) route.config = { ...route.config, public: true };
+  });
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PATH,
+    uiConfig: { withCredentials: true, persistAuthorization: false },
+    uiHooks: {},
+    staticCSP: false,
+  });
+  app.get(OPENAPI_PATH, { schema: { hide: true }, config: { public: true } }, async () =>
+    app.swagger(),
+  );
+}
