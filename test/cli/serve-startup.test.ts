@@ -141,17 +141,47 @@ function servedFingerprint(port: number): Promise<string> {
 }
 
 /** `GET path` over HTTPS, parsed as JSON. */
-async function getJson(port: number, path: string): Promise<Record<string, unknown>> {
+/** The first admin's password of the servers these tests start. */
+const ADMIN_PASSWORD = 'serve startup test passphrase';
+
+/** A JSON request over HTTPS (no certificate check: the served one is what is tested). */
+async function requestJson(
+  port: number,
+  path: string,
+  options: { method?: string; token?: string; json?: unknown } = {},
+): Promise<Record<string, unknown>> {
   const { request } = await import('node:https');
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.json !== undefined) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(JSON.parse(body)));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers,
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(JSON.parse(body)));
+      },
+    );
     req.on('error', reject);
-    req.end();
+    req.end(options.json === undefined ? undefined : JSON.stringify(options.json));
   });
+}
+
+/** GET `path` as the first admin (the API needs credentials). */
+async function getJson(port: number, path: string): Promise<Record<string, unknown>> {
+  const session = await requestJson(port, '/api/v1/auth/session', {
+    method: 'POST',
+    json: { username: 'admin', password: ADMIN_PASSWORD },
+  });
+  return requestJson(port, path, { token: String(session.token) });
 }
 
 const FILE_SOURCES = ['flag', 'default-location', 'config', 'environment'] as const;
@@ -187,7 +217,7 @@ describe('certkeeper serve refuses a weak key at every file source', {
     const dataDir = join(dir, 'data');
     rmSync(join(dataDir, 'ssl'), { recursive: true, force: true });
     const args = ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'];
-    const env: Record<string, string> = {};
+    const env: Record<string, string> = { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD };
     if (bad.flag) args.push('-z', bad.flag.cert, '-k', bad.flag.key);
     if (bad['default-location']) {
       mkdirSync(join(dataDir, 'ssl'), { recursive: true });
