@@ -105,7 +105,7 @@ export async function applyChanges(
 
   const view = pendingView(ctx.store);
   const batch: ServiceContext = { ...ctx, store: view.store };
-  const preconditions: Precondition[] = [];
+  const guarded: { precondition: Precondition; index: number }[] = [];
   const mutations: Mutation[] = [];
   const audited: Record<string, unknown>[] = [];
   const results: OperationResult[] = [];
@@ -113,7 +113,9 @@ export async function applyChanges(
     const { change, result } = await atOperation(index, op, () =>
       planOperation(batch, op, principal),
     );
-    preconditions.push(...(change.preconditions ?? []).filter((p) => !view.touched(p)));
+    for (const precondition of change.preconditions ?? []) {
+      if (!view.touched(precondition)) guarded.push({ precondition, index });
+    }
     mutations.push(...change.mutations);
     await view.apply(change.mutations);
     const { principal: _, ...details } = change.details ?? {};
@@ -129,12 +131,12 @@ export async function applyChanges(
         ...(input.expectedRevision === undefined
           ? {}
           : { expectedRevision: input.expectedRevision }),
-        preconditions,
+        preconditions: guarded.map((g) => g.precondition),
         mutations,
       }),
     )
     .catch((err: unknown) => {
-      throw blameOperation(err, operations);
+      throw blameOperation(err, guarded, operations);
     });
   return { revision, operations: results, changesServed: await view.changesServed() };
 }
@@ -342,20 +344,19 @@ function blamed(err: unknown, index: number, op: ChangeOperation): unknown {
 }
 
 /**
- * A guard the store found broken in the transaction (another writer came first): blames
- * the first operation whose alias or binding the refusal names, when one does.
+ * A guard the store found broken in the transaction (another writer came first) names
+ * what it was about, quoted, in its sentence (the store's refusals carry no details):
+ * blames the first operation whose precondition is about that, when one is.
  */
-function blameOperation(err: unknown, operations: ChangeOperation[]): unknown {
+function blameOperation(
+  err: unknown,
+  guarded: { precondition: Precondition; index: number }[],
+  operations: ChangeOperation[],
+): unknown {
   if (!(err instanceof CodedError)) return err;
-  const about = err.details ?? {};
-  const names = [about.alias, about.name, about.binding].filter((v) => typeof v === 'string');
-  const index = operations.findIndex((op) =>
-    names.some(
-      (n) =>
-        ('alias' in op && op.alias === n) ||
-        ('hostname' in op && n === `sni:${op.hostname}`) ||
-        (op.op === 'activate' && n === 'server'),
-    ),
+  const about = (p: Precondition) => ('alias' in p ? p.alias : 'name' in p ? p.name : p.username);
+  const culprit = guarded.find(({ precondition }) =>
+    err.message.includes(`"${about(precondition)}"`),
   );
-  return index < 0 ? err : blamed(err, index, operations[index]!);
+  return culprit ? blamed(err, culprit.index, operations[culprit.index]!) : err;
 }
