@@ -110,9 +110,11 @@ export async function applyChanges(
   const audited: Record<string, unknown>[] = [];
   const results: OperationResult[] = [];
   for (const [index, op] of operations.entries()) {
-    const { change, result } = await atOperation(index, op, () =>
-      planOperation(batch, op, principal),
-    );
+    const { change, result } = await atOperation(index, op, async () => {
+      const plan = await planOperation(batch, op, principal);
+      view.assertUntouchedBindings(plan.change.mutations);
+      return plan;
+    });
     for (const precondition of change.preconditions ?? []) {
       if (!view.touched(precondition)) guarded.push({ precondition, index });
     }
@@ -282,6 +284,20 @@ function pendingView(base: Store) {
         else if (m.type === 'deleteEntry') entries.set(m.alias, null);
         else if (m.type === 'bind') bindings.set(m.name, m.alias);
         else if (m.type === 'unbind') bindings.set(m.name, null);
+      }
+    },
+    /**
+     * Throws `InvalidChange` when `mutations` set a binding an earlier operation set: what
+     * it pointed at before (a rollback's target) would be the batch's own, not the stored.
+     */
+    assertUntouchedBindings(mutations: Mutation[]): void {
+      for (const m of mutations) {
+        if ((m.type === 'bind' || m.type === 'unbind') && bindings.has(m.name)) {
+          throw new ServiceError(
+            'InvalidChange',
+            `An earlier operation of this change sets "${m.name}" already; set each binding once.`,
+          );
+        }
       }
     },
     /** A binding changed, or an entry a binding serves. */

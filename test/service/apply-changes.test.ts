@@ -255,4 +255,21 @@ describe('applyChanges: several writes as one change, or none', () => {
     assert.equal((await store.getEntry(a))!.fingerprint, two.leaf.cert.sha256);
     assert.notEqual((await bindings())['sni:one.example.test'], a);
   });
+
+  it('refuses a change that sets one binding twice (InvalidChange), naming the second operation', async () => {
+    const a = alias('a');
+    const b = alias('b');
+    const err = await refusesWithoutWriting(
+      k.ctx,
+      () =>
+        apply([
+          { op: 'import', alias: a, files: [bundleOf(one)] },
+          { op: 'import', alias: b, files: [bundleOf(one)] },
+          { op: 'activate', alias: a },
+          { op: 'activate', alias: b },
+        ]),
+      'InvalidChange',
+    );
+    assert.equal(err.details?.operation, 3);
+  });
 });
