@@ -83,7 +83,8 @@ const NEEDS: Readonly<Record<ChangeOperation['op'], Privilege>> = {
  * Applies the operations as one change, or none of them: the first refusal (a privilege
  * the principal lacks, an operation its own module refuses, a guard the store finds
  * broken) refuses the batch with that operation's code, its index in `details.operation`
- * and in the sentence, and writes nothing. An empty batch (or one over `MAX_OPERATIONS`) is `InvalidChange`.
+ * and in the sentence, and writes nothing. An empty batch, one over `MAX_OPERATIONS`, or
+ * one that sets a binding twice is `InvalidChange`.
  */
 export async function applyChanges(
   ctx: ServiceContext,
