@@ -16,6 +16,7 @@ import { registerOpenApi } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
+import { changeRoutes } from './routes/changes.js';
 import { csrRoutes } from './routes/csrs.js';
 import { entryRoutes } from './routes/entries.js';
 import { exportRoutes } from './routes/export.js';
@@ -100,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(importRoutes, { ...options, bodyLimit: BODY_LIMIT });
   await app.register(csrRoutes, { ...options, bodyLimit: BODY_LIMIT });
   await app.register(exportRoutes, options);
+  await app.register(changeRoutes, options);
   await app.register(auditRoutes, options);
   addMissingMethods();
   return app;

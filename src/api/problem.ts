@@ -119,6 +119,7 @@ export const STATUS = {
   AuditChainBroken: 500,
   InvalidConfirmationWindow: 400,
   NothingToConfirm: 409,
+  InvalidChange: 400,
   NothingToRollBack: 409,
   PasswordTooLong: 400,
   PasswordMatchesUsername: 400,

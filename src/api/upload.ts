@@ -45,7 +45,7 @@ export const UploadBody = Type.Object(
   { additionalProperties: false },
 );
 
-type JsonUpload = {
+export type JsonUpload = {
   certificate?: string;
   privateKey?: string;
   chain?: string | string[];
@@ -74,7 +74,11 @@ export async function readRequestUpload(
   bodyLimit: number,
 ): Promise<ParsedUpload> {
   if (request.isMultipart()) return readMultipart(request, bodyLimit);
-  const body = (request.body ?? {}) as JsonUpload;
+  return readJsonUpload((request.body ?? {}) as JsonUpload);
+}
+
+/** The files and password of the JSON form of an upload (`UploadBody`'s fields). */
+export function readJsonUpload(body: JsonUpload): ParsedUpload {
   const files: UploadedFile[] = [];
   const text = (name: string, value: string) =>
     files.push({ name, bytes: Buffer.from(value, 'utf8') });

@@ -1,8 +1,8 @@
 import { readValidity } from '../core/certificate.js';
 import { CoreError } from '../core/errors.js';
-import { type Mutation, StoreError } from '../store/store.js';
+import { type ChangeInput, type Mutation, StoreError } from '../store/store.js';
 import { assertNotPinned, type UserBinding, userBinding } from './binding-name.js';
-import { guards, isReservedAlias, type ServiceContext } from './context.js';
+import { checkEntryRevision, guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { changeBy, type Principal } from './principal.js';
 import {
@@ -24,6 +24,8 @@ export interface BindInput {
    * stored with the change, so a server restarted inside the window still rolls back.
    */
   confirmWithinSeconds?: number;
+  /** The entry's revision the caller saw (its ETag): `RevisionConflict` if it changed since. */
+  entryRevision?: number;
 }
 
 export interface UnbindInput {
@@ -45,12 +47,30 @@ export interface UnbindResult extends BindResult {
   alias: string;
 }
 
+/** A validated bind or unbind: the change to apply, and what it will say. */
+export interface BindPlan<Result> {
+  change: ChangeInput;
+  result: Omit<Result, 'revision'>;
+}
+
 /**
  * Binds a valid `key-pair` entry as the `server` identity or for an SNI host, as one
- * change; the runtime follows it, swaps, probes and rolls back on failure. `server` is
- * refused while a higher-precedence source pins it (`PinnedBySource`).
+ * change; the runtime follows it, swaps, probes and rolls back on failure. See `planBind`
+ * for what is refused.
  */
 export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<BindResult> {
+  const { change, result } = await planBind(ctx, input);
+  return { revision: await ctx.store.applyChange(change), ...result };
+}
+
+/**
+ * Validates a binding and builds its change, writing nothing. `server` is refused while a
+ * higher-precedence source pins it (`PinnedBySource`); only an unexpired key pair binds.
+ */
+export async function planBind(
+  ctx: ServiceContext,
+  input: BindInput,
+): Promise<BindPlan<BindResult>> {
   const binding = userBinding(input.binding);
   if (isReservedAlias(input.alias)) {
     throw new ServiceError(
@@ -60,6 +80,7 @@ export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<
   }
   const entry = await ctx.store.getEntry(input.alias);
   if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
+  checkEntryRevision(entry, input.entryRevision);
   if (entry.kind !== 'key-pair' || !entry.hasPrivateKey || !entry.certificatePem) {
     throw new ServiceError(
       'EntryNotUsable',
@@ -85,23 +106,21 @@ export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<
       'Only the server identity is activated with a confirmation window.',
     );
   }
-  const revision = await ctx.store.applyChange(
-    changeBy(input.principal, {
-      action: 'activate',
-      target: input.alias,
-      details: {
-        binding,
-        fingerprint: entry.fingerprint,
-        ...(deadline ? { confirmBefore: deadline } : {}),
-      },
-      ...guards(input.expectedRevision, [
-        { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
-        { type: 'bindingIs', name: binding, alias: previous?.alias ?? null },
-      ]),
-      mutations,
-    }),
-  );
-  return { revision, binding, ...(deadline ? { confirmBefore: deadline } : {}) };
+  const change = changeBy(input.principal, {
+    action: 'activate',
+    target: input.alias,
+    details: {
+      binding,
+      fingerprint: entry.fingerprint,
+      ...(deadline ? { confirmBefore: deadline } : {}),
+    },
+    ...guards(input.expectedRevision, [
+      { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
+      { type: 'bindingIs', name: binding, alias: previous?.alias ?? null },
+    ]),
+    mutations,
+  });
+  return { change, result: { binding, ...(deadline ? { confirmBefore: deadline } : {}) } };
 }
 
 /**
@@ -110,6 +129,15 @@ export async function bindEntry(ctx: ServiceContext, input: BindInput): Promise<
  * server identity. Nothing bound there is `BindingNotFound`.
  */
 export async function unbindEntry(ctx: ServiceContext, input: UnbindInput): Promise<UnbindResult> {
+  const { change, result } = await planUnbind(ctx, input);
+  return { revision: await ctx.store.applyChange(change), ...result };
+}
+
+/** Validates an unbinding and builds its change, writing nothing (see `unbindEntry`). */
+export async function planUnbind(
+  ctx: ServiceContext,
+  input: UnbindInput,
+): Promise<BindPlan<UnbindResult>> {
   const binding = userBinding(input.binding);
   const bound = (await ctx.store.listBindings()).find((b) => b.name === binding);
   if (!bound) {
@@ -118,23 +146,21 @@ export async function unbindEntry(ctx: ServiceContext, input: UnbindInput): Prom
     });
   }
   if (binding === 'server') assertNotPinned(ctx);
-  const revision = await ctx.store.applyChange(
-    changeBy(input.principal, {
-      action: 'deactivate',
-      target: bound.alias,
-      details: { binding },
-      ...guards(input.expectedRevision, [{ type: 'bindingIs', name: binding, alias: bound.alias }]),
-      mutations: [
-        { type: 'unbind', name: binding },
-        // Back to the local CA: a rollback returns to this entry, and nothing is pending.
-        ...(binding === 'server'
-          ? ([
-              { type: 'putSetting', name: PREVIOUS_SERVER_SETTING, value: { alias: bound.alias } },
-              { type: 'deleteSetting', name: PENDING_CONFIRMATION_SETTING },
-            ] as const)
-          : []),
-      ],
-    }),
-  );
-  return { revision, binding, alias: bound.alias };
+  const change = changeBy(input.principal, {
+    action: 'deactivate',
+    target: bound.alias,
+    details: { binding },
+    ...guards(input.expectedRevision, [{ type: 'bindingIs', name: binding, alias: bound.alias }]),
+    mutations: [
+      { type: 'unbind', name: binding },
+      // Back to the local CA: a rollback returns to this entry, and nothing is pending.
+      ...(binding === 'server'
+        ? ([
+            { type: 'putSetting', name: PREVIOUS_SERVER_SETTING, value: { alias: bound.alias } },
+            { type: 'deleteSetting', name: PENDING_CONFIRMATION_SETTING },
+          ] as const)
+        : []),
+    ],
+  });
+  return { change, result: { binding, alias: bound.alias } };
 }

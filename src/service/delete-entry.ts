@@ -1,4 +1,4 @@
-import { StoreError } from '../store/store.js';
+import { type ChangeInput, StoreError } from '../store/store.js';
 import { checkEntryRevision, guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { changeBy, type Principal } from './principal.js';
@@ -22,6 +22,14 @@ export interface DeleteResult {
  * transaction); certkeeper's own entries (`certkeeper-*`) are never deleted (`InvalidAlias`).
  */
 export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Promise<DeleteResult> {
+  return { revision: await ctx.store.applyChange(await planDelete(ctx, input)) };
+}
+
+/**
+ * Validates a deletion and builds its change, writing nothing. A bound entry is refused
+ * here already (`EntryBound`), and again by the store inside the transaction.
+ */
+export async function planDelete(ctx: ServiceContext, input: DeleteInput): Promise<ChangeInput> {
   if (isReservedAlias(input.alias)) {
     throw new ServiceError(
       'InvalidAlias',
@@ -31,16 +39,22 @@ export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Prom
   const entry = await ctx.store.getEntry(input.alias);
   if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
   checkEntryRevision(entry, input.entryRevision);
-  const revision = await ctx.store.applyChange(
-    changeBy(input.principal, {
-      action: 'delete',
-      target: input.alias,
-      details: { kind: entry.kind, fingerprint: entry.fingerprint },
-      ...guards(input.expectedRevision, [
-        { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
-      ]),
-      mutations: [{ type: 'deleteEntry', alias: input.alias }],
-    }),
-  );
-  return { revision };
+  const bound = (await ctx.store.listBindings()).filter((b) => b.alias === input.alias);
+  if (bound.length > 0) {
+    const names = bound.map((b) => b.name).sort();
+    throw new StoreError(
+      'EntryBound',
+      `The entry "${input.alias}" is bound to ${names.join(', ')}; unbind it or bind another entry first.`,
+      { details: { alias: input.alias, bindings: names } },
+    );
+  }
+  return changeBy(input.principal, {
+    action: 'delete',
+    target: input.alias,
+    details: { kind: entry.kind, fingerprint: entry.fingerprint },
+    ...guards(input.expectedRevision, [
+      { type: 'entryRevision', alias: input.alias, revision: entry.updatedRevision },
+    ]),
+    mutations: [{ type: 'deleteEntry', alias: input.alias }],
+  });
 }

@@ -27,6 +27,8 @@ export const SERVICE_ERROR_CODES = {
   InvalidQuery: 'A filter of a listing is not valid.',
   InvalidConfirmationWindow: 'A confirmation window is not a whole number of seconds in range.',
   NothingToConfirm: 'No activation is waiting for its confirmation.',
+  InvalidChange:
+    'A change of several operations holds none, more than 100, or sets one binding twice.',
   NothingToRollBack: 'No activation is on record to roll back.',
   AuditChainBroken:
     'A record of the audit log was altered, removed or reordered after it was written.',

@@ -39,6 +39,7 @@ const NEEDS: Record<string, Privilege | 'public'> = {
   listAudit: 'audit:read',
   verifyAudit: 'audit:read',
   getMetrics: 'entries:read',
+  applyChanges: 'entries:write',
 };
 
 const ROLES = {

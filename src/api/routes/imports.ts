@@ -20,7 +20,7 @@ import {
 import { readRequestUpload, UploadBody } from '../upload.js';
 
 /** What reading and validating an upload can answer. */
-const UPLOAD_ERRORS: ErrorCode[] = [
+export const UPLOAD_ERRORS: ErrorCode[] = [
   'EmptyUpload',
   'UnsupportedFormat',
   'UnsupportedAlgorithm',
