@@ -96,7 +96,7 @@ describe('the certkeeperApi plugin, registered under /certkeeper by an applicati
     assert.match(String(page.headers['content-type']), /^text\/html/);
   });
 
-  it('logs in, and takes a cookie write from its own origin but not from another', async () => {
+  it('logs in, takes a cookie write from its own origin only, and links under the prefix', async () => {
     const login = await call('POST', '/api/v1/auth/session', {
       json: { username: 'ops', password: PASSWORD },
     });
@@ -113,5 +113,16 @@ describe('the certkeeperApi plugin, registered under /certkeeper by an applicati
     assert.equal(foreign.json().code, 'CrossSiteRequest');
     const same = await call('POST', '/api/v1/tokens', { json, headers: { cookie, origin } });
     assert.equal(same.status, 201, same.text);
+    const csr = await call('POST', '/api/v1/csrs', {
+      token,
+      json: {
+        alias: 'pending-web',
+        subject: { CN: 'web.example.test' },
+        sans: ['DNS:web.example.test'],
+        keyType: 'ec-p256',
+      },
+    });
+    assert.equal(csr.status, 201, csr.text);
+    assert.equal(csr.headers.location, '/certkeeper/api/v1/csrs/pending-web', 'under the prefix');
   });
 });
