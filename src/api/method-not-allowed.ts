@@ -12,14 +12,20 @@ const METHODS: readonly HTTPMethods[] = [
   'OPTIONS',
 ];
 
-/** Starts recording the methods of each path `only` matches; call before any route is registered. */
+/**
+ * Starts recording the methods of each path `only` matches (paths below `app`'s prefix,
+ * without it); call before any route is registered.
+ */
 export function recordRoutes(app: FastifyInstance, only: RegExp): () => void {
   const methodsByUrl = new Map<string, Set<string>>();
   app.addHook('onRoute', (route) => {
-    if (!only.test(route.url)) return;
-    const methods = methodsByUrl.get(route.url) ?? new Set<string>();
+    if (!route.url.startsWith(app.prefix)) return;
+    // Recorded without the prefix: `app.route` below adds it again.
+    const url = route.url.slice(app.prefix.length);
+    if (!only.test(url)) return;
+    const methods = methodsByUrl.get(url) ?? new Set<string>();
     for (const method of [route.method].flat()) methods.add(method);
-    methodsByUrl.set(route.url, methods);
+    methodsByUrl.set(url, methods);
   });
   /**
    * Registers, for every recorded path, a route for the methods it lacks: 405 with `Allow`
@@ -41,7 +47,7 @@ export function recordRoutes(app: FastifyInstance, only: RegExp): () => void {
           if (request.method === 'OPTIONS') return reply.code(204).send();
           throw new ApiError(
             'MethodNotAllowed',
-            `${request.method} is not allowed on ${url}; it answers ${allow}.`,
+            `${request.method} is not allowed on ${app.prefix}${url}; it answers ${allow}.`,
           );
         },
       });

@@ -27,7 +27,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
           .join('\n')}`,
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
-      servers: [{ url: '/' }],
+      // Under a prefix, the document's paths are the API's own and the prefix is its server.
+      servers: [{ url: app.prefix || '/' }],
       tags: [
         { name: 'health', description: 'Liveness, readiness and the local CA certificate.' },
         { name: 'auth', description: 'Sessions, passwords and API tokens.' },
@@ -61,7 +62,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       security: [{ bearer: [] }, { session: [] }],
     },
     // A route that also reads multipart documents it next to its JSON body.
-    transform: ({ schema, url }) => {
+    transform: ({ schema, url: fullUrl }) => {
+      const url = fullUrl.startsWith(app.prefix) ? fullUrl.slice(app.prefix.length) : fullUrl;
       const multipartBody = (schema as Record<string, unknown> | undefined)?.[MULTIPART_DOC];
       if (!schema || multipartBody === undefined) return { schema, url };
       const { [MULTIPART_DOC]: _, ...rest } = schema as Record<string, unknown>;
@@ -77,7 +79,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   });
   // The page and its files are public (the page holds no data; its calls authenticate).
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith(DOCS_PATH)) route.config = { ...route.config, public: true };
+    if (route.url.startsWith(`${app.prefix}${DOCS_PATH}`))
+      route.config = { ...route.config, public: true };
   });
   await app.register(swaggerUi, {
     routePrefix: DOCS_PATH,

@@ -16,10 +16,11 @@ const LAYERS: Record<string, number> = {
   api: 5,
   cli: 6,
   web: 6,
+  embed: 6,
 };
 
 /** Front ends reach the store only through `service/` (DESIGN.md, layer 3). */
-const FRONT_ENDS = new Set(['api', 'cli', 'web']);
+const FRONT_ENDS = new Set(['api', 'cli', 'web', 'embed']);
 
 /** Modules that do I/O, which `core/` (pure functions, DESIGN.md layer 1) never imports. */
 const IO_MODULES = new Set([

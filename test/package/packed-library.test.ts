@@ -51,7 +51,7 @@ describe('the packed library (npm pack, installed elsewhere)', { timeout: 120_00
   let unreachable: string | undefined;
 
   before(async () => {
-    if (!existsSync(join(REPO_ROOT, 'dist/core/index.js'))) {
+    if (!existsSync(join(REPO_ROOT, 'dist/embed/index.js'))) {
       await run('npm', ['run', 'build'], { cwd: REPO_ROOT, env: npmEnv() });
     }
     const packed = JSON.parse(
@@ -106,7 +106,13 @@ describe('the packed library (npm pack, installed elsewhere)', { timeout: 120_00
     if (needs('tar')) return;
     const top = new Set(entries.map((e) => e.replace(/^package\//, '').split('/')[0]));
     assert.deepEqual([...top].sort(), ['README.md', 'bin', 'dist', 'docs', 'package.json']);
-    for (const file of ['dist/core/index.js', 'dist/core/index.d.ts', 'bin/certkeeper.js']) {
+    for (const file of [
+      'dist/core/index.js',
+      'dist/core/index.d.ts',
+      'dist/embed/index.js',
+      'dist/embed/index.d.ts',
+      'bin/certkeeper.js',
+    ]) {
       assert.ok(entries.includes(`package/${file}`), `${file} is missing from the tarball`);
     }
   });
@@ -156,17 +162,58 @@ describe('the packed library (npm pack, installed elsewhere)', { timeout: 120_00
     });
   });
 
+  it("exports openCertkeeper and the certkeeperApi plugin through `import('certkeeper')`", async (t) => {
+    if (skipUnlessInstalled(t)) return;
+    // Importing loads no native code (--ignore-scripts built none): the store opens lazily.
+    const script = `
+      const embed = await import('certkeeper');
+      const { default: Fastify } = await import('fastify');
+      const app = Fastify();
+      await app.register(embed.certkeeperApi, {
+        prefix: '/certkeeper',
+        keystore: { store: undefined, now: () => new Date(), trusted: [] },
+        tlsStatus: () => undefined,
+      });
+      const health = await app.inject('/certkeeper/healthz');
+      const missing = await app.inject('/certkeeper/api/v1/entries');
+      console.log(JSON.stringify({
+        exports: Object.keys(embed).sort(),
+        openCertkeeper: typeof embed.openCertkeeper,
+        health: health.statusCode,
+        missing: [missing.statusCode, missing.json().code],
+      }));
+      await app.close();
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: consumer,
+    });
+    assert.deepEqual(JSON.parse(stdout), {
+      exports: ['certkeeperApi', 'openCertkeeper'],
+      openCertkeeper: 'function',
+      health: 200,
+      missing: [401, 'Unauthenticated'],
+    });
+  });
+
   it('gives TypeScript its declarations through the `types` export condition', async (t) => {
     if (skipUnlessInstalled(t)) return;
     writeFileSync(
       join(consumer, 'use.ts'),
       [
+        "import Fastify from 'fastify';",
+        "import { type Certkeeper, certkeeperApi, openCertkeeper } from 'certkeeper';",
         "import { type CoreErrorCode, type Material, readMaterial } from 'certkeeper/core';",
+        "const ck: Certkeeper = await openCertkeeper({ dataDir: './data', names: ['localhost'] });",
+        'const app = Fastify({ serverFactory: ck.createServer });',
+        "await app.register(certkeeperApi, { prefix: '/certkeeper', ...ck.apiOptions });",
+        'const served: string | undefined = ck.status()?.fingerprint;',
+        '// @ts-expect-error: the data directory is required',
+        "await openCertkeeper({ names: ['localhost'] });",
         'const material: Promise<Material> = readMaterial(new Uint8Array(0));',
         "const code: CoreErrorCode = 'KeyMismatch';",
         '// @ts-expect-error: not a code of the catalogue',
         "const wrong: CoreErrorCode = 'NoSuchCode';",
-        'export { code, material, wrong };',
+        'export { code, material, served, wrong };',
         '',
       ].join('\n'),
     );

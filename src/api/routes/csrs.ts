@@ -101,7 +101,7 @@ export async function csrRoutes(
       const result = await createCsr(keystore, { ...request.body, principal: auth.principal });
       return reply
         .code(201)
-        .header('Location', `/api/v1/csrs/${encodeURIComponent(result.alias)}`)
+        .header('Location', `${app.prefix}/api/v1/csrs/${encodeURIComponent(result.alias)}`)
         .send({
           alias: result.alias,
           revision: result.revision,

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { RuntimeCounters, ServedStatus } from '../runtime/supervisor.js';
+import type { AuthPolicy } from '../service/auth-policy.js';
+import type { ServiceContext } from '../service/context.js';
+import { ApiError } from './api-error.js';
+import { registerAuthentication } from './authenticate.js';
+import { recordRoutes } from './method-not-allowed.js';
+import { registerMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
+import { sendProblem } from './problem.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
+import { changeRoutes } from './routes/changes.js';
+import { csrRoutes } from './routes/csrs.js';
+import { entryRoutes } from './routes/entries.js';
+import { exportRoutes } from './routes/export.js';
+import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/imports.js';
+import { serverIdentityRoutes } from './routes/server-identity.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { userRoutes } from './routes/users.js';
+import { registerSecurityHeaders } from './security-headers.js';
+import { registerUploads } from './upload.js';
+
+/** The largest request body the API reads (an upload: certificate, chain and key). */
+export const BODY_LIMIT = 1 << 20;
+
+/** What the API needs from its host: `openCertkeeper(…).apiOptions` gives all of it. */
+export interface CertkeeperApiOptions {
+  /** The keystore every route's operation takes (DESIGN.md layer 3: routes call service/). */
+  keystore: ServiceContext;
+  /** The live TLS state of this node, undefined while starting. */
+  tlsStatus: () => ServedStatus | undefined;
+  /** This node's runtime counts (handshakes, swaps, rollbacks) for `/metrics`. */
+  counters?: () => RuntimeCounters | undefined;
+  /** Session lifetimes and login limits (defaults: `DEFAULT_AUTH_POLICY`). */
+  authPolicy?: Partial<AuthPolicy>;
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/**
+ * The whole API as one Fastify plugin: health, the public CA certificate, the OpenAPI
+ * docs, `/metrics` and `/api/v1`, with their authentication, problem+json errors, 405s
+ * and security headers. Encapsulated: its hooks, parsers and error handlers apply to its
+ * own routes only, so an application can register it beside its own routes, under a
+ * `prefix` if it likes (`/certkeeper/api/v1/…`). `buildApp` registers it at the root.
+ */
+export const certkeeperApi: FastifyPluginAsync<CertkeeperApiOptions> = async (app, given) => {
+  // Only the API's own options: Fastify's (`prefix`…) would apply again to each route plugin.
+  const { keystore, tlsStatus, counters, authPolicy } = given;
+  const options: CertkeeperApiOptions = { keystore, tlsStatus, counters, authPolicy };
+  // The API's own paths (without the prefix); the docs page's are Swagger UI's to answer.
+  const addMissingMethods = recordRoutes(
+    app,
+    /^\/(api\/v1\/|api\/openapi\.json$|healthz$|readyz$|ca\/)/,
+  );
+  registerSecurityHeaders(app);
+  app.setErrorHandler((err, _request, reply) => sendProblem(reply, err));
+  // At the root the application sets it (`buildApp`: every unknown path is the API's);
+  // under a prefix, the unknown paths below it are the API's.
+  if (app.prefix !== '') app.setNotFoundHandler(notFoundProblem);
+  // Node would answer a request without Host itself, with an empty 400: the runtime's
+  // server leaves that to the API (`requireHostHeader: false`), which answers problem+json.
+  app.addHook('onRequest', async (request) => {
+    if (!request.headers.host) {
+      throw new ApiError('BadRequest', 'The request has no Host header (HTTP/1.1 requires one).');
+    }
+  });
+  // Bodies are JSON, forms and multipart uploads; plain text is none of them.
+  if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
+  // An application that registered these itself already gave this context what they add.
+  if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
+  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) {
+    await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  }
+  if (!app.hasRequestDecorator('isMultipart')) await registerUploads(app, BODY_LIMIT);
+  await registerOpenApi(app, VERSION);
+  registerAuthentication(app, options.keystore, options.authPolicy);
+
+  await registerMetrics(app, options);
+  await app.register(healthRoutes, options);
+  await app.register(authRoutes, options);
+  await app.register(tokenRoutes, options);
+  await app.register(userRoutes, options);
+  await app.register(serverIdentityRoutes, options);
+  await app.register(entryRoutes, options);
+  await app.register(importRoutes, { ...options, bodyLimit: BODY_LIMIT });
+  await app.register(csrRoutes, { ...options, bodyLimit: BODY_LIMIT });
+  await app.register(exportRoutes, options);
+  await app.register(changeRoutes, options);
+  await app.register(auditRoutes, options);
+  addMissingMethods();
+};
+
+/** The answer to a path no route has: problem+json `NotFound`. */
+export function notFoundProblem(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(
+    reply,
+    new ApiError('NotFound', `No route answers ${request.method} ${request.url}.`),
+  );
+}
