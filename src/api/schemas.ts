@@ -151,4 +151,7 @@ export const UploadForm = Type.Object({
     description: 'One or more files in any order and format: PEM, DER, PKCS#7, PKCS#12, keys.',
   }),
   password: Type.Optional(Type.String()),
+  keyAlias: Type.Optional(
+    Type.String({ description: 'The key entry to take from a keystore with several.' }),
+  ),
 });

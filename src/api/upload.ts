@@ -11,7 +11,7 @@ const MAX_FILES = 8;
 export interface ParsedUpload {
   files: UploadedFile[];
   password?: string;
-  /** Other form fields (`alias` for a preflight), as text. */
+  /** Other form fields (`alias` for a preflight, `keyAlias` for a keystore), as text. */
   fields: Record<string, string>;
 }
 
@@ -41,6 +41,13 @@ export const UploadBody = Type.Object(
     alias: Type.Optional(
       Type.String({ maxLength: 128, description: 'Preflight only: the alias to plan for.' }),
     ),
+    keyAlias: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: 'The key entry to take from a keystore (PKCS#12) with several.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -53,6 +60,7 @@ export type JsonUpload = {
   der?: string;
   password?: string;
   alias?: string;
+  keyAlias?: string;
 };
 
 /** Lets routes read `multipart/form-data` uploads, bounded in parts and bytes. */
@@ -96,7 +104,10 @@ export function readJsonUpload(body: JsonUpload): ParsedUpload {
   return {
     files,
     ...(body.password === undefined ? {} : { password: body.password }),
-    fields: body.alias === undefined ? {} : { alias: body.alias },
+    fields: {
+      ...(body.alias === undefined ? {} : { alias: body.alias }),
+      ...(body.keyAlias === undefined ? {} : { keyAlias: body.keyAlias }),
+    },
   };
 }
 

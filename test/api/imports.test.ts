@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FormData } from 'undici';
 import { startApi, type TestApi } from '../support/api.js';
+import { makeMultiKeyKeystore } from '../support/keystore.js';
 import { makeHierarchy } from '../support/pki.js';
 import { needsCorpus, PYCA, tempDir, tool } from '../support/tools.js';
 
@@ -98,6 +99,32 @@ describe('API: importing entries', () => {
         json: { pkcs12: p12.toString('base64'), password: 'secret words' },
       });
       assert.equal(viaJson.status, 201, viaJson.text);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('takes one key entry of a keystore with several, by its alias', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const keystore = await makeMultiKeyKeystore(dir);
+      const bytes = readFileSync(keystore.path);
+      const none = await putFiles('ks', [['keystore.p12', bytes]], { password: keystore.password });
+      assert.equal(none.status, 422);
+      assert.equal(none.json().code, 'KeyAliasRequired');
+      for (const { alias } of keystore.entries) assert.match(none.json().detail, new RegExp(alias));
+      const unknown = await putFiles('ks', [['keystore.p12', bytes]], {
+        password: keystore.password,
+        keyAlias: 'nope',
+      });
+      assert.equal(unknown.json().code, 'KeyAliasNotFound');
+      const chosen = keystore.entries[0]!;
+      const res = await putFiles('ks', [['keystore.p12', bytes]], {
+        password: keystore.password,
+        keyAlias: chosen.alias,
+      });
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.json().entry.certificate.subject.rfc4514, chosen.subject);
     } finally {
       cleanup();
     }
@@ -206,10 +233,23 @@ describe('API: bad input never answers 5xx nor changes anything', () => {
   before(async () => {
     api = await startApi();
     operator = await api.loginAs('operator');
+    const csr = await api.call('POST', '/api/v1/csrs', {
+      token: operator,
+      json: {
+        alias: 'pending',
+        subject: { CN: 'p.example' },
+        sans: ['DNS:p.example'],
+        keyType: 'ec-p256',
+      },
+    });
+    assert.equal(csr.status, 201, csr.text);
   });
   after(() => api.close());
 
-  /** Sends `bytes` to import and preflight; a refusal must be 4xx and leave the revision. */
+  /**
+   * Sends `bytes` to import, preflight and CSR completion; a refusal must be 4xx and leave
+   * the revision as it was.
+   */
   async function probe(name: string, bytes: Uint8Array): Promise<number> {
     const form = await multipart([[name, bytes]], { password: 'cryptography' });
     const before = await api.keystore.ctx.store.revision();

@@ -51,6 +51,8 @@ export const UPLOAD_ERRORS: ErrorCode[] = [
   'AliasNotFound',
   'RevisionConflict',
   'ActivationRefused',
+  'KeyAliasRequired',
+  'KeyAliasNotFound',
 ];
 
 /** Import or replace an entry from any upload; say what an upload would do. */
@@ -120,6 +122,7 @@ export async function importRoutes(
         files: upload.files,
         password: upload.password,
         replace,
+        keyAlias: upload.fields.keyAlias,
         principal: auth.principal,
         ...(entryRevision === undefined ? {} : { entryRevision }),
       });
@@ -165,6 +168,7 @@ export async function importRoutes(
         files: upload.files,
         password: upload.password,
         replace: exists,
+        keyAlias: upload.fields.keyAlias,
         principal: auth.principal,
       });
     },
