@@ -60,8 +60,7 @@ const Operation = Type.Object(
       }),
     ),
     ifMatch: Type.Optional(
-      Type.Unsafe<number | string>({
-        type: ['integer', 'string'],
+      Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })], {
         description:
           '`import` (with `replace`), `delete`, `bind`, `activate`: the entry\'s ETag (`"12"`) or revision (12) as read; 412 `RevisionConflict` if it changed since.',
       }),
