@@ -59,10 +59,13 @@ export async function listEntries(
     if (names) names.push(b.name);
     else namesOf.set(b.alias, [b.name]);
   }
-  return entries
-    .map((e) => describe(ctx, e, namesOf.get(e.alias) ?? [], days))
-    .filter((d) => input.status === undefined || d.status === input.status)
-    .sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
+  const described: EntryDescription[] = [];
+  for (const [i, e] of entries.entries()) {
+    if (i > 0 && i % DESCRIBE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+    const d = describe(ctx, e, namesOf.get(e.alias) ?? [], days);
+    if (input.status === undefined || d.status === input.status) described.push(d);
+  }
+  return described.sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
 }
 
 /** One entry, described (`AliasNotFound` when there is none). */
@@ -91,6 +94,41 @@ export async function listAudit(
   return ctx.store.listAudit(input);
 }
 
+/**
+ * Descriptions of the certificates read lately, by their DER: decoding one costs about a
+ * millisecond, and a listing describes every entry and its chain (the same intermediate
+ * for many). A certificate's description never changes; the cache is bounded.
+ */
+const DESCRIBED = new Map<string, CertificateDescription>();
+const DESCRIBED_MAX = 4096;
+
+/** The description of the certificate `der`, from the cache when it was described lately. */
+function describedCertificate(der: Uint8Array): CertificateDescription {
+  const key = Buffer.from(der).toString('base64');
+  const cached = DESCRIBED.get(key);
+  if (cached) {
+    DESCRIBED.delete(key);
+    DESCRIBED.set(key, cached);
+    return cached;
+  }
+  // Shared by every entry that holds this certificate: frozen, so no caller can change it.
+  const description = deepFreeze(describeCertificate(parseCertificate(der)));
+  DESCRIBED.set(key, description);
+  if (DESCRIBED.size > DESCRIBED_MAX) DESCRIBED.delete(DESCRIBED.keys().next().value!);
+  return description;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Entries described between two turns of the event loop, so a long listing doesn't hold it. */
+const DESCRIBE_BATCH = 64;
+
 function describe(
   ctx: ServiceContext,
   entry: EntryRecord,
@@ -100,7 +138,7 @@ function describe(
   const certificates = (pem: string) =>
     parsePemBlocks(pem)
       .filter((b) => b.label === 'CERTIFICATE')
-      .map((b) => parseCertificate(b.der));
+      .map((b) => describedCertificate(b.der));
   const leaf = entry.certificatePem ? certificates(entry.certificatePem)[0] : undefined;
   const csrBlock = entry.csrPem
     ? parsePemBlocks(entry.csrPem).find((b) => b.label.endsWith('CERTIFICATE REQUEST'))
@@ -108,15 +146,15 @@ function describe(
   let status: EntryStatus = 'pending';
   if (leaf) {
     const now = ctx.now().getTime();
-    const left = leaf.notAfter.getTime() - now;
+    const left = Date.parse(leaf.notAfter) - now;
     status = left < 0 ? 'expired' : left < expiringWithinDays * 86_400_000 ? 'expiring' : 'valid';
   }
   return {
     alias: entry.alias,
     kind: entry.kind,
     status,
-    certificate: leaf ? describeCertificate(leaf) : null,
-    chain: entry.chainPem.trim() ? certificates(entry.chainPem).map(describeCertificate) : [],
+    certificate: leaf ?? null,
+    chain: entry.chainPem.trim() ? certificates(entry.chainPem) : [],
     csr: csrBlock ? describeCsr(parseCsr(csrBlock.der)) : null,
     hasPrivateKey: entry.hasPrivateKey,
     bindings: [...bindings].sort(),
