@@ -21,6 +21,10 @@ export interface ServeConfig {
   /** TLS 1.2 session ids kept for clients that don't resume by ticket; 0 is off. */
   sessionIdCacheSize: number;
   ticketKeyRotationHours: number;
+  /** An API session ends after this many minutes unused (`sessionIdleMinutes`, default 30)… */
+  sessionIdleMinutes: number;
+  /** …and this many hours after login however much it is used (`sessionMaxHours`, default 12). */
+  sessionMaxHours: number;
   /** The config file that was read, if any. */
   configFile: string | undefined;
 }
@@ -45,6 +49,8 @@ const CONFIG_KEYS = new Set([
   'sessionIdCacheSize',
   'ticketKeyRotationHours',
   'localCa',
+  'sessionIdleMinutes',
+  'sessionMaxHours',
 ]);
 const TLS_KEYS = new Set([
   'certificate',
@@ -115,6 +121,8 @@ export async function loadServeConfig(
       'ticketKeyRotationHours',
       file.ticketKeyRotationHours ?? 12,
     ),
+    sessionIdleMinutes: positiveOption('sessionIdleMinutes', file.sessionIdleMinutes ?? 30),
+    sessionMaxHours: positiveOption('sessionMaxHours', file.sessionMaxHours ?? 12),
     configFile: Object.keys(file).length > 0 || values.config ? configFile : undefined,
   };
 }
@@ -198,6 +206,12 @@ function numberOption(name: string, value: unknown): number {
   const n = typeof value === 'number' ? value : Number(value);
   if (!Number.isInteger(n) || n < 0)
     throw new UsageError(`${name} must be a whole number, not "${value}"`);
+  return n;
+}
+
+function positiveOption(name: string, value: unknown): number {
+  const n = numberOption(name, value);
+  if (n === 0) throw new UsageError(`${name} must be at least 1`);
   return n;
 }
 

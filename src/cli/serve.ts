@@ -64,6 +64,10 @@ export async function startServer(
       logger: logger.child({ layer: 'api' }),
       tlsStatus: () => supervisor?.status(),
       counters: () => supervisor?.counters(),
+      authPolicy: {
+        sessionIdleMs: config.sessionIdleMinutes * 60_000,
+        sessionAbsoluteMs: config.sessionMaxHours * 3_600_000,
+      },
       serverFactory: (handler) => {
         supervisor = new Supervisor({
           store,
