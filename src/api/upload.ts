@@ -3,6 +3,39 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { UploadedFile } from '../service/upload.js';
 import { ApiError } from './api-error.js';
+import type { ErrorCode } from './problem.js';
+
+/**
+ * What reading an upload and validating its chain can answer, whichever route takes it
+ * (import, preflight, CSR completion, a batch's import).
+ */
+export const UPLOAD_ERRORS: readonly ErrorCode[] = [
+  'EmptyUpload',
+  'UnsupportedFormat',
+  'UnsupportedAlgorithm',
+  'MalformedInput',
+  'InputTooLarge',
+  'PayloadTooLarge',
+  'UnsupportedMediaType',
+  'PasswordRequired',
+  'WrongPassword',
+  'KeyMismatch',
+  'NoCertificate',
+  'AmbiguousLeaf',
+  'TooManyCertificates',
+  'SignatureInvalid',
+  'CertificateExpired',
+  'CertificateNotYetValid',
+  'NotACertificateAuthority',
+  'PathLengthExceeded',
+  'NameConstraintViolation',
+  'UsageNotAllowed',
+  'UnknownCriticalExtension',
+  'PolicyViolation',
+  'InvalidAlias',
+  'EntryNotUsable',
+  'RevisionConflict',
+];
 
 /** The most files one upload may hold (a certificate, its key, its chain, a PKCS#12…). */
 const MAX_FILES = 8;

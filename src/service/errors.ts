@@ -62,4 +62,4 @@ export class ServiceError extends CodedError<ServiceErrorCode> {
  * them through this re-export, never by importing `store/` (DESIGN.md, layer 3).
  */
 export type { StoreErrorCode } from '../store/store.js';
-export { isStoreError, STORE_ERROR_CODES } from '../store/store.js';
+export { STORE_ERROR_CODES } from '../store/store.js';

@@ -86,6 +86,11 @@ export async function describeEntry(
   );
 }
 
+/** True when an entry has this alias: read without describing it (no certificate decoded). */
+export async function entryExists(ctx: ServiceContext, alias: string): Promise<boolean> {
+  return (await ctx.store.getEntry(alias)) !== undefined;
+}
+
 /** The audit log, newest first, optionally only after a revision (the store's, as it is). */
 export async function listAudit(
   ctx: ServiceContext,

@@ -9,7 +9,7 @@ import { ifMatchRevision } from '../etag.js';
 import { routeSchema } from '../route-schema.js';
 import { Alias } from '../schemas.js';
 import { type JsonUpload, readJsonUpload, UploadBody } from '../upload.js';
-import { UPLOAD_ERRORS } from './imports.js';
+import { IMPORT_ERRORS } from './imports.js';
 
 /** The fields each operation takes besides `op` (one flat schema: see `Operation`). */
 const FIELDS: Readonly<Record<ChangeOperation['op'], readonly string[]>> = {
@@ -99,7 +99,7 @@ export async function changeRoutes(
         tags: ['entries', 'server'],
         write: true,
         errors: [
-          ...UPLOAD_ERRORS,
+          ...IMPORT_ERRORS,
           'InvalidChange',
           'EntryBound',
           'BindingNotFound',

@@ -6,7 +6,6 @@ import type { ServiceContext } from '../../service/context.js';
 import { type CsrKeyType, createCsr, getCsr } from '../../service/create-csr.js';
 import { describeEntry } from '../../service/read-entries.js';
 import { authOf } from '../authenticate.js';
-import type { ErrorCode } from '../problem.js';
 import { routeSchema } from '../route-schema.js';
 import {
   Alias,
@@ -15,7 +14,7 @@ import {
   UploadForm,
   ValidationProblem,
 } from '../schemas.js';
-import { readRequestUpload, UploadBody } from '../upload.js';
+import { readRequestUpload, UPLOAD_ERRORS, UploadBody } from '../upload.js';
 
 const Field = (description: string) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 256, description }));
@@ -157,35 +156,7 @@ export async function csrRoutes(
           "The certificate must be for the pending key (`KeyMismatch` otherwise); the chain is validated as an import's. Multipart `file` parts or JSON.",
         tags: ['csrs'],
         write: true,
-        errors: [
-          'AliasNotFound',
-          'EntryNotUsable',
-          'UnexpectedPrivateKey',
-          'KeyMismatch',
-          'NoCertificate',
-          'EmptyUpload',
-          'UnsupportedFormat',
-          'MalformedInput',
-          'InputTooLarge',
-          'PayloadTooLarge',
-          'UnsupportedMediaType',
-          'PasswordRequired',
-          'WrongPassword',
-          'SignatureInvalid',
-          'CertificateExpired',
-          'CertificateNotYetValid',
-          'NotACertificateAuthority',
-          'PathLengthExceeded',
-          'NameConstraintViolation',
-          'UsageNotAllowed',
-          'UnknownCriticalExtension',
-          'PolicyViolation',
-          'AmbiguousLeaf',
-          'TooManyCertificates',
-          'UnsupportedAlgorithm',
-          'InvalidAlias',
-          'RevisionConflict',
-        ] satisfies ErrorCode[],
+        errors: [...UPLOAD_ERRORS, 'AliasNotFound', 'UnexpectedPrivateKey'],
         params: Type.Object({ alias: Alias }),
         body: UploadBody,
         multipart: UploadForm,

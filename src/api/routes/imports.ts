@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { ServiceContext } from '../../service/context.js';
-import { isStoreError } from '../../service/errors.js';
 import { importEntry } from '../../service/import-entry.js';
 import { preflightImport } from '../../service/preflight-import.js';
-import { describeEntry } from '../../service/read-entries.js';
+import { describeEntry, entryExists } from '../../service/read-entries.js';
 import { requireServed, SERVED_TIMEOUT_MS } from '../../service/served-status.js';
 import { authOf } from '../authenticate.js';
 import { ifMatchRevision } from '../etag.js';
@@ -17,42 +16,19 @@ import {
   UploadForm,
   ValidationProblem,
 } from '../schemas.js';
-import { readRequestUpload, UploadBody } from '../upload.js';
+import { readRequestUpload, UPLOAD_ERRORS, UploadBody } from '../upload.js';
 
 /** What reading and validating an upload can answer. */
-export const UPLOAD_ERRORS: ErrorCode[] = [
-  'EmptyUpload',
-  'UnsupportedFormat',
-  'UnsupportedAlgorithm',
-  'MalformedInput',
-  'InputTooLarge',
-  'PayloadTooLarge',
-  'UnsupportedMediaType',
-  'PasswordRequired',
-  'WrongPassword',
-  'KeyMismatch',
-  'NoCertificate',
+/** What an import (or its preflight) can answer: reading and validating, and its own rules. */
+export const IMPORT_ERRORS: ErrorCode[] = [
+  ...UPLOAD_ERRORS,
   'NoPrivateKey',
-  'AmbiguousLeaf',
   'TooManyKeys',
-  'TooManyCertificates',
-  'SignatureInvalid',
-  'CertificateExpired',
-  'CertificateNotYetValid',
-  'NotACertificateAuthority',
-  'PathLengthExceeded',
-  'NameConstraintViolation',
-  'UsageNotAllowed',
-  'UnknownCriticalExtension',
-  'PolicyViolation',
-  'InvalidAlias',
-  'EntryNotUsable',
-  'AliasInUse',
-  'AliasNotFound',
-  'RevisionConflict',
-  'ActivationRefused',
   'KeyAliasRequired',
   'KeyAliasNotFound',
+  'AliasInUse',
+  'AliasNotFound',
+  'ActivationRefused',
 ];
 
 /** Import or replace an entry from any upload; say what an upload would do. */
@@ -73,7 +49,7 @@ export async function importRoutes(
           'JSON (`certificate`, `privateKey`, `chain`, `pkcs12`/`der` in base64, `password`) or multipart (`file` parts in any order and format, and `password`). The chain is assembled and validated; a refusal changes nothing. `If-None-Match: *` only creates; `If-Match` with the ETag only replaces that revision (412 otherwise).',
         tags: ['entries'],
         write: true,
-        errors: UPLOAD_ERRORS,
+        errors: IMPORT_ERRORS,
         params: Type.Object({ alias: Alias }),
         body: UploadBody,
         multipart: UploadForm,
@@ -107,13 +83,7 @@ export async function importRoutes(
       const upload = await readRequestUpload(request, bodyLimit);
       const entryRevision = ifMatchRevision(request.headers['if-match']);
       const createOnly = request.headers['if-none-match']?.trim() === '*';
-      const exists = await describeEntry(keystore, alias).then(
-        () => true,
-        (err: unknown) => {
-          if (isStoreError(err, 'AliasNotFound')) return false;
-          throw err;
-        },
-      );
+      const exists = await entryExists(keystore, alias);
       // If-Match (a tag or `*`) asks for a replacement; If-None-Match: * for a creation;
       // neither: whichever the alias needs. The service checks again inside the change.
       const replace = !createOnly && (request.headers['if-match'] !== undefined || exists);
@@ -149,7 +119,7 @@ export async function importRoutes(
           'The same inputs as `PUT /api/v1/entries/{alias}` (and `alias`, to plan a replacement): the entry as it would be described, its chain, the warnings and the host names covered. A refusal answers the code the import would.',
         tags: ['entries'],
         write: true,
-        errors: UPLOAD_ERRORS,
+        errors: IMPORT_ERRORS,
         body: UploadBody,
         multipart: UploadForm,
         responses: { 200: ImportDescription },
@@ -159,10 +129,7 @@ export async function importRoutes(
       const auth = authOf(request);
       const upload = await readRequestUpload(request, bodyLimit);
       const alias = upload.fields.alias ?? 'preflight';
-      const exists = await describeEntry(keystore, alias).then(
-        () => true,
-        () => false,
-      );
+      const exists = await entryExists(keystore, alias);
       return preflightImport(keystore, {
         alias,
         files: upload.files,
