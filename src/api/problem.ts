@@ -82,7 +82,6 @@ export const STATUS = {
   RevisionConflict: 412,
   AliasNotFound: 404,
   AliasInUse: 409,
-  EntryBound: 409,
   InvalidMutation: 400,
   MasterKeyMissing: 503,
   MasterKeyWrong: 503,

@@ -18,7 +18,7 @@ export interface DeleteResult {
 
 /**
  * Deletes an entry (and its private key) as one change. A missing alias is
- * `AliasNotFound`; a bound entry is `EntryBound` (checked by the store inside the
+ * `AliasNotFound`; a bound entry is `AliasInUse` (checked by the store inside the
  * transaction); certkeeper's own entries (`certkeeper-*`) are never deleted (`InvalidAlias`).
  */
 export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Promise<DeleteResult> {
@@ -27,7 +27,7 @@ export async function deleteEntry(ctx: ServiceContext, input: DeleteInput): Prom
 
 /**
  * Validates a deletion and builds its change, writing nothing. A bound entry is refused
- * here already (`EntryBound`), and again by the store inside the transaction.
+ * here already (`AliasInUse`), and again by the store inside the transaction.
  */
 export async function planDelete(ctx: ServiceContext, input: DeleteInput): Promise<ChangeInput> {
   if (isReservedAlias(input.alias)) {
@@ -43,7 +43,7 @@ export async function planDelete(ctx: ServiceContext, input: DeleteInput): Promi
   if (bound.length > 0) {
     const names = bound.map((b) => b.name).sort();
     throw new StoreError(
-      'EntryBound',
+      'AliasInUse',
       `The entry "${input.alias}" is bound to ${names.join(', ')}; unbind it or bind another entry first.`,
       { details: { alias: input.alias, bindings: names } },
     );

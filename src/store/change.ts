@@ -470,7 +470,7 @@ export function aliasNotFound(alias: string): StoreError {
 
 export function entryBound(alias: string, bindings: string[]): StoreError {
   return new StoreError(
-    'EntryBound',
+    'AliasInUse',
     `The entry "${alias}" is bound to ${bindings.join(', ')}; unbind it or bind another entry first.`,
     { details: { alias, bindings } },
   );

@@ -870,12 +870,12 @@ function toEntryRecord(row: EntryRow): EntryRecord {
   };
 }
 
-/** Store errors pass through; SQLite's become `StoreUnavailable` (or `EntryBound`, `StoreReadOnly`, `StoreCorrupt`). */
+/** Store errors pass through; SQLite's become `StoreUnavailable` (or `AliasInUse`, `StoreReadOnly`, `StoreCorrupt`). */
 function asStoreError(err: unknown, context: string): StoreError {
   if (isStoreError(err)) return err;
   const code = (err as { code?: unknown })?.code;
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-    return new StoreError('EntryBound', 'The entry is still bound.', { cause: err });
+    return new StoreError('AliasInUse', 'The entry is still bound.', { cause: err });
   }
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return new StoreError(

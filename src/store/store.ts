@@ -224,8 +224,8 @@ export interface NodeStatusRecord {
 export const STORE_ERROR_CODES = {
   RevisionConflict: 'The store moved on since the revision the change expected.',
   AliasNotFound: 'No entry has this alias.',
-  AliasInUse: 'An entry with this alias already exists.',
-  EntryBound: 'The entry is bound (server, SNI or CA) and cannot be deleted or downgraded.',
+  AliasInUse:
+    'The alias is in use: an entry already has it, or the entry is bound (server, SNI or CA) and cannot be deleted or downgraded.',
   MasterKeyMissing: 'The store holds encrypted data but no master key was found.',
   MasterKeyWrong: 'The master key does not match this data directory.',
   StoreUnavailable: 'The store cannot be opened or used (missing, locked, not a certkeeper file).',
@@ -326,7 +326,7 @@ export interface Store {
   getRuntimeSecret(name: string): Promise<Buffer | undefined>;
   /**
    * Validates and applies a change in one transaction; resolves the new revision.
-   * Deleting a bound entry is `EntryBound`; binding a missing alias is `AliasNotFound`.
+   * Deleting a bound entry is `AliasInUse`; binding a missing alias is `AliasNotFound`.
    * A failed change writes nothing.
    */
   applyChange(change: ChangeInput): Promise<number>;

@@ -146,7 +146,7 @@ describe('API: POST /api/v1/changes, several writes as one change', () => {
   it('unbinds and deletes a bound entry in one change, which the delete alone may not', async () => {
     const alone = await post([{ op: 'delete', alias: 'api' }]);
     assert.equal(alone.status, 409);
-    assert.equal(alone.json().code, 'EntryBound');
+    assert.equal(alone.json().code, 'AliasInUse');
     const res = await post([
       { op: 'unbind', hostname: 'two.example.test' },
       { op: 'delete', alias: 'api' },

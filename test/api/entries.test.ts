@@ -103,7 +103,7 @@ describe('API: keystore entries', () => {
   it('refuses to delete a bound entry (409) and an auditor any entry (403)', async () => {
     const bound = await api.call('DELETE', '/api/v1/entries/bound', { token: operator });
     assert.equal(bound.status, 409);
-    assert.equal(bound.json().code, 'EntryBound');
+    assert.equal(bound.json().code, 'AliasInUse');
     const forbidden = await api.call('DELETE', '/api/v1/entries/web', { token: auditor });
     assert.equal(forbidden.status, 403);
     assert.equal(forbidden.json().code, 'Forbidden');

@@ -66,7 +66,6 @@ describe('error catalogues', () => {
       'RevisionConflict',
       'AliasNotFound',
       'AliasInUse',
-      'EntryBound',
       'InvalidMutation',
       'UserNotFound',
       'UserExists',

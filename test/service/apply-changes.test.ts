@@ -178,7 +178,7 @@ describe('applyChanges: several writes as one change, or none', () => {
     const alone = await refusesWithoutWriting(
       k.ctx,
       () => apply([{ op: 'delete', alias: a }]),
-      'EntryBound',
+      'AliasInUse',
     );
     assert.equal(alone.details?.operation, 0);
     const result = await apply([

@@ -51,7 +51,7 @@ describe('deleteEntry', () => {
     );
   });
 
-  it('refuses a bound entry with EntryBound and keeps it', async () => {
+  it('refuses a bound entry with AliasInUse and keeps it', async () => {
     await importEntry(k.ctx, {
       alias: 'served',
       files: keyPair(),
@@ -61,7 +61,7 @@ describe('deleteEntry', () => {
     const err = await refusesWithoutWriting(
       k.ctx,
       () => deleteEntry(k.ctx, { alias: 'served', principal: TEST_PRINCIPAL }),
-      'EntryBound',
+      'AliasInUse',
     );
     assert.match(err.message, /server/);
     assert.ok(await k.ctx.store.getEntry('served'));

@@ -369,7 +369,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal((await store.getEntry('live'))?.updatedRevision, replaced);
       });
 
-      it('refuses to delete a bound entry with EntryBound and changes nothing', async () => {
+      it('refuses to delete a bound entry with AliasInUse and changes nothing', async () => {
         await store.applyChange(
           change([
             { type: 'putEntry', entry: keyPairEntry('live', a) },
@@ -390,7 +390,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
               { type: 'deleteEntry', alias: 'live' },
             ]),
           ),
-          'EntryBound',
+          'AliasInUse',
         );
         // The change's own check names what holds the entry (a foreign key alone can't).
         assert.deepEqual(err.details, {

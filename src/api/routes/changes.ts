@@ -101,7 +101,6 @@ export async function changeRoutes(
         errors: [
           ...IMPORT_ERRORS,
           'InvalidChange',
-          'EntryBound',
           'BindingNotFound',
           'InvalidHostname',
           'InvalidBinding',

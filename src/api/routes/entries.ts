@@ -106,7 +106,7 @@ export async function entryRoutes(
         summary: 'Delete an entry (not while it is bound); If-Match with its ETag guards it',
         tags: ['entries'],
         write: true,
-        errors: ['AliasNotFound', 'EntryBound', 'InvalidAlias', 'RevisionConflict'],
+        errors: ['AliasNotFound', 'AliasInUse', 'InvalidAlias', 'RevisionConflict'],
         params: AliasParams,
         headers: Type.Object({
           'if-match': Type.Optional(
