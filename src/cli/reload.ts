@@ -5,13 +5,15 @@ import { requestReload } from '../service/reload-sources.js';
 import { listServedNodes, waitForRevision } from '../service/served-status.js';
 import { parseCommandArgs } from './args.js';
 import { type Io, UsageError } from './io.js';
-import { reportOutcomes } from './served-report.js';
+import { reportReload } from './served-report.js';
 
 const HELP = `Usage: certkeeper reload [options]
 
 Asks every server running on the data directory to run its certificate source lookup
 again (flags, the default location, the config file, the environment, the keystore, the
-local CA), as SIGHUP does for one process, and waits until each has done it.
+local CA), as SIGHUP does for one process, and waits until each has done it. It
+exits 1 when a server found a source broken: a certificate file that served before
+and broke keeps serving its last good certificate.
 
 Options:
   --data-dir DIR       the data directory (default ./data, env CERTKEEPER_DATA_DIR)
@@ -46,12 +48,14 @@ export async function runReload(
       io.stderr.write('No server is running on this data directory; nothing to reload.\n');
       return 1;
     }
-    const { revision } = await requestReload(keystore, { principal: CLI_PRINCIPAL });
+    const request = await requestReload(keystore, { principal: CLI_PRINCIPAL });
     io.stdout.write(
-      `Asked the running servers to reload their certificate sources (revision ${revision}).\n`,
+      `Asked the running servers to reload their certificate sources (revision ${request.revision}).\n`,
     );
-    const outcomes = await waitForRevision(keystore, revision, { timeoutMs: waitSeconds * 1000 });
-    return reportOutcomes(outcomes, revision, waitSeconds, io);
+    const outcomes = await waitForRevision(keystore, request.revision, {
+      timeoutMs: waitSeconds * 1000,
+    });
+    return reportReload(outcomes, request, waitSeconds, io);
   } finally {
     await keystore.close();
   }

@@ -98,6 +98,19 @@ export interface NodeStatus {
   refusals: Refusal[];
   /** The startup sources the last lookup found broken and passed over, with their codes. */
   refusedSources: SourceAttempt[];
+  /** What the last reload asked for through the keystore found, or null before one. */
+  lastReload: ReloadReport | null;
+}
+
+/** What one reload (asked for through the keystore, `requestReload`) made of the sources. */
+export interface ReloadReport {
+  /** The request's time, which names it (`ReloadRequest.at`). */
+  requestedAt: string;
+  /** The source served after the reload, with what it read. */
+  source: SourceKind;
+  what: string;
+  /** The pinning source that broke, whose last good identity keeps serving; or null. */
+  keptLastGood: SourceAttempt | null;
 }
 
 /**
@@ -206,6 +219,7 @@ export class Supervisor {
   #publishedStatus = '';
   /** The reload request this node has acted on (`requestReload`), by its time. */
   #reloadSeen: string | undefined;
+  #lastReload: ReloadReport | null = null;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -271,8 +285,11 @@ export class Supervisor {
     });
   }
 
-  /** Runs the source lookup again, keeping the last good identity of a file that broke. */
-  async #reloadSources(): Promise<void> {
+  /**
+   * Runs the source lookup again, keeping the last good identity of a file that broke;
+   * resolves that file's broken attempt when it did.
+   */
+  async #reloadSources(): Promise<SourceAttempt | undefined> {
     const previous = this.#resolved;
     const next = await this.#resolve();
     const broke = previous
@@ -284,9 +301,10 @@ export class Supervisor {
         `Reload: ${broke.what} is broken (${broke.code}: ${broke.message}); the last good certificate from it keeps serving.`,
       );
       this.#resolved = { ...previous, attempts: next.attempts };
-    } else {
-      this.#resolved = next;
+      return broke;
     }
+    this.#resolved = next;
+    return undefined;
   }
 
   async stop(): Promise<void> {
@@ -324,6 +342,7 @@ export class Supervisor {
       fingerprint: served.fingerprint,
       refusals: [...this.#recentRefusals],
       refusedSources: served.attempts.filter((a) => a.outcome === 'broken'),
+      lastReload: this.#lastReload,
     };
   }
 
@@ -658,7 +677,14 @@ export class Supervisor {
       if (request && request.at !== this.#reloadSeen) {
         this.#reloadSeen = request.at;
         this.#logger.info({ by: request.by }, 'Reloading the certificate sources, as asked.');
-        await this.#reloadSources();
+        const keptLastGood = await this.#reloadSources();
+        const served = this.#resolved!;
+        this.#lastReload = {
+          requestedAt: request.at,
+          source: served.source,
+          what: served.what,
+          keptLastGood: keptLastGood ?? null,
+        };
       }
       state = await this.#state(revision);
     } catch (err) {

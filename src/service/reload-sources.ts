@@ -14,12 +14,13 @@ export interface ReloadRequest {
  * Asks every server on the keystore to run its start-up source lookup again (flags, the
  * default location, the config file, the environment, the keystore binding, the local
  * CA), as SIGHUP does for one process: one change that each server follows by reading its
- * files again. What each then serves is in its node status.
+ * files again. What each then serves, and what it found broken, is in its node status
+ * (`lastReload`, named by the request's `at`).
  */
 export async function requestReload(
   ctx: ServiceContext,
   input: { principal: Principal },
-): Promise<{ revision: number }> {
+): Promise<{ revision: number; at: string }> {
   const request: ReloadRequest = { at: ctx.now().toISOString(), by: input.principal.actor };
   const revision = await ctx.store.applyChange(
     changeBy(input.principal, {
@@ -28,7 +29,7 @@ export async function requestReload(
       mutations: [{ type: 'putSetting', name: RELOAD_REQUEST_SETTING, value: request }],
     }),
   );
-  return { revision };
+  return { revision, at: request.at };
 }
 
 /** The latest reload request, if any was made. */

@@ -18,6 +18,23 @@ export interface NodeRefusal {
   reason: string;
 }
 
+/** A certificate source that a server's lookup found broken, as it reports it. */
+export interface NodeSourceAttempt {
+  source: string;
+  what: string;
+  code?: string;
+  message?: string;
+}
+
+/** What a server's last reload through the keystore found (`requestReload`). */
+export interface NodeReload {
+  requestedAt: string;
+  source: string;
+  what: string;
+  /** The pinning source that broke, whose last good certificate keeps serving; or null. */
+  keptLastGood: NodeSourceAttempt | null;
+}
+
 /** A running server's report. */
 export interface ServedNode {
   node: string;
@@ -30,7 +47,15 @@ export interface ServedNode {
   alias: string | null;
   fingerprint: string;
   refusals: NodeRefusal[];
+  /** The startup sources its last lookup found broken and passed over. */
+  refusedSources: NodeSourceAttempt[];
+  lastReload: NodeReload | null;
   updatedAt: string;
+}
+
+/** What `node` reports of the reload request made `at` (`requestReload`), or null. */
+export function reloadOf(node: ServedNode, at: string): NodeReload | null {
+  return node.lastReload?.requestedAt === at ? node.lastReload : null;
 }
 
 /** What became of one revision on one node. */
@@ -106,6 +131,11 @@ function toServedNode(record: NodeStatusRecord): ServedNode | undefined {
     alias: typeof s.alias === 'string' ? s.alias : null,
     fingerprint: String(s.fingerprint ?? ''),
     refusals: Array.isArray(s.refusals) ? (s.refusals as NodeRefusal[]) : [],
+    refusedSources: Array.isArray(s.refusedSources)
+      ? (s.refusedSources as NodeSourceAttempt[])
+      : [],
+    lastReload:
+      s.lastReload && typeof s.lastReload === 'object' ? (s.lastReload as NodeReload) : null,
     updatedAt: record.updatedAt,
   };
 }

@@ -155,7 +155,11 @@ describe('API: the served identity, on a running server', () => {
   it('re-runs the source lookup on reload', async () => {
     const res = await call('POST', '/api/v1/server/tls/reload', { token: admin });
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.json().nodes[0].outcome, 'served');
+    const [node] = res.json().nodes;
+    assert.equal(node.outcome, 'served');
+    assert.equal(typeof node.what, 'string', 'names the source it serves after the reload');
+    assert.equal(node.keptLastGood, null);
+    assert.deepEqual(node.passedOver, []);
   });
 
   it('refuses an unknown entry, a bad window and an auditor, changing nothing', async () => {

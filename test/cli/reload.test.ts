@@ -47,8 +47,66 @@ describe('certkeeper reload', () => {
         r.stdout,
         /^Asked the running servers to reload their certificate sources \(revision \d+\)\.\nServed by https:\/\/127\.0\.0\.1:\d+\//,
       );
+      assert.match(r.stdout, /\) from certificate file .*flag\.pem.*, sha256 [0-9A-F:]+\.\n$/i);
+      assert.equal(r.stderr, '');
       assert.equal((await handshake(port)).fingerprint, second);
       assert.equal(server.supervisor.status()!.source, 'flag');
+
+      // A key that no longer matches: the server keeps its last good certificate, and
+      // the command says so and fails instead of reporting it served.
+      const other = await makeHierarchy({ name: 'other', hosts: ['reload.example.test'] });
+      writeFileSync(at('flag.key'), other.leaf.keyPem);
+      const broken = await runCli(['reload', '--data-dir', at('data')]);
+      assert.equal(broken.code, 1, broken.stdout);
+      assert.doesNotMatch(broken.stdout, /Served by/);
+      assert.match(
+        broken.stderr,
+        /^https:\/\/127\.0\.0\.1:\d+\/ did not take the reload: .*flag\.pem.*, which is broken \(KeyMismatch: .*\); it keeps serving the last good certificate it read from there \(sha256 [0-9A-F:]+\)\.\n$/i,
+      );
+      assert.equal((await handshake(port)).fingerprint, second);
+    } finally {
+      await server.stop();
+      cleanup();
+    }
+  });
+
+  it('names a source it passed over and fails, then serves the source once it is fixed', async () => {
+    const { dir, cleanup } = tempDir();
+    const at = (name: string) => join(dir, name);
+    const pki = await makeHierarchy({ name: 'fixed', hosts: ['reload.example.test'] });
+    const other = await makeHierarchy({ name: 'other', hosts: ['reload.example.test'] });
+    writeFileSync(at('flag.pem'), pki.leaf.certPem + pki.intermediate.certPem);
+    writeFileSync(at('flag.key'), other.leaf.keyPem);
+    const config = (await loadServeConfig(
+      [
+        '--data-dir',
+        at('data'),
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '-z',
+        at('flag.pem'),
+        '-k',
+        at('flag.key'),
+      ],
+      {},
+    )) as ServeConfig;
+    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    try {
+      const port = server.supervisor.runtime.address()!.port;
+      assert.equal(server.supervisor.status()!.source, 'local-ca');
+      const passed = await runCli(['reload', '--data-dir', at('data')]);
+      assert.equal(passed.code, 1);
+      assert.match(passed.stdout, /Served by https:\/\/127\.0\.0\.1:\d+\/ \(revision \d+\) from /);
+      assert.match(passed.stderr, /passed over .*flag\.pem.*, which is broken \(KeyMismatch: /i);
+
+      writeFileSync(at('flag.key'), pki.leaf.keyPem);
+      const fixed = await runCli(['reload', '--data-dir', at('data')]);
+      assert.equal(fixed.code, 0, fixed.stderr);
+      assert.equal(fixed.stderr, '');
+      assert.match(fixed.stdout, /from certificate file .*flag\.pem/i);
+      assert.equal((await handshake(port)).fingerprint, pki.leaf.cert.sha256);
     } finally {
       await server.stop();
       cleanup();

@@ -6,7 +6,9 @@ import type { ServiceContext } from '../../service/context.js';
 import { keystoreRevision } from '../../service/local-ca-certificate.js';
 import { requestReload } from '../../service/reload-sources.js';
 import {
+  type NodeSourceAttempt,
   type RevisionOutcome,
+  reloadOf,
   requireServed,
   SERVED_TIMEOUT_MS,
 } from '../../service/served-status.js';
@@ -41,6 +43,64 @@ const Applied = Type.Object(
   },
   { description: 'Applied: every running server serves it (or has not reported yet).' },
 );
+
+const BrokenSource = Type.Object({
+  what: Type.String({ description: 'The source, e.g. `certificate file /etc/ssl/web.pem`.' }),
+  code: Type.String(),
+  message: Type.String(),
+});
+
+const Reloaded = Type.Object(
+  {
+    revision: Type.Integer(),
+    nodes: Type.Array(
+      Type.Object({
+        node: Type.String(),
+        url: Type.Union([Type.String(), Type.Null()]),
+        outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
+        fingerprint: Type.String({ description: 'What the node serves now.' }),
+        what: Type.Union([Type.String(), Type.Null()], {
+          description: 'The source it serves after the reload (null: no report of this reload).',
+        }),
+        keptLastGood: Type.Union([BrokenSource, Type.Null()], {
+          description:
+            'A certificate file that served before and is broken now: the node did not take the reload and keeps serving the last good certificate it read from it.',
+        }),
+        passedOver: Type.Array(BrokenSource, {
+          description: 'Sources of higher precedence that the lookup found broken and skipped.',
+        }),
+      }),
+    ),
+  },
+  {
+    description:
+      'What each running server made of the reload. Check `keptLastGood` and `passedOver`: a broken file is not an error of this request.',
+  },
+);
+
+/** The answer of a reload: what each server read, and what it found broken. */
+function reloaded(revision: number, at: string, outcomes: RevisionOutcome[]) {
+  const broken = (a: NodeSourceAttempt) => ({
+    what: a.what,
+    code: a.code ?? 'Unexpected',
+    message: a.message ?? '',
+  });
+  return {
+    revision,
+    nodes: outcomes.map((o) => {
+      const reload = reloadOf(o.node, at);
+      return {
+        node: o.node.node,
+        url: o.node.url,
+        outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
+        fingerprint: o.node.fingerprint,
+        what: reload?.what ?? null,
+        keptLastGood: reload?.keptLastGood ? broken(reload.keptLastGood) : null,
+        passedOver: o.outcome === 'served' ? o.node.refusedSources.map(broken) : [],
+      };
+    }),
+  };
+}
 
 /** The answer of a write once the servers took it. */
 function applied(revision: number, outcomes: RevisionOutcome[], confirmBefore?: string) {
@@ -195,12 +255,12 @@ export async function serverIdentityRoutes(
         tags: ['server'],
         write: true,
         errors: SERVED_ERRORS,
-        responses: { 200: Applied },
+        responses: { 200: Reloaded },
       }),
     },
     async (request) => {
       const result = await requestReload(keystore, { principal: authOf(request).principal });
-      return applied(result.revision, await served(result.revision));
+      return reloaded(result.revision, result.at, await served(result.revision));
     },
   );
 
