@@ -13,22 +13,42 @@ export interface MetricsOptions {
 }
 
 /** A counter that mirrors a running count read at scrape time (it only adds the difference). */
+/** A counter that mirrors a count the runtime keeps (read when scraped). */
 function mirroredCounter(
   registry: Registry,
   name: string,
   help: string,
   read: () => number | undefined,
 ): void {
-  let seen = 0;
+  mirroredCounters(registry, name, help, null, { '': read });
+}
+
+/**
+ * A counter with one series per value of `label` (every one present from the first
+ * scrape, at 0), each mirroring a count the runtime keeps; `label: null` makes one series.
+ */
+function mirroredCounters(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string | null,
+  reads: Record<string, () => number | undefined>,
+): void {
+  const seen = new Map<string, number>();
   new Counter({
     name,
     help,
+    labelNames: label ? [label] : [],
     registers: [registry],
     collect() {
-      const now = read();
-      if (now === undefined) return;
-      if (now > seen) this.inc(now - seen);
-      seen = now;
+      for (const [value, read] of Object.entries(reads)) {
+        const now = read();
+        if (now === undefined) continue;
+        const delta = Math.max(0, now - (seen.get(value) ?? 0));
+        if (label) this.inc({ [label]: value }, delta);
+        else this.inc(delta);
+        seen.set(value, now);
+      }
     },
   });
 }
@@ -117,11 +137,15 @@ export async function registerMetrics(
     'Identities installed without a restart (the first included).',
     () => counters()?.swaps,
   );
-  mirroredCounter(
+  mirroredCounters(
     registry,
     'certkeeper_rollbacks_total',
-    'Refused changes this node put the previous identity back for.',
-    () => counters()?.rollbacks,
+    'Rollbacks this node wrote: `refused` (a change it could not serve), `unconfirmed` (an activation not confirmed in its window). Rollbacks asked for through the API count in certkeeper_api_requests_total.',
+    'reason',
+    {
+      refused: () => counters()?.rollbacks,
+      unconfirmed: () => counters()?.unconfirmedRollbacks,
+    },
   );
 
   const requests = new Counter({

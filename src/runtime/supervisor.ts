@@ -172,6 +172,8 @@ export interface RuntimeCounters {
   swaps: number;
   /** Refused changes this node put the previous identity back for. */
   rollbacks: number;
+  /** Activations whose confirmation deadline passed and that this node rolled back. */
+  unconfirmedRollbacks: number;
 }
 
 /** What the next revision wants for one binding, and the key its refusal is remembered by. */
@@ -212,6 +214,7 @@ export class Supervisor {
   /** Refusals by `Wanted.key`. */
   readonly #refused = new Map<string, Refusal>();
   #rollbacks = 0;
+  #unconfirmedRollbacks = 0;
   readonly #recentRefusals: Refusal[] = [];
   #expiredLogged: string | undefined;
   #node: string | undefined;
@@ -377,6 +380,7 @@ export class Supervisor {
       handshakeErrors: stats.tlsClientErrors,
       swaps: stats.swaps,
       rollbacks: this.#rollbacks,
+      unconfirmedRollbacks: this.#unconfirmedRollbacks,
     };
   }
 
@@ -941,6 +945,7 @@ export class Supervisor {
           expectedRevision: await this.#store.revision(),
           reason: `not confirmed before ${pending.deadline}`,
         });
+        this.#unconfirmedRollbacks++;
         this.#logger.error(
           { revision, alias: pending.alias, restored },
           `The activation of "${pending.alias}" was not confirmed before ${pending.deadline}; the previous identity is served again.`,

@@ -202,7 +202,18 @@ describe('API: the served identity, on a running server', () => {
     );
     assert.ok(value(/^certkeeper_tls_handshakes_total (\S+)$/m) >= 10);
     assert.ok(value(/^certkeeper_swaps_total (\S+)$/m) >= 5);
-    assert.ok(value(/^certkeeper_rollbacks_total (\S+)$/m) >= 0);
+    assert.equal(
+      value(/^certkeeper_rollbacks_total\{reason="unconfirmed"\} (\S+)$/m),
+      1,
+      'the activation left unconfirmed above',
+    );
+    assert.equal(value(/^certkeeper_rollbacks_total\{reason="refused"\} (\S+)$/m), 0);
+    assert.ok(
+      value(
+        /^certkeeper_api_requests_total\{route="\/api\/v1\/server\/tls\/rollback",method="POST",status="200"\} (\S+)$/m,
+      ) >= 1,
+      'a rollback asked for through the API',
+    );
     assert.equal(
       value(/^certkeeper_served_revision (\S+)$/m),
       server.supervisor.status()!.revision,
