@@ -7,6 +7,7 @@ import type { AuthPolicy } from '../service/auth-policy.js';
 import type { ServiceContext } from '../service/context.js';
 import { ApiError } from './api-error.js';
 import { registerAuthentication } from './authenticate.js';
+import { registerHousekeeping } from './housekeeping.js';
 import { recordRoutes } from './method-not-allowed.js';
 import { registerMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
@@ -84,6 +85,7 @@ export const certkeeperApi: FastifyPluginAsync<CertkeeperApiOptions> = async (ap
   if (!app.hasRequestDecorator('isMultipart')) await registerUploads(app, BODY_LIMIT);
   await registerOpenApi(app, VERSION);
   registerAuthentication(app, options.keystore, options.authPolicy);
+  registerHousekeeping(app, options.keystore, options.authPolicy);
 
   await registerMetrics(app, options);
   await app.register(healthRoutes, options);

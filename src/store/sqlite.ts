@@ -395,6 +395,7 @@ class SqliteStore implements Store {
         .prepare('SELECT count(*) FROM login_failures WHERE key = ? AND at >= ?')
         .pluck(),
       clearLoginFailures: db.prepare('DELETE FROM login_failures WHERE key = ?'),
+      deleteLoginFailuresBefore: db.prepare('DELETE FROM login_failures WHERE at < ?'),
       putNodeStatus: db.prepare(`
         INSERT INTO node_status (node, status, updated_at) VALUES (?, ?, ?)
         ON CONFLICT (node) DO UPDATE SET status = excluded.status,
@@ -641,6 +642,10 @@ class SqliteStore implements Store {
 
   async clearLoginFailures(key: string): Promise<void> {
     this.#write1(() => this.#sql.clearLoginFailures.run(key));
+  }
+
+  async deleteLoginFailuresBefore(before: string): Promise<number> {
+    return this.#write1(() => this.#sql.deleteLoginFailuresBefore.run(before).changes);
   }
 
   async putNodeStatus(node: string, status: Record<string, unknown>): Promise<void> {

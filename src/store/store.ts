@@ -318,6 +318,8 @@ export interface Store {
   /** Failures for `key` at or after `since`. */
   countLoginFailures(key: string, since: string): Promise<number>;
   clearLoginFailures(key: string): Promise<void>;
+  /** Deletes every failure recorded before `before` (any key); resolves how many. */
+  deleteLoginFailuresBefore(before: string): Promise<number>;
   putNodeStatus(node: string, status: Record<string, unknown>): Promise<void>;
   listNodeStatus(): Promise<NodeStatusRecord[]>;
   deleteNodeStatus(node: string): Promise<void>;

@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { authenticateSession } from '../../src/service/authenticate-session.js';
 import { createUser } from '../../src/service/create-user.js';
 import { ServiceError } from '../../src/service/errors.js';
-import { expireSessions } from '../../src/service/expire-sessions.js';
+import { expireSessions, forgetOldLoginFailures } from '../../src/service/expire-sessions.js';
 import { login } from '../../src/service/login.js';
 import { logout } from '../../src/service/logout.js';
 import { type PasswordHasher, SCRYPT_HASHER } from '../../src/service/passwords.js';
@@ -268,5 +268,23 @@ describe('sessions', () => {
     assert.equal(await expireSessions(k.ctx), 1);
     assert.equal(await k.ctx.store.getSession(sessionIdHash(s.sessionToken)!), undefined);
     await auth(fresh.sessionToken);
+  });
+
+  it('forgets failed logins once they leave the window, and only those', async () => {
+    await forgetOldLoginFailures(k.ctx, policy); // what earlier tests left
+    for (let i = 0; i < 3; i++) {
+      await refused(alice('not the password', `198.51.100.${i}`), 'AuthenticationFailure');
+    }
+    advance(10 * MINUTE);
+    for (let i = 0; i < 2; i++) {
+      await refused(alice('not the password', `198.51.100.${i}`), 'AuthenticationFailure');
+    }
+    // Each failure counts under the user and under its address: 3 × 2 rows are 15 min old.
+    advance(5 * MINUTE + 1);
+    assert.equal(await forgetOldLoginFailures(k.ctx, policy), 6);
+    assert.equal(await forgetOldLoginFailures(k.ctx, policy), 0);
+    const since = new Date(0).toISOString();
+    assert.equal(await k.ctx.store.countLoginFailures('user:alice', since), 2, 'the recent stay');
+    assert.equal(await forgetOldLoginFailures(k.ctx, { failureWindowMs: 5 * MINUTE }), 4);
   });
 });

@@ -1079,6 +1079,11 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.countLoginFailures('user:ann', t(0)), 2);
         await store.clearLoginFailures('user:ann');
         assert.equal(await store.countLoginFailures('user:ann', t(0)), 0);
+        await store.recordLoginFailure('user:bob', t(3));
+        assert.equal(await store.deleteLoginFailuresBefore(t(2)), 0, 'at t(2) is not before it');
+        assert.equal(await store.deleteLoginFailuresBefore(t(3)), 1);
+        assert.equal(await store.countLoginFailures('addr:192.0.2.1', t(0)), 0);
+        assert.equal(await store.countLoginFailures('user:bob', t(0)), 1);
 
         await store.putNodeStatus('node-1', { servedRevision: 4, pinnedBy: null });
         await store.putNodeStatus('node-1', { servedRevision: 5, pinnedBy: 'flag' });
