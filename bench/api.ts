@@ -2,10 +2,11 @@
  * bench/api: the REST API over real HTTPS on loopback (issue 14), against the app built
  * by `buildApp` on a real keystore in a temp dir (test/support/api.ts's `startApi`):
  *
- * - requests per second for `GET /api/v1/entries` with 1,000 entries, and for an import
- *   (`PUT /api/v1/entries/{alias}`, a PEM certificate + chain + key), both with a bearer
- *   API token, against a cheap authenticated request (`GET /api/v1/auth/session`) in the
- *   same run;
+ * - requests per second for `GET /api/v1/entries` with 1,000 entries: one page (100), and
+ *   the whole listing read by following its `Link: <…>; rel="next"` pages; and for an
+ *   import (`PUT /api/v1/entries/{alias}`, a PEM certificate + chain + key), all with a
+ *   bearer API token, against a cheap authenticated request (`GET /api/v1/auth/session`)
+ *   in the same run;
  * - p50 / p99 / max latency of `GET /api/v1/auth/session` while RSA-4096 keys are being
  *   generated (`POST /api/v1/csrs`, one after another), against the same without key
  *   generation, in the same run. Target: p99 under 50 ms.
@@ -21,13 +22,14 @@ import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { generateKeyPair, issueCertificate } from '../src/core/generate.js';
 import { toPem } from '../src/core/pem.js';
 import { createToken } from '../src/service/create-token.js';
 import { createUser } from '../src/service/create-user.js';
 import { deleteEntry } from '../src/service/delete-entry.js';
 import { importEntry } from '../src/service/import-entry.js';
+import { DEFAULT_PAGE_SIZE } from '../src/service/read-entries.js';
 import { PASSWORD, startApi } from '../test/support/api.js';
 import { makeHierarchy } from '../test/support/pki.js';
 import { TEST_PRINCIPAL } from '../test/support/principal.js';
@@ -63,13 +65,19 @@ type Job =
       ms: number;
       /** Go on past `ms` until this many requests have answered. */
       minCount?: number;
+      /** GET: one "request" is a walk from `path` along the `rel="next"` links to the end. */
+      follow?: boolean;
     }
   | { kind: 'latency'; path: string; keygen: boolean; tag: string; ms: number };
 
 interface RateResult {
   count: number;
   ms: number;
+  /** Bytes of body per request (per walk when following links). */
   bytes: number;
+  /** Following links: the pages and the entries of the last walk. */
+  pages: number;
+  items: number;
   failures: Record<string, number>;
 }
 
@@ -101,6 +109,8 @@ async function client(): Promise<void> {
     let count = 0;
     let bytes = 0;
     let n = 0;
+    let pages = 0;
+    let items = 0;
     const start = performance.now();
     const end = start + job.ms;
     let last = start;
@@ -110,36 +120,52 @@ async function client(): Promise<void> {
       while (performance.now() < end || (count < minCount && Object.keys(failures).length === 0)) {
         const i = n++;
         const body = job.bodies ? job.bodies[i % job.bodies.length] : undefined;
-        const t = performance.now();
-        const res = await pool
-          .request({
-            method: job.method,
-            path: job.bodies ? `${job.path}${i}` : job.path,
-            headers: body
-              ? { ...auth, 'content-type': 'application/json', 'if-none-match': '*' }
-              : auth,
-            ...(body ? { body } : {}),
-          })
-          .catch((err: NodeJS.ErrnoException) => {
-            fail(
-              failures,
-              `${err.code ?? err.message} after ${Math.round(performance.now() - t)} ms`,
-            );
-            return undefined;
-          });
-        if (!res) continue;
-        const text = await res.body.text();
-        if (res.statusCode >= 300) fail(failures, `${res.statusCode} ${text.slice(0, 120)}`);
-        else {
-          count++;
-          bytes += text.length;
-          last = performance.now();
+        let path: string | undefined = job.bodies ? `${job.path}${i}` : job.path;
+        let walked = { bytes: 0, pages: 0, items: 0 };
+        while (path !== undefined) {
+          const t = performance.now();
+          const res: Dispatcher.ResponseData | undefined = await pool
+            .request({
+              method: job.method,
+              path,
+              headers: body
+                ? { ...auth, 'content-type': 'application/json', 'if-none-match': '*' }
+                : auth,
+              ...(body ? { body } : {}),
+            })
+            .catch((err: NodeJS.ErrnoException) => {
+              fail(
+                failures,
+                `${err.code ?? err.message} after ${Math.round(performance.now() - t)} ms`,
+              );
+              return undefined;
+            });
+          if (!res) break;
+          const text = await res.body.text();
+          if (res.statusCode >= 300) {
+            fail(failures, `${res.statusCode} ${text.slice(0, 120)}`);
+            break;
+          }
+          walked.bytes += text.length;
+          walked.pages++;
+          path = undefined;
+          if (job.follow) {
+            walked.items += (JSON.parse(text) as unknown[]).length;
+            path = /^<([^>]+)>; rel="next"$/.exec(String(res.headers.link ?? ''))?.[1];
+          }
+          if (path === undefined) {
+            count++;
+            bytes += walked.bytes;
+            ({ pages, items } = walked);
+            walked = { bytes: 0, pages: 0, items: 0 };
+            last = performance.now();
+          }
         }
       }
     };
     await Promise.all(Array.from({ length: job.connections }, worker));
     // Requests per second over the time they took: from the start to the last answer.
-    return { count, ms: last - start, bytes, failures };
+    return { count, ms: last - start, bytes: bytes / Math.max(count, 1), pages, items, failures };
   }
 
   async function latency(job: Extract<Job, { kind: 'latency' }>): Promise<LatencyResult> {
@@ -336,15 +362,25 @@ async function main(): Promise<void> {
     const ms = SECONDS * 1000;
     const jobs = {
       session: { kind: 'rate', method: 'GET', path: '/api/v1/auth/session', connections: 8, ms },
-      // One at a time: the listing is computed on the event loop (see below), so more
+      // One at a time: a listing is computed on the event loop (see below), so more
       // connections only queue behind it, and past 5 s Node resets a waiting keep-alive one.
-      list: {
+      page: {
         kind: 'rate',
         method: 'GET',
         path: '/api/v1/entries',
         connections: 1,
         ms,
         minCount: 3,
+      },
+      // Every entry, as a script reads them: the first page, then each `rel="next"`.
+      walk: {
+        kind: 'rate',
+        method: 'GET',
+        path: '/api/v1/entries',
+        connections: 1,
+        ms,
+        minCount: 3,
+        follow: true,
       },
       put: (run: string) =>
         ({
@@ -366,7 +402,7 @@ async function main(): Promise<void> {
       }
     };
     // Warm-up (JIT, connections, caches); not counted. Imports go to `put-warm-<n>`.
-    for (const job of [jobs.session, jobs.list, jobs.put('warm')] as Extract<
+    for (const job of [jobs.session, jobs.page, jobs.walk, jobs.put('warm')] as Extract<
       Job,
       { kind: 'rate' }
     >[]) {
@@ -376,11 +412,20 @@ async function main(): Promise<void> {
     }
 
     let listed = 0;
-    const rates = { session: [] as number[], list: [] as number[], put: [] as number[] };
-    const stalls = { session: [] as number[], list: [] as number[], put: [] as number[] };
-    let listBytes = 0;
+    const cases = ['session', 'page', 'walk', 'put'] as const;
+    const rates = Object.fromEntries(cases.map((c) => [c, [] as number[]])) as Record<
+      (typeof cases)[number],
+      number[]
+    >;
+    const stalls = Object.fromEntries(cases.map((c) => [c, [] as number[]])) as Record<
+      (typeof cases)[number],
+      number[]
+    >;
+    let pageBytes = 0;
+    let walkBytes = 0;
+    let walkPages = 0;
     for (let run = 0; run < RUNS; run++) {
-      for (const name of ['session', 'list', 'put'] as const) {
+      for (const name of cases) {
         const job: Job = name === 'put' ? jobs.put(String(run)) : jobs[name];
         const loop = monitorEventLoopDelay({ resolution: 1 });
         loop.enable();
@@ -389,9 +434,15 @@ async function main(): Promise<void> {
         stalls[name].push(loop.max / 1e6);
         checkNoFailures(`${name} run ${run}`, r.failures);
         if (name === 'put') await removeImported();
-        if (name === 'list') listed = (await api.keystore.ctx.store.listEntries()).length;
+        if (name === 'page') pageBytes = r.bytes;
+        if (name === 'walk') {
+          listed = (await api.keystore.ctx.store.listEntries()).length;
+          // The walk must have read every entry once, or it measured something else.
+          if (r.items !== listed) throw new Error(`the walk read ${r.items} of ${listed} entries`);
+          walkBytes = r.bytes;
+          walkPages = r.pages;
+        }
         rates[name].push(r.count / (r.ms / 1000));
-        if (name === 'list') listBytes = r.bytes / r.count;
         console.error(
           `run ${run} ${name.padEnd(8)} ${fmt(r.count / (r.ms / 1000), 3)} req/s  loop delay max ${fmt(loop.max / 1e6, 0)} ms`,
         );
@@ -460,7 +511,8 @@ async function main(): Promise<void> {
 
     const m = {
       session: median(rates.session),
-      list: median(rates.list),
+      page: median(rates.page),
+      walk: median(rates.walk),
       put: median(rates.put),
       quietP99: median(quiet.p99),
       busyP99: median(busy.p99),
@@ -482,7 +534,8 @@ async function main(): Promise<void> {
       '| request | concurrency | req/s | ms per request (1 / rate) | baseline req/s | ratio | server loop delay max ms |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       `| \`GET /api/v1/auth/session\` (baseline) | 8 | ${fmt(m.session)} | ${fmt(1000 / m.session, 2)} | ${fmt(m.session)} | 1.000 | ${fmt(median(stalls.session), 0)} |`,
-      `| \`GET /api/v1/entries\`, ${listed} entries (${fmt(listBytes / 1024 / 1024, 2)} MB of JSON each) | 1 | ${fmt(m.list, 3)} | ${fmt(1000 / m.list, 0)} | ${fmt(m.session)} | ${(m.list / m.session).toPrecision(3)} | ${fmt(median(stalls.list), 0)} |`,
+      `| \`GET /api/v1/entries\`, the first page: ${Math.min(DEFAULT_PAGE_SIZE, listed)} of ${listed} entries (${fmt(pageBytes / 1024, 0)} KB of JSON each) | 1 | ${fmt(m.page, 3)} | ${fmt(1000 / m.page, 1)} | ${fmt(m.session)} | ${(m.page / m.session).toPrecision(3)} | ${fmt(median(stalls.page), 0)} |`,
+      `| all ${listed} entries, following \`Link: <…>; rel="next"\` from \`GET /api/v1/entries\` (${walkPages} requests, ${fmt(walkBytes / 1024 / 1024, 2)} MB of JSON in all); a request here is the whole walk | 1 | ${fmt(m.walk, 3)} | ${fmt(1000 / m.walk, 0)} | ${fmt(m.session)} | ${(m.walk / m.session).toPrecision(3)} | ${fmt(median(stalls.walk), 0)} |`,
       `| \`PUT /api/v1/entries/{alias}\`, a new alias each, JSON certificate + chain + key (PEM, P-256), \`If-None-Match: *\` | 4 | ${fmt(m.put)} | ${fmt(1000 / m.put, 1)} | ${fmt(m.session)} | ${(m.put / m.session).toFixed(3)} | ${fmt(median(stalls.put), 0)} |`,
       '',
       `Latency of \`GET /api/v1/auth/session\`, one request every ${SAMPLE_MS} ms (open loop, timed from when each was due), ${RUNS} windows of ${SECONDS} s with RSA-4096 keys being generated (\`POST /api/v1/csrs\`, keyType \`rsa-4096\`, one after another; ${keysMade} keys, median ${fmt(median(keyMs) / 1000, 2)} s each) interleaved with ${RUNS} windows without and ${RUNS} windows while \`openssl genpkey\` made RSA-4096 keys in another process (${opensslKeys} keys); ${samples} samples in all. "Server loop delay" is \`perf_hooks.monitorEventLoopDelay\` in the server's process over each window. Target: p99 under ${TARGET_P99_MS} ms while a key is generated — ${verdict}.`,

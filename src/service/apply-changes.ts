@@ -12,14 +12,16 @@
  * before the batch) and the store's mutation rules (a bind needs its entry) already pin.
  */
 import { CodedError } from '../core/errors.js';
-import type {
-  Binding,
-  ChangeInput,
-  EntryInput,
-  EntryRecord,
-  Mutation,
-  Precondition,
-  Store,
+import {
+  type Binding,
+  type ChangeInput,
+  checkListEntriesOptions,
+  type EntryInput,
+  type EntryRecord,
+  type ListEntriesOptions,
+  type Mutation,
+  type Precondition,
+  type Store,
 } from '../store/store.js';
 import { planBind, planUnbind } from './bind-entry.js';
 import type { ServiceContext } from './context.js';
@@ -253,13 +255,18 @@ function pendingView(base: Store) {
     );
     return [...stored, ...pending];
   };
-  const listEntries = async (options?: { kind?: EntryRecord['kind'] }) => {
-    const stored = (await base.listEntries(options)).filter((e) => !entries.has(e.alias));
+  const listEntries = async (options: ListEntriesOptions = {}) => {
+    const { limit, ...from } = checkListEntriesOptions(options);
+    const stored = (await base.listEntries(from)).filter((e) => !entries.has(e.alias));
     const pending = [...entries.values()].filter(
       (e): e is EntryRecord =>
-        e !== null && (options?.kind === undefined || e.kind === options.kind),
+        e !== null &&
+        (from.kind === undefined || e.kind === from.kind) &&
+        (from.after === undefined || e.alias > from.after),
     );
-    return [...stored, ...pending].sort((a, b) => a.alias.localeCompare(b.alias));
+    // The store's order (the aliases' bytes), so that a page here is the store's page.
+    const all = [...stored, ...pending].sort((a, b) => (a.alias < b.alias ? -1 : 1));
+    return limit === undefined ? all : all.slice(0, limit);
   };
   const overrides: Partial<Store> = { getEntry, listBindings, listEntries };
   const store = new Proxy(base, {

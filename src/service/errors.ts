@@ -24,7 +24,7 @@ export const SERVICE_ERROR_CODES = {
   InvalidKeyType: 'The key type of a CSR is not one certkeeper generates.',
   InvalidSubjectAltName: 'A subject alternative name is not "DNS:<name>" or "IP:<address>".',
   PasswordTooShort: 'The password is shorter than the minimum.',
-  InvalidQuery: 'A filter of a listing is not valid.',
+  InvalidQuery: 'A filter or the paging (limit, after) of a listing is not valid.',
   InvalidConfirmationWindow: 'A confirmation window is not a whole number of seconds in range.',
   NothingToConfirm: 'No activation is waiting for its confirmation.',
   InvalidChange:

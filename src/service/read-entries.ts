@@ -43,29 +43,111 @@ export interface ListEntriesInput {
   expiringWithinDays?: number;
 }
 
-/** Every entry, described, optionally only of one kind or status; by alias. */
+/** The most entries one page holds, and how many when the caller does not say. */
+export const MAX_PAGE_SIZE = 1000;
+export const DEFAULT_PAGE_SIZE = 100;
+
+export interface EntryPageInput extends ListEntriesInput {
+  /** At most this many entries, 1 to `MAX_PAGE_SIZE` (default `DEFAULT_PAGE_SIZE`). */
+  limit?: number;
+  /** The page starts after this alias; it need not be an entry's. */
+  after?: string;
+}
+
+/** One page of a listing. */
+export interface EntryPage {
+  entries: EntryDescription[];
+  /** The `after` of the next page (the last alias of this one); null when none follows. */
+  next: string | null;
+}
+
+/**
+ * Every entry, described, optionally only of one kind or status; by alias. All of them
+ * however many: a front end that shows a page asks `listEntryPage` instead.
+ */
 export async function listEntries(
   ctx: ServiceContext,
   input: ListEntriesInput = {},
 ): Promise<EntryDescription[]> {
-  const days = expiringWindow(input.expiringWithinDays);
-  const [entries, bindings] = await Promise.all([
-    ctx.store.listEntries(input.kind === undefined ? {} : { kind: input.kind }),
-    ctx.store.listBindings(),
-  ]);
+  return (await readEntries(ctx, input, { size: undefined })).entries;
+}
+
+/**
+ * One page of the entries that match the filters, by alias after `input.after`: `limit`
+ * of them unless it is the last page. The store is read in batches from `after`, so a
+ * page costs its own entries (and, with a status filter, those skipped), not the keystore.
+ */
+export async function listEntryPage(
+  ctx: ServiceContext,
+  input: EntryPageInput = {},
+): Promise<EntryPage> {
+  const limit = input.limit ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new ServiceError('InvalidQuery', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}.`);
+  }
+  if (input.after !== undefined && (typeof input.after !== 'string' || input.after === '')) {
+    throw new ServiceError('InvalidQuery', 'after must be an alias.');
+  }
+  return readEntries(ctx, input, { size: limit, after: input.after });
+}
+
+/**
+ * The matching entries in the store's order (by alias: see `ListEntriesOptions`), from
+ * after `page.after`: `page.size` of them and whether one more matches, or all of them.
+ */
+async function readEntries(
+  ctx: ServiceContext,
+  filters: ListEntriesInput,
+  page: { size: number | undefined; after?: string | undefined },
+): Promise<EntryPage> {
+  const days = expiringWindow(filters.expiringWithinDays);
+  const { size } = page;
+  const kind = filters.kind === undefined ? {} : { kind: filters.kind };
+  // One more than the page: an entry left over means a next page. A status is only known
+  // once an entry is described, so a filtered page reads larger batches.
+  const batch =
+    size === undefined
+      ? undefined
+      : filters.status === undefined
+        ? size + 1
+        : Math.max(size + 1, DESCRIBE_BATCH);
+  const read = (after: string | undefined) =>
+    ctx.store.listEntries({
+      ...kind,
+      ...(after === undefined ? {} : { after }),
+      ...(batch === undefined ? {} : { limit: batch }),
+    });
+  const [first, bindings] = await Promise.all([read(page.after), ctx.store.listBindings()]);
   const namesOf = new Map<string, string[]>();
   for (const b of bindings) {
     const names = namesOf.get(b.alias);
     if (names) names.push(b.name);
     else namesOf.set(b.alias, [b.name]);
   }
-  const described: EntryDescription[] = [];
-  for (const [i, e] of entries.entries()) {
-    if (i > 0 && i % DESCRIBE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
-    const d = describe(ctx, e, namesOf.get(e.alias) ?? [], days);
-    if (input.status === undefined || d.status === input.status) described.push(d);
+  const entries: EntryDescription[] = [];
+  const more = () => ({ entries, next: entries.at(-1)?.alias ?? null });
+  let records = first;
+  let described = 0;
+  for (;;) {
+    for (const record of records) {
+      const full = entries.length === size;
+      // Past a full page, any entry left is a next page, unless a status must be checked.
+      if (full && filters.status === undefined) return more();
+      if (described > 0 && described % DESCRIBE_BATCH === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      described++;
+      const d = describe(ctx, record, namesOf.get(record.alias) ?? [], days);
+      if (filters.status !== undefined && d.status !== filters.status) continue;
+      if (full) return more();
+      entries.push(d);
+    }
+    const last = records.at(-1);
+    if (batch === undefined || records.length < batch || last === undefined) {
+      return { entries, next: null };
+    }
+    records = await read(last.alias);
   }
-  return described.sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
 }
 
 /** One entry, described (`AliasNotFound` when there is none). */

@@ -13,9 +13,11 @@ import {
   type BindingChanges,
   type BoundEntry,
   type ChangeInput,
+  checkListEntriesOptions,
   type EntryKind,
   type EntryRecord,
   isStoreError,
+  type ListEntriesOptions,
   type NodeStatusRecord,
   type Role,
   type SessionRecord,
@@ -290,9 +292,13 @@ class SqliteStore implements Store {
       setRevision: db.prepare('UPDATE revision SET value = ? WHERE id = 1'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       getEntry: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE alias = ?`),
-      listEntries: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY alias`),
+      // A page starts past an alias (`''`: the first) and holds at most LIMIT rows (-1: all),
+      // read along the primary key's index in its BINARY order.
+      listEntries: db.prepare(
+        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE alias > ? ORDER BY alias LIMIT ?`,
+      ),
       listEntriesOfKind: db.prepare(
-        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE kind = ? ORDER BY alias`,
+        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE kind = ? AND alias > ? ORDER BY alias LIMIT ?`,
       ),
       getPrivateKey: db.prepare('SELECT private_key FROM entries WHERE alias = ?').pluck(),
       entryKind: db.prepare('SELECT kind FROM entries WHERE alias = ?').pluck(),
@@ -492,12 +498,13 @@ class SqliteStore implements Store {
     });
   }
 
-  async listEntries(options: { kind?: EntryKind } = {}): Promise<EntryRecord[]> {
+  async listEntries(options: ListEntriesOptions = {}): Promise<EntryRecord[]> {
+    const { after, limit } = checkListEntriesOptions(options);
     return this.#read(() =>
       (
         (options.kind === undefined
-          ? this.#sql.listEntries.all()
-          : this.#sql.listEntriesOfKind.all(options.kind)) as EntryRow[]
+          ? this.#sql.listEntries.all(after ?? '', limit ?? -1)
+          : this.#sql.listEntriesOfKind.all(options.kind, after ?? '', limit ?? -1)) as EntryRow[]
       ).map((row) => checkStoredEntry(toEntryRecord(row))),
     );
   }

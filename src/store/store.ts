@@ -70,6 +70,31 @@ export interface BindingChanges {
   changed: BoundEntry[];
 }
 
+/**
+ * Which entries `Store.listEntries` reads. Aliases are ordered by their bytes (SQLite's
+ * `BINARY` collation; PostgreSQL needs `COLLATE "C"`), the same order on every adapter and
+ * JavaScript's `<` for the ASCII an alias is made of, so a caller can page with `after`.
+ */
+export interface ListEntriesOptions {
+  kind?: EntryKind;
+  /** Only the entries whose alias sorts after this one; it need not be an entry's. */
+  after?: string;
+  /** At most this many: a positive integer. */
+  limit?: number;
+}
+
+/** `options`, checked: a bad `after` or `limit` is the caller's bug, never a silent "all". */
+export function checkListEntriesOptions(options: ListEntriesOptions): ListEntriesOptions {
+  const { after, limit } = options;
+  if (after !== undefined && typeof after !== 'string') {
+    throw new TypeError(`listEntries: after must be a string, not ${typeof after}`);
+  }
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) {
+    throw new RangeError(`listEntries: limit must be a positive integer, not ${limit}`);
+  }
+  return options;
+}
+
 /** The roles of users and tokens (what each may do is decided in `service/`). */
 export type Role = 'admin' | 'operator' | 'auditor';
 
@@ -263,8 +288,11 @@ export interface Store {
   /** The revision of the last committed change (0 for a new store). */
   revision(): Promise<number>;
   getEntry(alias: string): Promise<EntryRecord | undefined>;
-  /** Every entry (or every entry of one kind), by alias. */
-  listEntries(options?: { kind?: EntryKind }): Promise<EntryRecord[]>;
+  /**
+   * The entries (or those of one kind) by alias, in the order of the aliases' bytes; only
+   * those after `after` and at most `limit` when given (a page: see `ListEntriesOptions`).
+   */
+  listEntries(options?: ListEntriesOptions): Promise<EntryRecord[]>;
   /** The decrypted PKCS#8 DER of an entry's key; only `service/` and `runtime/` call this. */
   getPrivateKey(alias: string): Promise<Buffer | undefined>;
   listBindings(): Promise<Binding[]>;

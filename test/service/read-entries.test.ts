@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { ServiceContext } from '../../src/service/context.js';
 import { createCsr } from '../../src/service/create-csr.js';
 import { importEntry } from '../../src/service/import-entry.js';
-import { describeEntry, listAudit, listEntries } from '../../src/service/read-entries.js';
+import {
+  describeEntry,
+  listAudit,
+  listEntries,
+  listEntryPage,
+  MAX_PAGE_SIZE,
+} from '../../src/service/read-entries.js';
+import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
@@ -118,6 +126,80 @@ describe('listEntries, describeEntry and listAudit', () => {
       () => listEntries(k.ctx, { expiringWithinDays: -1 }),
       'InvalidQuery',
     );
+  });
+
+  it('pages by alias after an alias, and says whether a next page follows', async () => {
+    const all = (await listEntries(k.ctx)).map((d) => d.alias);
+    assert.deepEqual(all, ['corp-root', 'soon', 'waiting', 'web']);
+    const walked: string[][] = [];
+    let after: string | undefined;
+    do {
+      const page = await listEntryPage(k.ctx, { limit: 3, ...(after ? { after } : {}) });
+      walked.push(page.entries.map((d) => d.alias));
+      after = page.next ?? undefined;
+      if (page.next !== null) assert.equal(page.next, page.entries.at(-1)?.alias);
+    } while (after);
+    assert.deepEqual(walked, [['corp-root', 'soon', 'waiting'], ['web']]);
+    // A page that ends exactly at the last entry has no next page.
+    assert.equal((await listEntryPage(k.ctx, { limit: 4 })).next, null);
+    assert.equal((await listEntryPage(k.ctx)).next, null, 'the default page holds all four');
+    // An alias that is no entry's starts the page where it would sort.
+    const from = await listEntryPage(k.ctx, { after: 'soon.', limit: 1 });
+    assert.deepEqual([from.entries.map((d) => d.alias), from.next], [['waiting'], 'waiting']);
+    assert.deepEqual(await listEntryPage(k.ctx, { after: 'zzz' }), { entries: [], next: null });
+  });
+
+  it('filters before paging: a page is full unless it is the last, and none follows a last match', async () => {
+    const page = async (input: Parameters<typeof listEntryPage>[1]) => {
+      const p = await listEntryPage(k.ctx, input);
+      return [p.entries.map((d) => d.alias), p.next];
+    };
+    assert.deepEqual(await page({ status: 'valid', limit: 1 }), [['corp-root'], 'corp-root']);
+    assert.deepEqual(await page({ status: 'valid', limit: 1, after: 'corp-root' }), [
+      ['web'],
+      null,
+    ]);
+    // `soon` is the only expiring entry: the entries after it are read, and none matches.
+    assert.deepEqual(await page({ status: 'expiring', limit: 1 }), [['soon'], null]);
+    assert.deepEqual(await page({ kind: 'key-pair', limit: 1 }), [['soon'], 'soon']);
+    assert.deepEqual(await page({ kind: 'key-pair', limit: 1, after: 'soon' }), [['web'], null]);
+    assert.deepEqual(await page({ kind: 'key-pair', status: 'expiring', expiringWithinDays: 5 }), [
+      [],
+      null,
+    ]);
+  });
+
+  it('reads a page from the store, not the whole keystore', async () => {
+    let read = 0;
+    const store = new Proxy(k.ctx.store, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (name !== 'listEntries') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<Store['listEntries']>) => {
+          const records = await target.listEntries(...args);
+          read += records.length;
+          return records;
+        };
+      },
+    });
+    const ctx: ServiceContext = { ...k.ctx, store };
+    const page = await listEntryPage(ctx, { limit: 1 });
+    assert.deepEqual(
+      page.entries.map((d) => d.alias),
+      ['corp-root'],
+    );
+    assert.equal(read, 2, 'the page and the one entry that says a next page follows');
+    read = 0;
+    assert.equal((await listEntries(ctx)).length, 4);
+    assert.equal(read, 4, 'listEntries lists every entry');
+  });
+
+  it('refuses a page size out of 1..1000 and an empty after with InvalidQuery', async () => {
+    for (const limit of [0, -1, MAX_PAGE_SIZE + 1, 1.5, Number.NaN]) {
+      await refusesWithoutWriting(k.ctx, () => listEntryPage(k.ctx, { limit }), 'InvalidQuery');
+    }
+    await refusesWithoutWriting(k.ctx, () => listEntryPage(k.ctx, { after: '' }), 'InvalidQuery');
+    assert.equal((await listEntryPage(k.ctx, { limit: MAX_PAGE_SIZE })).entries.length, 4);
   });
 
   it('lists the audit log newest first, after a revision and limited', async () => {

@@ -180,6 +180,61 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         }
       });
 
+      it('pages entries after an alias, at most a limit, in the order of the aliases bytes', async () => {
+        // Byte order, not a locale's: digits, then upper case, then lower case; '-' < '.' < '_'.
+        const kinds = {
+          zeta: 'key-pair',
+          a_1: 'trusted',
+          'a.1': 'key-pair',
+          a: 'trusted',
+          B: 'key-pair',
+          '0x': 'trusted',
+          'a-1': 'key-pair',
+          Z9: 'trusted',
+        } as const;
+        await store.applyChange(
+          change(
+            Object.entries(kinds).map(([alias, kind]) => ({
+              type: 'putEntry',
+              entry: kind === 'trusted' ? trustedEntry(alias, a) : keyPairEntry(alias, a),
+            })),
+          ),
+        );
+        const ordered = ['0x', 'B', 'Z9', 'a', 'a-1', 'a.1', 'a_1', 'zeta'];
+        const aliases = (entries: EntryRecord[]) => entries.map((e) => e.alias);
+        assert.deepEqual(aliases(await store.listEntries()), ordered);
+
+        const walked: string[][] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = aliases(await store.listEntries({ limit: 3, ...(after ? { after } : {}) }));
+          if (page.length === 0) break;
+          walked.push(page);
+          after = page.at(-1);
+        }
+        assert.deepEqual(walked, [ordered.slice(0, 3), ordered.slice(3, 6), ordered.slice(6)]);
+
+        // An alias that is no entry's starts the page where it would sort.
+        assert.deepEqual(aliases(await store.listEntries({ after: 'a0', limit: 5 })), [
+          'a_1',
+          'zeta',
+        ]);
+        assert.deepEqual(aliases(await store.listEntries({ after: 'zzz' })), []);
+        assert.deepEqual(aliases(await store.listEntries({ after: 'A' })), ordered.slice(1));
+        assert.deepEqual(aliases(await store.listEntries({ kind: 'trusted', after: 'B' })), [
+          'Z9',
+          'a',
+          'a_1',
+        ]);
+        assert.deepEqual(
+          aliases(await store.listEntries({ kind: 'key-pair', after: 'B', limit: 2 })),
+          ['a-1', 'a.1'],
+        );
+        for (const limit of [0, -1, 1.5, Number.NaN]) {
+          await assert.rejects(store.listEntries({ limit }), RangeError, `limit ${limit}`);
+        }
+      });
+
       it('keeps a trusted entry without a key', async () => {
         await store.applyChange(change([{ type: 'putEntry', entry: trustedEntry('root', a) }]));
         const entry = await store.getEntry('root');

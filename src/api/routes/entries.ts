@@ -1,9 +1,17 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { ServiceContext } from '../../service/context.js';
 import { deleteEntry } from '../../service/delete-entry.js';
-import type { EntryKind } from '../../service/read-entries.js';
-import { describeEntry, type EntryStatus, listEntries } from '../../service/read-entries.js';
+import { ServiceError } from '../../service/errors.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  describeEntry,
+  type EntryDescription as EntryDescriptionOf,
+  type EntryPage,
+  type EntryPageInput,
+  listEntryPage,
+  MAX_PAGE_SIZE,
+} from '../../service/read-entries.js';
 import { authOf } from '../authenticate.js';
 import { ifMatchRevision } from '../etag.js';
 import { routeSchema } from '../route-schema.js';
@@ -22,6 +30,71 @@ const ExpiringWithin = Type.Integer({
   description: 'An entry is `expiring` when it ends within this many days (default 30).',
 });
 
+const PageQuery = {
+  limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_PAGE_SIZE,
+      default: DEFAULT_PAGE_SIZE,
+      description: 'At most this many entries.',
+    }),
+  ),
+  after: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description:
+        'Start after this alias (it need not exist): the `Link` header\'s `rel="next"` sets it.',
+    }),
+  ),
+};
+
+const PAGING =
+  'Entries come by alias, at most `limit` (default 100) to a page; filters apply before paging, so a page holds `limit` entries unless it is the last. When more follow, the `Link` header (RFC 8288) gives the next page: `</api/v1/entries?limit=100&after=web>; rel="next"`, a relative URL with the same filters. The last page has no `Link` header.';
+
+/** A page: the entries, and the `Link` to the next page when more follow. */
+function pageOf(description: string) {
+  return {
+    ...Type.Array(EntryDescription, { description }),
+    headers: {
+      Link: Type.String({
+        description:
+          'RFC 8288: `<next page>; rel="next"`, a URL relative to this server, the same query with `after` the last alias of this page. Absent on the last page.',
+      }),
+    },
+  };
+}
+
+/** A query the schema refused: `InvalidQuery`, naming what is wrong. */
+function checkQuery(request: FastifyRequest): void {
+  const err = request.validationError;
+  if (err) throw new ServiceError('InvalidQuery', `The query is not valid: ${err.message}.`);
+}
+
+/**
+ * Replies with the page's entries and, when more follow, the `Link` to the next page: at
+ * `path` (the route's, under the prefix the API is mounted at), with the same filters.
+ */
+function sendPage(
+  path: string,
+  request: FastifyRequest<{ Querystring: EntryPageInput }>,
+  reply: FastifyReply,
+  page: EntryPage,
+): EntryDescriptionOf[] {
+  if (page.next !== null) {
+    const { kind, status, expiringWithinDays, limit } = request.query;
+    const query = new URLSearchParams();
+    if (kind !== undefined) query.set('kind', kind);
+    if (status !== undefined) query.set('status', status);
+    if (expiringWithinDays !== undefined)
+      query.set('expiringWithinDays', String(expiringWithinDays));
+    if (limit !== undefined) query.set('limit', String(limit));
+    query.set('after', page.next);
+    reply.header('Link', `<${path}?${query}>; rel="next"`);
+  }
+  return page.entries;
+}
+
 /** The entry's ETag: the revision that last changed it. */
 function setEntryTag(reply: FastifyReply, revision: number): void {
   reply.header('ETag', `"${revision}"`);
@@ -33,13 +106,16 @@ export async function entryRoutes(
   options: { keystore: ServiceContext },
 ): Promise<void> {
   const { keystore } = options;
-  app.get<{ Querystring: { kind?: EntryKind; status?: EntryStatus; expiringWithinDays?: number } }>(
+  app.get<{ Querystring: EntryPageInput }>(
     '/api/v1/entries',
     {
       config: { privilege: 'entries:read' },
+      // A bad value of the query is the listing's `InvalidQuery`, not a generic `BadRequest`.
+      attachValidation: true,
       schema: routeSchema({
         operationId: 'listEntries',
-        summary: 'List the keystore entries, described (never key material)',
+        summary: 'List the keystore entries, described (never key material), a page at a time',
+        description: PAGING,
         tags: ['entries'],
         errors: ['InvalidQuery'],
         querystring: Type.Object(
@@ -47,30 +123,47 @@ export async function entryRoutes(
             kind: Type.Optional(EntryKindSchema),
             status: Type.Optional(EntryStatusSchema),
             expiringWithinDays: Type.Optional(ExpiringWithin),
+            ...PageQuery,
           },
           { additionalProperties: false },
         ),
-        responses: { 200: Type.Array(EntryDescription, { description: 'The entries, by alias.' }) },
+        responses: {
+          200: pageOf('The entries that match, by alias.'),
+        },
       }),
     },
-    async (request) => listEntries(keystore, request.query),
+    async (request, reply) => {
+      checkQuery(request);
+      return sendPage(
+        `${app.prefix}/api/v1/entries`,
+        request,
+        reply,
+        await listEntryPage(keystore, request.query),
+      );
+    },
   );
 
-  app.get(
+  app.get<{ Querystring: Pick<EntryPageInput, 'limit' | 'after'> }>(
     '/api/v1/truststore',
     {
       config: { privilege: 'entries:read' },
+      attachValidation: true,
       schema: routeSchema({
         operationId: 'listTruststore',
         summary:
           'The trusted CA certificates of the keystore: anchors that complete and validate chains',
-        description:
-          "Import one with `PUT /api/v1/entries/{alias}` and a CA certificate without a key. Node's bundled roots are anchors too when the server is configured to use them.",
+        description: `Import one with \`PUT /api/v1/entries/{alias}\` and a CA certificate without a key. Node's bundled roots are anchors too when the server is configured to use them.\n\n${PAGING}`,
         tags: ['entries'],
-        responses: { 200: Type.Array(EntryDescription, { description: 'The trusted entries.' }) },
+        errors: ['InvalidQuery'],
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        responses: { 200: pageOf('The trusted entries, by alias.') },
       }),
     },
-    async () => listEntries(keystore, { kind: 'trusted' }),
+    async (request, reply) => {
+      checkQuery(request);
+      const page = await listEntryPage(keystore, { ...request.query, kind: 'trusted' });
+      return sendPage(`${app.prefix}/api/v1/truststore`, request, reply, page);
+    },
   );
 
   app.get<{ Params: { alias: string }; Querystring: { expiringWithinDays?: number } }>(
