@@ -1,35 +1,20 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'node:tls';
-import pino from 'pino';
 import { Agent } from 'undici';
-import { type RunningServer, startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
-import { sha256Fingerprint } from '../../src/core/certificate.js';
+import type { RunningServer } from '../../src/cli/serve.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import { apiClient, type TestApi } from '../support/api.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
+import { servedFingerprint, startTestServer } from '../support/serve.js';
 import { bundleOf } from '../support/service.js';
 import { tempDir } from '../support/tools.js';
 
 const ADMIN_PASSWORD = 'server identity test passphrase';
 
 /** The SHA-256 fingerprint of the certificate the server presents for `servername`. */
-function served(port: number, servername = 'localhost'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(
-      { host: '127.0.0.1', port, servername, rejectUnauthorized: false },
-      () => {
-        const cert = socket.getPeerCertificate();
-        socket.destroy();
-        resolve(sha256Fingerprint(cert.raw));
-      },
-    );
-    socket.once('error', reject);
-  });
-}
+const served = (port: number, servername = 'localhost') => servedFingerprint(port, servername);
 
 describe('API: the served identity, on a running server', () => {
   const { dir, cleanup } = tempDir();
@@ -43,16 +28,9 @@ describe('API: the served identity, on a running server', () => {
   const fingerprints: Record<string, string> = {};
 
   before(async () => {
-    const config = (await loadServeConfig(
-      ['--data-dir', join(dir, 'data'), '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
-    server = await startServer(
-      config,
-      { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD },
-      pino({ level: 'silent' }),
-    );
-    port = server.supervisor.runtime.address()!.port;
+    ({ server, port } = await startTestServer(['--data-dir', join(dir, 'data')], {
+      CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    }));
     // The served certificate changes under these tests; what they check is the fingerprint.
     agent = new Agent({ connect: { rejectUnauthorized: false } });
     call = apiClient(`https://127.0.0.1:${port}`, agent);

@@ -2,30 +2,18 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { connect } from 'node:tls';
 import Database from 'better-sqlite3';
-import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { LOCAL_SERVER_ALIAS } from '../../src/service/context.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import { openDataDir } from '../../src/store/data-dir.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
+import { servedFingerprint } from '../support/serve.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
 const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
 const KILLS = Number(process.env.CERTKEEPER_CRASH_KILLS ?? 50);
-
-function servedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const raw = socket.getPeerCertificate().raw;
-      socket.destroy();
-      resolve(sha256Fingerprint(raw));
-    });
-    socket.once('error', reject);
-  });
-}
 
 function startServer(dataDir: string): { child: ChildProcess; port: Promise<number> } {
   const child = spawn(

@@ -9,15 +9,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
 import { main } from '../../src/cli/main.js';
-import { startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
 import { parseCertificate } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { importEntry } from '../../src/service/import-entry.js';
 import { opensslPki } from '../support/openssl-pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
+import { startTestServer } from '../support/serve.js';
 import { file, testKeystore } from '../support/service.js';
 import { needs, tool } from '../support/tools.js';
 
@@ -164,24 +162,15 @@ describe('an expired cross-signed intermediate before the valid one', {
   });
 
   it('serve -z sends the valid intermediate, and openssl s_client verifies it against root A', async () => {
-    const config = (await loadServeConfig(
-      [
-        '--data-dir',
-        join(pki.dir, 'data'),
-        '--port',
-        '0',
-        '--host',
-        '127.0.0.1',
-        '-z',
-        f('bundle.pem'),
-        '-k',
-        f('leaf.key'),
-      ],
-      {},
-    )) as ServeConfig;
-    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    const { server, port } = await startTestServer([
+      '--data-dir',
+      join(pki.dir, 'data'),
+      '-z',
+      f('bundle.pem'),
+      '-k',
+      f('leaf.key'),
+    ]);
     try {
-      const port = server.supervisor.runtime.address()!.port;
       const out = await tool(
         'openssl',
         [

@@ -2,23 +2,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { type RunningServer, startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import type { RunningServer } from '../../src/cli/serve.js';
 import { runCli } from '../support/cli.js';
 import { makeHierarchy } from '../support/pki.js';
+import { startTestServer } from '../support/serve.js';
 import { tempDir } from '../support/tools.js';
 
 /** Runs the CLI in-process. */
 const cli = (...argv: string[]) => runCli(argv);
-
-async function serve(dataDir: string, extra: string[] = []): Promise<RunningServer> {
-  const config = (await loadServeConfig(
-    ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', ...extra],
-    {},
-  )) as ServeConfig;
-  return startServer(config, {}, pino({ level: 'silent' }));
-}
 
 describe('certkeeper import with a server running on the data directory', () => {
   const { dir, cleanup } = tempDir();
@@ -32,7 +23,7 @@ describe('certkeeper import with a server running on the data directory', () => 
       writeFileSync(at(`${name}.pem`), pki.leaf.certPem + pki.intermediate.certPem);
       writeFileSync(at(`${name}.key`), pki.leaf.keyPem);
     }
-    server = await serve(dataDir);
+    ({ server } = await startTestServer(['--data-dir', dataDir]));
   });
   after(async () => {
     await server.stop();
@@ -108,7 +99,14 @@ describe('certkeeper import --activate while a file source pins the running serv
     const pki = await makeHierarchy({ name: 'pin', hosts: ['pin.example.test'] });
     writeFileSync(at('pin.pem'), pki.leaf.certPem + pki.intermediate.certPem);
     writeFileSync(at('pin.key'), pki.leaf.keyPem);
-    const server = await serve(at('data'), ['-z', at('pin.pem'), '-k', at('pin.key')]);
+    const { server } = await startTestServer([
+      '--data-dir',
+      at('data'),
+      '-z',
+      at('pin.pem'),
+      '-k',
+      at('pin.key'),
+    ]);
     try {
       const before = await server.store.revision();
       const r = await cli(
@@ -148,7 +146,14 @@ describe('certkeeper import --activate while a file source pins the running serv
     const pki = await makeHierarchy({ name: 'gone', hosts: ['gone.example.test'] });
     writeFileSync(at('gone.pem'), pki.leaf.certPem + pki.intermediate.certPem);
     writeFileSync(at('gone.key'), pki.leaf.keyPem);
-    const server = await serve(at('data'), ['-z', at('gone.pem'), '-k', at('gone.key')]);
+    const { server } = await startTestServer([
+      '--data-dir',
+      at('data'),
+      '-z',
+      at('gone.pem'),
+      '-k',
+      at('gone.key'),
+    ]);
     await server.stop();
     try {
       const r = await cli(

@@ -2,33 +2,17 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'node:tls';
 import pino from 'pino';
 import { startServer } from '../../src/cli/serve.js';
 import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
-import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { readMaterial } from '../../src/core/read.js';
 import { SourceError } from '../../src/runtime/sources.js';
 import { runCli } from '../support/cli.js';
 import { type MultiKeyKeystore, makeMultiKeyKeystore } from '../support/keystore.js';
+import { servedFingerprint } from '../support/serve.js';
 import { needs, tempDir } from '../support/tools.js';
 
 const skip = needs('keytool') || needs('openssl');
-
-/** The SHA-256 fingerprint a TLS client sees on a fresh handshake to `localhost`. */
-function servedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(
-      { host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false },
-      () => {
-        const cert = socket.getPeerCertificate();
-        socket.destroy();
-        resolve(sha256Fingerprint(cert.raw));
-      },
-    );
-    socket.once('error', reject);
-  });
-}
 
 describe('a keystore with several key entries, by alias, from the command line', { skip }, () => {
   const { dir, cleanup } = tempDir();
@@ -175,7 +159,7 @@ describe('a keystore with several key entries, by alias, from the command line',
         const server = await startServer(config, environment, pino({ level: 'silent' }));
         try {
           const port = server.supervisor.runtime.address()!.port;
-          assert.equal(await servedFingerprint(port), fingerprints.get(alias), source);
+          assert.equal(await servedFingerprint(port, 'localhost'), fingerprints.get(alias), source);
           assert.equal(server.supervisor.status()!.source, source);
         } finally {
           await server.stop();

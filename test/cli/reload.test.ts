@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
 import { handshake } from '../runtime/fixtures.js';
 import { runCli } from '../support/cli.js';
 import { makeHierarchy } from '../support/pki.js';
+import { startTestServer } from '../support/serve.js';
 import { tempDir } from '../support/tools.js';
+
+/** A server in process on the data directory `data` whose flags name `flag.pem` and `flag.key`. */
+const serveFlagFiles = (at: (name: string) => string) =>
+  startTestServer(['--data-dir', at('data'), '-z', at('flag.pem'), '-k', at('flag.key')]);
 
 describe('certkeeper reload', () => {
   it('makes the running server read its certificate files again, as SIGHUP does, and says it did', async () => {
@@ -21,24 +23,8 @@ describe('certkeeper reload', () => {
       return pki.leaf.cert.sha256;
     };
     const first = await write('first');
-    const config = (await loadServeConfig(
-      [
-        '--data-dir',
-        at('data'),
-        '--port',
-        '0',
-        '--host',
-        '127.0.0.1',
-        '-z',
-        at('flag.pem'),
-        '-k',
-        at('flag.key'),
-      ],
-      {},
-    )) as ServeConfig;
-    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    const { server, port } = await serveFlagFiles(at);
     try {
-      const port = server.supervisor.runtime.address()!.port;
       assert.equal((await handshake(port)).fingerprint, first);
       const second = await write('second');
       const r = await runCli(['reload', '--data-dir', at('data')]);
@@ -77,24 +63,8 @@ describe('certkeeper reload', () => {
     const other = await makeHierarchy({ name: 'other', hosts: ['reload.example.test'] });
     writeFileSync(at('flag.pem'), pki.leaf.certPem + pki.intermediate.certPem);
     writeFileSync(at('flag.key'), other.leaf.keyPem);
-    const config = (await loadServeConfig(
-      [
-        '--data-dir',
-        at('data'),
-        '--port',
-        '0',
-        '--host',
-        '127.0.0.1',
-        '-z',
-        at('flag.pem'),
-        '-k',
-        at('flag.key'),
-      ],
-      {},
-    )) as ServeConfig;
-    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    const { server, port } = await serveFlagFiles(at);
     try {
-      const port = server.supervisor.runtime.address()!.port;
       assert.equal(server.supervisor.status()!.source, 'local-ca');
       const passed = await runCli(['reload', '--data-dir', at('data')]);
       assert.equal(passed.code, 1);

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
 import { login } from '../../src/service/login.js';
+import { startTestServer } from '../support/serve.js';
 import { tempDir } from '../support/tools.js';
 
 describe('certkeeper serve creates the first admin', () => {
@@ -13,13 +12,9 @@ describe('certkeeper serve creates the first admin', () => {
 
   it('on its first start only, and never logs the password', async () => {
     const dataDir = join(dir, 'data');
-    const config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    let server = await startServer(config, {}, logger);
+    let { server } = await startTestServer(['--data-dir', dataDir], {}, logger);
     try {
       const admin = server.initialAdmin;
       assert.ok(admin.created && admin.oneTimePassword);
@@ -35,7 +30,11 @@ describe('certkeeper serve creates the first admin', () => {
     } finally {
       await server.stop();
     }
-    server = await startServer(config, { CERTKEEPER_ADMIN_PASSWORD: 'too late now!' }, logger);
+    ({ server } = await startTestServer(
+      ['--data-dir', dataDir],
+      { CERTKEEPER_ADMIN_PASSWORD: 'too late now!' },
+      logger,
+    ));
     try {
       assert.deepEqual(server.initialAdmin, { created: false });
     } finally {

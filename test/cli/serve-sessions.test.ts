@@ -1,36 +1,21 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { type RunningServer, startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import type { RunningServer } from '../../src/cli/serve.js';
+import { loadServeConfig } from '../../src/cli/serve-config.js';
+import { requestJson, startTestServer } from '../support/serve.js';
 import { tempDir } from '../support/tools.js';
 
 const ADMIN_PASSWORD = 'session lifetime test passphrase';
 
 /** Logs in as the first admin: the session answer. */
-function login(port: number): Promise<{ expiresAt: string; idleExpiresAt: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/api/v1/auth/session',
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        rejectUnauthorized: false,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(JSON.parse(body)));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }));
+async function login(port: number): Promise<{ expiresAt: string; idleExpiresAt: string }> {
+  const res = await requestJson(port, '/api/v1/auth/session', {
+    method: 'POST',
+    json: { username: 'admin', password: ADMIN_PASSWORD },
   });
+  return JSON.parse(res.body);
 }
 
 describe('certkeeper serve: API session lifetimes from the config file', () => {
@@ -41,16 +26,9 @@ describe('certkeeper serve: API session lifetimes from the config file', () => {
   before(async () => {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dataDir, 'certkeeper.yaml'), 'sessionIdleMinutes: 5\nsessionMaxHours: 2\n');
-    const config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
-    server = await startServer(
-      config,
-      { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD },
-      pino({ level: 'silent' }),
-    );
-    port = server.supervisor.runtime.address()!.port;
+    ({ server, port } = await startTestServer(['--data-dir', dataDir], {
+      CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    }));
   });
   after(async () => {
     await server.stop();

@@ -4,9 +4,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'node:tls';
-import { createServeLogger, type RunningServer, startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import { createServeLogger, type RunningServer } from '../../src/cli/serve.js';
 import type { SourceAttempt } from '../../src/runtime/sources.js';
 import { makeHierarchy } from '../support/pki.js';
 import {
@@ -15,6 +13,7 @@ import {
   type RefusedIdentity,
   type RefusedKind,
 } from '../support/refused-keys.js';
+import { requestJson, servedFingerprint, startTestServer } from '../support/serve.js';
 import { needs, REPO_ROOT, tempDir } from '../support/tools.js';
 
 const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
@@ -127,53 +126,8 @@ describe('certkeeper serve fails to start in one line', () => {
   });
 });
 
-/** The leaf fingerprint (colon hex) a TLS client is served on a fresh handshake. */
-function servedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const cert = socket.getPeerX509Certificate();
-      socket.end();
-      if (cert) resolve(cert.fingerprint256);
-      else reject(new Error('no peer certificate'));
-    });
-    socket.once('error', reject);
-  });
-}
-
-/** `GET path` over HTTPS, parsed as JSON. */
 /** The first admin's password of the servers these tests start. */
 const ADMIN_PASSWORD = 'serve startup test passphrase';
-
-/** A JSON request over HTTPS (no certificate check: the served one is what is tested). */
-async function requestJson(
-  port: number,
-  path: string,
-  options: { method?: string; token?: string; json?: unknown } = {},
-): Promise<Record<string, unknown>> {
-  const { request } = await import('node:https');
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.json !== undefined) headers['content-type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: options.method ?? 'GET',
-        headers,
-        rejectUnauthorized: false,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(JSON.parse(body)));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.json === undefined ? undefined : JSON.stringify(options.json));
-  });
-}
 
 /** GET `path` as the first admin (the API needs credentials). */
 async function getJson(port: number, path: string): Promise<Record<string, unknown>> {
@@ -181,7 +135,8 @@ async function getJson(port: number, path: string): Promise<Record<string, unkno
     method: 'POST',
     json: { username: 'admin', password: ADMIN_PASSWORD },
   });
-  return requestJson(port, path, { token: String(session.token) });
+  const token = String(JSON.parse(session.body).token);
+  return JSON.parse((await requestJson(port, path, { token })).body);
 }
 
 const FILE_SOURCES = ['flag', 'default-location', 'config', 'environment'] as const;
@@ -216,7 +171,7 @@ describe('certkeeper serve refuses a weak key at every file source', {
     // One data directory for every start: its local CA is made once.
     const dataDir = join(dir, 'data');
     rmSync(join(dataDir, 'ssl'), { recursive: true, force: true });
-    const args = ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'];
+    const args = ['--data-dir', dataDir];
     const env: Record<string, string> = { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD };
     if (bad.flag) args.push('-z', bad.flag.cert, '-k', bad.flag.key);
     if (bad['default-location']) {
@@ -240,9 +195,7 @@ describe('certkeeper serve refuses a weak key at every file source', {
     const logger = createServeLogger(env, {
       write: (line: string) => void logs.push(JSON.parse(line)),
     });
-    const config = (await loadServeConfig(args, env)) as ServeConfig;
-    const server = await startServer(config, env, logger);
-    return { server, port: server.supervisor.runtime.address()!.port, logs };
+    return { ...(await startTestServer(args, env, logger)), logs };
   }
 
   // Four starts, each with a weak key at every file source, rotated so that each source

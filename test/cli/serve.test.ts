@@ -6,69 +6,24 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { type RunningServer, startServer } from '../../src/cli/serve.js';
-import { loadServeConfig, type ServeConfig } from '../../src/cli/serve-config.js';
+import type { RunningServer } from '../../src/cli/serve.js';
 import { sha256Fingerprint } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { makeHierarchy } from '../support/pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
+import { requestJson, servedFingerprint, startTestServer } from '../support/serve.js';
 import { corruptStoredKey } from '../support/store-damage.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'bin/certkeeper.js');
 
-/** The SHA-256 fingerprint a TLS client sees on a fresh handshake. */
-function servedFingerprint(port: number, servername?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(
-      { host: '127.0.0.1', port, rejectUnauthorized: false, ...(servername ? { servername } : {}) },
-      () => {
-        const cert = socket.getPeerCertificate();
-        socket.destroy();
-        resolve(sha256Fingerprint(cert.raw));
-      },
-    );
-    socket.once('error', reject);
-  });
-}
-
-async function get(
-  port: number,
-  path: string,
-  options: { token?: string; method?: string; json?: unknown } = {},
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  const { request } = await import('node:https');
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.json !== undefined) headers['content-type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: options.method ?? 'GET',
-        headers,
-        rejectUnauthorized: false,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.json === undefined ? undefined : JSON.stringify(options.json));
-  });
-}
-
 /** The first admin's password in these tests (`CERTKEEPER_ADMIN_PASSWORD`). */
 const ADMIN_PASSWORD = 'serve test admin passphrase';
 
 /** Logs in as the first admin: a bearer token for the API. */
 async function adminToken(port: number): Promise<string> {
-  const res = await get(port, '/api/v1/auth/session', {
+  const res = await requestJson(port, '/api/v1/auth/session', {
     method: 'POST',
     json: { username: 'admin', password: ADMIN_PASSWORD },
   });
@@ -91,19 +46,11 @@ describe('certkeeper serve, in process', () => {
   const dataDir = join(dir, 'data');
   let server: RunningServer;
   let port: number;
-  let config: ServeConfig;
 
   before(async () => {
-    config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
-    server = await startServer(
-      config,
-      { CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD },
-      pino({ level: 'silent' }),
-    );
-    port = server.supervisor.runtime.address()!.port;
+    ({ server, port } = await startTestServer(['--data-dir', dataDir], {
+      CERTKEEPER_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    }));
   });
   after(async () => {
     await server.stop();
@@ -114,8 +61,8 @@ describe('certkeeper serve, in process', () => {
     const status = server.supervisor.status()!;
     assert.equal(status.source, 'local-ca');
     assert.equal(await servedFingerprint(port), status.fingerprint);
-    assert.equal((await get(port, '/api/v1/server/tls')).status, 401, 'needs credentials');
-    const api = await get(port, '/api/v1/server/tls', { token: await adminToken(port) });
+    assert.equal((await requestJson(port, '/api/v1/server/tls')).status, 401, 'needs credentials');
+    const api = await requestJson(port, '/api/v1/server/tls', { token: await adminToken(port) });
     assert.equal(api.status, 200);
     const body = JSON.parse(api.body);
     assert.equal(body.fingerprint, status.fingerprint);
@@ -126,7 +73,7 @@ describe('certkeeper serve, in process', () => {
   });
 
   it('publishes the local CA without authentication, and the served chain ends at it', async () => {
-    const res = await get(port, '/ca/root.pem');
+    const res = await requestJson(port, '/ca/root.pem');
     assert.equal(res.status, 200);
     const caDer = parsePemBlocks(res.body)[0]!.der;
     const { X509Certificate } = await import('node:crypto');
@@ -143,7 +90,7 @@ describe('certkeeper serve, in process', () => {
   });
 
   it('answers unknown routes with problem+json', async () => {
-    const res = await get(port, '/nope');
+    const res = await requestJson(port, '/nope');
     assert.equal(res.status, 404);
     assert.match(String(res.headers['content-type']), /application\/problem\+json/);
     assert.equal(JSON.parse(res.body).code, 'NotFound');
@@ -284,11 +231,7 @@ describe('certkeeper serve, across restarts', () => {
   after(cleanup);
 
   it('creates the data directory 0700 and the master key 0600', async () => {
-    const config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
-    const server = await startServer(config, {}, pino({ level: 'silent' }));
+    const { server } = await startTestServer(['--data-dir', dataDir]);
     await server.stop();
     const { statSync } = await import('node:fs');
     assert.equal(statSync(dataDir).mode & 0o777, 0o700);
@@ -296,10 +239,6 @@ describe('certkeeper serve, across restarts', () => {
   });
 
   it('resumes a TLS 1.3 session after a restart, with the same certificate', async () => {
-    const config = (await loadServeConfig(
-      ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'],
-      {},
-    )) as ServeConfig;
     // TLS 1.3 tickets arrive after the handshake, so wait for one on the first connection;
     // on the resumed one, the handshake itself says whether the ticket was accepted.
     const handshake = (port: number, session?: Buffer) =>
@@ -331,12 +270,11 @@ describe('certkeeper serve, across restarts', () => {
           });
         },
       );
-    let server = await startServer(config, {}, pino({ level: 'silent' }));
-    const first = await handshake(server.supervisor.runtime.address()!.port);
-    await server.stop();
-    server = await startServer(config, {}, pino({ level: 'silent' }));
+    const previous = await startTestServer(['--data-dir', dataDir]);
+    const first = await handshake(previous.port);
+    await previous.server.stop();
+    const { server, port } = await startTestServer(['--data-dir', dataDir]);
     try {
-      const port = server.supervisor.runtime.address()!.port;
       const again = await handshake(port, first.session!);
       assert.equal(again.reused, true, 'the ticket key survived the restart');
       const served = await servedFingerprint(port);
@@ -359,7 +297,6 @@ describe('each file source, over a real TLS handshake', () => {
       join(dir, 'certkeeper.yaml'),
       'tls:\n  certificate: chain.pem\n  privateKey: key.pem\n',
     );
-    const base = ['--port', '0', '--host', '127.0.0.1'];
     const cases: [string, string[], Record<string, string>][] = [
       ['flag', ['-z', join(dir, 'chain.pem'), '-k', join(dir, 'key.pem')], {}],
       ['config', ['--config', join(dir, 'certkeeper.yaml')], {}],
@@ -370,13 +307,11 @@ describe('each file source, over a real TLS handshake', () => {
       ],
     ];
     for (const [source, flags, env] of cases) {
-      const config = (await loadServeConfig(
-        ['--data-dir', join(dir, source), ...base, ...flags],
+      const { server, port } = await startTestServer(
+        ['--data-dir', join(dir, source), ...flags],
         env,
-      )) as ServeConfig;
-      const server = await startServer(config, env, pino({ level: 'silent' }));
+      );
       try {
-        const port = server.supervisor.runtime.address()!.port;
         assert.equal(await servedFingerprint(port), pki.leaf.cert.sha256, source);
         assert.equal(server.supervisor.status()!.source, source);
         assert.match(server.supervisor.pinnedBy() ?? '', /./, `${source} pins the server identity`);
@@ -437,7 +372,7 @@ describe('certkeeper serve, as a process', () => {
     child.kill('SIGHUP');
     await waitFor(async () => (await servedFingerprint(port)) === pki.leaf.cert.sha256);
     const status = JSON.parse(
-      (await get(port, '/api/v1/server/tls', { token: await adminToken(port) })).body,
+      (await requestJson(port, '/api/v1/server/tls', { token: await adminToken(port) })).body,
     );
     assert.equal(status.source, 'default-location');
     assert.match(stderr, /via default location lookup/);

@@ -17,18 +17,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { openDataDir, STORE_FILE } from '../../src/store/data-dir.js';
 import { MASTER_KEY_FILE } from '../../src/store/master-key.js';
 import { createSqliteStoreFile, sqliteStoreState } from '../../src/store/sqlite.js';
-import { isStoreError, type StoreErrorCode } from '../../src/store/store.js';
 import { REPO_ROOT, tempDir } from '../support/tools.js';
-
-async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<Error> {
-  let caught: Error | undefined;
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(isStoreError(err, code), `expected ${code}, got ${String(err)}`);
-    caught = err;
-    return true;
-  });
-  return caught!;
-}
+import { rejectsWith } from './store-suite.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 

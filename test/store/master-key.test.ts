@@ -15,18 +15,8 @@ import {
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadMasterKey } from '../../src/store/master-key.js';
-import { isStoreError, type StoreErrorCode } from '../../src/store/store.js';
 import { tempDir } from '../support/tools.js';
-
-async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<Error> {
-  let caught: Error | undefined;
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(isStoreError(err, code), `expected ${code}, got ${String(err)}`);
-    caught = err;
-    return true;
-  });
-  return caught!;
-}
+import { rejectsWith } from './store-suite.js';
 
 describe('loadMasterKey', () => {
   let dir: string;
