@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { readInputFile } from '../service/read-input-file.js';
+import { readInputFile, readStandardInput } from '../service/read-input-file.js';
 import { UsageError } from './io.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -31,6 +31,21 @@ export async function passwordFrom(values: {
     throw new UsageError('give --password or --password-file, not both');
   }
   if (values['password-file'] === undefined) return values.password;
-  const text = (await readInputFile(values['password-file'])).toString('utf8');
+  const text = (await readFileArgument(values['password-file'])).toString('utf8');
   return text.split(/\r?\n/)[0] ?? '';
+}
+
+/**
+ * The bytes of a file named on the command line; `-` is standard input (a pipe or a
+ * redirected file, never a terminal: nobody types a certificate).
+ */
+export async function readFileArgument(name: string): Promise<Buffer> {
+  return name === '-' ? readStandardInput() : readInputFile(name);
+}
+
+/** Throws a `UsageError` when `-` (standard input) is named more than once. */
+export function refuseStdinTwice(names: (string | undefined)[]): void {
+  if (names.filter((n) => n === '-').length > 1) {
+    throw new UsageError('"-" (standard input) can be read only once');
+  }
 }

@@ -4,13 +4,18 @@ import { CodedError } from '../core/errors.js';
 import { importEntry } from '../service/import-entry.js';
 import { openKeystore } from '../service/keystore.js';
 import { CLI_PRINCIPAL } from '../service/principal.js';
-import { readInputFile } from '../service/read-input-file.js';
 import {
   assertNoServerPinned,
   listServedNodes,
   waitForRevision,
 } from '../service/served-status.js';
-import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
+import {
+  PASSWORD_OPTIONS,
+  parseCommandArgs,
+  passwordFrom,
+  readFileArgument,
+  refuseStdinTwice,
+} from './args.js';
 import { type Io, UsageError } from './io.js';
 import { reportOutcomes } from './served-report.js';
 
@@ -18,6 +23,7 @@ const HELP = `Usage: certkeeper import ALIAS FILE... [options]
 
 Imports a certificate with its key and chain (files in any format and order) into the
 keystore of a data directory, as one change that a running server follows at once.
+A FILE of "-" is standard input; a pipe works too (--password-file <(pass show web)).
 
 Options:
   --password P         password of an encrypted key or PKCS#12 file
@@ -75,9 +81,10 @@ export async function runImport(
   const [alias, ...files] = positionals;
   if (!alias || files.length === 0)
     throw new UsageError('import needs an ALIAS and at least one FILE');
+  refuseStdinTwice([...files, values['password-file']]);
   const password = await passwordFrom(values);
   const inputs: { name: string; bytes: Buffer }[] = [];
-  for (const name of files) inputs.push({ name, bytes: await readInputFile(name) });
+  for (const name of files) inputs.push({ name, bytes: await readFileArgument(name) });
   const keystore = await openKeystore(
     resolve(values['data-dir'] ?? env.CERTKEEPER_DATA_DIR ?? 'data'),
     env,

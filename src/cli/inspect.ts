@@ -4,8 +4,13 @@ import { CoreError, isCoreError } from '../core/errors.js';
 import { type InspectReport, inspect } from '../core/inspect.js';
 import { parsePemBlocks } from '../core/pem.js';
 import { readMaterial } from '../core/read.js';
-import { readInputFile } from '../service/read-input-file.js';
-import { PASSWORD_OPTIONS, parseCommandArgs, passwordFrom } from './args.js';
+import {
+  PASSWORD_OPTIONS,
+  parseCommandArgs,
+  passwordFrom,
+  readFileArgument,
+  refuseStdinTwice,
+} from './args.js';
 import { type Io, UsageError } from './io.js';
 
 const HELP = `Usage: certkeeper inspect FILE... [options]
@@ -13,7 +18,7 @@ const HELP = `Usage: certkeeper inspect FILE... [options]
 Prints what the files hold (any of PEM, DER, PKCS#7, PKCS#12, keys, CSRs, in any
 order; every key entry of a keystore, by alias), which key belongs to which
 certificate, and the chain built from everything given, validated now against Node's
-bundled root CAs plus any --ca.
+bundled root CAs plus any --ca. A FILE of "-" is standard input; a pipe works too.
 
 Options:
   --password P         password of encrypted keys and PKCS#12 files
@@ -46,13 +51,14 @@ export async function runInspect(argv: string[], io: Io): Promise<number> {
 
   // A file that can't be read, or a --ca file that holds no certificate, is a coded
   // error: main prints its code and sentence and exits 1.
+  refuseStdinTwice([...positionals, ...(values.ca ?? []), values['password-file']]);
   const password = await passwordFrom(values);
   const inputs: { name: string; bytes: Buffer }[] = [];
-  for (const name of positionals) inputs.push({ name, bytes: await readInputFile(name) });
+  for (const name of positionals) inputs.push({ name, bytes: await readFileArgument(name) });
   const trusted: Certificate[] = [];
   for (const pem of rootCertificates) trusted.push(parseCertificate(parsePemBlocks(pem)[0]!.der));
   for (const file of values.ca ?? []) {
-    const bytes = await readInputFile(file);
+    const bytes = await readFileArgument(file);
     const material = await readMaterial(bytes, { allKeyEntries: true }).catch((err: unknown) => {
       if (!isCoreError(err)) throw err;
       throw new CoreError(err.code, `${file}: ${err.message}`, { cause: err });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   existsSync,
   mkdirSync,
@@ -76,15 +77,60 @@ describe('readInputFile', () => {
     if (read !== undefined) assert.ok(read < NOTHING_READ, `read ${read} bytes`);
   });
 
-  it('refuses a directory, a FIFO and a device by their type, reading nothing', async () => {
+  it('refuses a directory, a FIFO nothing writes to and a device, at once, reading nothing', async () => {
     mkdirSync(at('dir'));
     execFileSync('mkfifo', [at('fifo')]);
+    const started = performance.now();
     const read = await bytesReadDuring(async () => {
       await refuses(at('dir'), 'FileUnreadable', /a directory/);
-      await refuses(at('fifo'), 'FileUnreadable', /FIFO/);
+      await refuses(at('fifo'), 'FileUnreadable', /named pipe \(FIFO\) that nothing writes to/);
       await refuses('/dev/zero', 'FileUnreadable', /character device/);
     });
     if (read !== undefined) assert.ok(read < NOTHING_READ, `read ${read} bytes`);
+    assert.ok(performance.now() - started < 10_000, 'no wait for a writer that never comes');
+  });
+
+  describe('a pipe (`<(pass show web)`, standard input)', () => {
+    /** A writer on the FIFO `name`: a shell that runs `script` with its output into it. */
+    const writer = (name: string, script: string) => {
+      execFileSync('mkfifo', [at(name)]);
+      // Its own process group, so that killing it also ends what the shell started.
+      const child = spawn('sh', ['-c', `{ ${script}; } > "$1"`, 'sh', at(name)], {
+        stdio: 'ignore',
+        detached: true,
+      });
+      return { done: once(child, 'exit'), kill: () => process.kill(-child.pid!, 'SIGKILL') };
+    };
+
+    it('reads what the writer writes, however slowly, until it closes the pipe', async () => {
+      const w = writer('slow', 'printf "first "; sleep 0.3; printf second');
+      // Opened once the shell holds the write end (it opens the FIFO before it prints).
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await readInputFile(at('slow'))).toString(), 'first second');
+      await w.done;
+    });
+
+    it('refuses more than the limit with InputTooLarge, reading no more than the limit and a chunk', async () => {
+      const w = writer('flood', 'head -c 5000000 /dev/zero');
+      await new Promise((r) => setTimeout(r, 100));
+      await refuses(at('flood'), 'InputTooLarge', /more than 1048576/);
+      w.kill();
+    });
+
+    it('gives up on a writer that never closes it, after the timeout, naming the pipe', async () => {
+      const w = writer('stuck', 'printf partial; sleep 30');
+      await new Promise((r) => setTimeout(r, 100));
+      const started = performance.now();
+      await assert.rejects(readInputFile(at('stuck'), { timeoutMs: 300 }), (err: unknown) => {
+        assert.ok(err instanceof CodedError);
+        assert.equal(err.code, 'FileUnreadable');
+        assert.match(err.message, /the pipe was not closed within 0\.3 s/);
+        assert.ok(err.message.includes(at('stuck')));
+        return true;
+      });
+      assert.ok(performance.now() - started < 5_000);
+      w.kill();
+    });
   });
 
   it('reads no more than the limit and one byte of a file that is larger', async () => {
