@@ -20,7 +20,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: {
         title: 'certkeeper API',
         version,
-        description: `Manage the HTTPS identity of this server: the keystore, CSRs, the served certificate with confirmation and rollback, and the audit log.\n\nErrors are \`application/problem+json\` (RFC 9457) with \`type\`, \`title\`, \`status\`, \`detail\`, a \`requestId\` that is in the server log, and a stable \`code\`. Each operation lists the codes it can answer. All codes:\n\n${Object.entries(
+        description: `Manage the HTTPS identity of this server: the keystore, CSRs, the served certificate with confirmation and rollback, and the audit log.\n\n**Trying calls from this page:** log in with POST /api/v1/auth/session (Try it out, with your \`username\` and \`password\`); every call you try after that carries the session cookie it sets. Or create an API token (POST /api/v1/tokens) and give it to **Authorize** as the bearer token.\n\nErrors are \`application/problem+json\` (RFC 9457) with \`type\`, \`title\`, \`status\`, \`detail\`, a \`requestId\` that is in the server log, and a stable \`code\`. Each operation lists the codes it can answer. All codes:\n\n${Object.entries(
           SENTENCES,
         )
           .map(([code, sentence]) => `- \`${code}\`: ${sentence}`)
@@ -84,7 +84,15 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   });
   await app.register(swaggerUi, {
     routePrefix: DOCS_PATH,
-    uiConfig: { withCredentials: true, persistAuthorization: false },
+    // Without a trailing slash the page names its files by absolute path: under a prefix too.
+    ...(app.prefix ? { indexPrefix: app.prefix } : {}),
+    uiConfig: {
+      // Swagger UI's own top bar (its logo's SVG carries an inline <style> our CSP refuses,
+      // and its box loads other documents, which connect-src refuses) stays out.
+      layout: 'BaseLayout',
+      withCredentials: true,
+      persistAuthorization: false,
+    },
     uiHooks: {},
     staticCSP: false,
   });
