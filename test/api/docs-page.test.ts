@@ -112,10 +112,11 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
       }
     });
     page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
+    // Fail in seconds, not Playwright's 30, when a selector never shows.
+    context.setDefaultTimeout(10_000);
     const answer = await page.goto(url);
     assert.equal(answer?.status(), 200);
     assert.equal(answer?.headers()['content-security-policy'], PAGE_POLICY);
-    await page.locator('#operations-entries-listEntries').waitFor();
     const reported = async () => {
       // A task later, every violation so far has fired its event.
       const csp = await page.evaluate<string[]>(
@@ -123,6 +124,12 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
       );
       return [...problems.splice(0), ...csp.map((v) => `CSP violation: ${v}`)];
     };
+    await page
+      .locator('#operations-entries-listEntries')
+      .waitFor()
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\nThe page reported:\n${(await reported()).join('\n')}`);
+      });
     return { context, page, reported };
   }
 
