@@ -159,10 +159,10 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
     for (const operation of ['auth-login', 'entries-listEntries', 'csrs-createCsr']) {
       assert.ok(await page.locator(`#operations-${operation}`).isVisible(), operation);
     }
-    assert.match(
-      (await page.locator('.information-container').textContent()) ?? '',
-      /log in with POST \/api\/v1\/auth\/session/i,
-    );
+    const info = (await page.locator('.information-container').textContent()) ?? '';
+    assert.match(info, /log in with POST \/api\/v1\/auth\/session/i);
+    // Regression: Markdown took a sentence's placeholders for HTML tags and dropped them.
+    assert.match(info, /InvalidBinding: The binding is not "server" or "sni:<host>"\./);
     // Regression: nothing inline may run, not even a style (Swagger UI's top bar had one).
     assert.doesNotMatch(PAGE_POLICY, /'unsafe-inline'|'unsafe-eval'/);
     assert.deepEqual(await reported(), []);
@@ -200,6 +200,11 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
         keyType: 'ec-p256',
       });
       assert.equal(csr.status, '201');
+      const documented400 = page.locator('#operations-csrs-createCsr tr[data-code="400"]');
+      assert.match(
+        (await documented400.textContent()) ?? '',
+        /InvalidSubjectAltName: A subject alternative name is not "DNS:<name>" or "IP:<address>"\./,
+      );
       assert.match(csr.body, /-----BEGIN CERTIFICATE REQUEST-----/);
       const headers = await csr.request.allHeaders();
       assert.equal(headers.origin, api.origin);
