@@ -55,7 +55,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
             type: 'apiKey',
             in: 'cookie',
             name: SESSION_COOKIE,
-            description: `The session cookie login sets. Writes also need the \`${CSRF_HEADER}\` header or a same-origin \`Origin\`.`,
+            description: `The session cookie login sets. A browser sends it by itself, this page too: there is nothing to enter here. Writes also need the \`${CSRF_HEADER}\` header or a same-origin \`Origin\`.`,
           },
         },
       },
