@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { CSRF_HEADER, SESSION_COOKIE } from './authenticate.js';
-import { MULTIPART_DOC, SENTENCES } from './route-schema.js';
+import { MULTIPART_DOC, SENTENCES, sentenceMarkdown } from './route-schema.js';
 
 /** Where the OpenAPI document and the interactive page are served. */
 export const OPENAPI_PATH = '/api/openapi.json';
@@ -20,10 +20,10 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: {
         title: 'certkeeper API',
         version,
-        description: `Manage the HTTPS identity of this server: the keystore, CSRs, the served certificate with confirmation and rollback, and the audit log.\n\nErrors are \`application/problem+json\` (RFC 9457) with \`type\`, \`title\`, \`status\`, \`detail\`, a \`requestId\` that is in the server log, and a stable \`code\`. Each operation lists the codes it can answer. All codes:\n\n${Object.entries(
+        description: `Manage the HTTPS identity of this server: the keystore, CSRs, the served certificate with confirmation and rollback, and the audit log.\n\n**Trying calls from this page:** log in with POST /api/v1/auth/session (Try it out, with your \`username\` and \`password\`); every call you try after that carries the session cookie it sets. Or create an API token (POST /api/v1/tokens) and give it to **Authorize** as the bearer token.\n\nErrors are \`application/problem+json\` (RFC 9457) with \`type\`, \`title\`, \`status\`, \`detail\`, a \`requestId\` that is in the server log, and a stable \`code\`. Each operation lists the codes it can answer. All codes:\n\n${Object.keys(
           SENTENCES,
         )
-          .map(([code, sentence]) => `- \`${code}\`: ${sentence}`)
+          .map((code) => `- \`${code}\`: ${sentenceMarkdown(code)}`)
           .join('\n')}`,
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
@@ -55,7 +55,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
             type: 'apiKey',
             in: 'cookie',
             name: SESSION_COOKIE,
-            description: `The session cookie login sets. Writes also need the \`${CSRF_HEADER}\` header or a same-origin \`Origin\`.`,
+            description: `The session cookie login sets. A browser sends it by itself, this page too: there is nothing to enter here. Writes also need the \`${CSRF_HEADER}\` header or a same-origin \`Origin\`.`,
           },
         },
       },
@@ -84,7 +84,15 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   });
   await app.register(swaggerUi, {
     routePrefix: DOCS_PATH,
-    uiConfig: { withCredentials: true, persistAuthorization: false },
+    // Without a trailing slash the page names its files by absolute path: under a prefix too.
+    ...(app.prefix ? { indexPrefix: app.prefix } : {}),
+    uiConfig: {
+      // Swagger UI's own top bar (its logo's SVG carries an inline <style> our CSP refuses,
+      // and its box loads other documents, which connect-src refuses) stays out.
+      layout: 'BaseLayout',
+      withCredentials: true,
+      persistAuthorization: false,
+    },
     uiHooks: {},
     staticCSP: false,
   });

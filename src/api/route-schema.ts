@@ -27,6 +27,11 @@ export const SENTENCES: Readonly<Record<string, string>> = {
   ...API_ERROR_CODES,
 };
 
+/** A code's sentence as Markdown: its placeholders (`"sni:<host>"`) are text, not HTML tags. */
+export function sentenceMarkdown(code: string): string {
+  return (SENTENCES[code] ?? '').replace(/</g, '\\<');
+}
+
 export interface RouteDocs {
   /** The operation's stable name in the OpenAPI document (and generated clients). */
   operationId: string;
@@ -82,7 +87,7 @@ export function routeSchema(docs: RouteDocs): FastifySchema {
   }
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     response[status] = {
-      description: codes.map((c) => `\`${c}\`: ${SENTENCES[c]}`).join(' '),
+      description: codes.map((c) => `\`${c}\`: ${sentenceMarkdown(c)}`).join(' '),
       content: { 'application/problem+json': { schema: problemSchema(codes) } },
     };
   }

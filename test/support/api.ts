@@ -21,6 +21,8 @@ export interface TestApi {
   origin: string;
   /** An undici agent that trusts the test server's root. */
   agent: Agent;
+  /** The root certificate (PEM) the test server's chain ends at. */
+  ca: string;
   /** A request to the API; `json` is sent as the body. The body is read as text. */
   call(
     method: Dispatcher.HttpMethod,
@@ -112,6 +114,7 @@ export async function startApi(
     keystore,
     origin,
     agent,
+    ca: pki.root.certPem,
     call,
     loginAs: async (role, username = `${role}${++users}`) => {
       await createUser(keystore.ctx, {
