@@ -272,6 +272,39 @@ describe('changing a role while another admin acts at once', () => {
     }
   });
 
+  it('leaves no token above its user when a token is created while the user is demoted', async () => {
+    await addUsers(k, [['olga', 'admin']]);
+    // The demotion commits right after createToken read olga as an admin: a real second
+    // write at a chosen instant, so the race is the same on every run.
+    const { store } = k.ctx;
+    const getUser = store.getUser.bind(store);
+    store.getUser = async (username) => {
+      store.getUser = getUser;
+      const read = await getUser(username);
+      await changeRole(k.ctx, { username, role: 'operator', principal: as('frank', 'admin') });
+      return read;
+    };
+    await assert.rejects(
+      createToken(k.ctx, {
+        name: 'ci',
+        role: 'admin',
+        username: 'olga',
+        principal: as('alice', 'admin'),
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof CodedError && err.code === 'RevisionConflict', String(err));
+        assert.match(err.message, /"olga" is now operator, not admin/);
+        return true;
+      },
+    );
+    assert.equal((await k.ctx.store.getUser('olga'))!.role, 'operator');
+    assert.deepEqual(
+      (await k.ctx.store.listTokens()).filter((t) => t.username === 'olga'),
+      [],
+      'no admin token of an operator',
+    );
+  });
+
   it('refuses a demotion when the user was given another role meanwhile', async () => {
     await addUsers(k, [['olga', 'admin']]);
     const results = await Promise.allSettled([
