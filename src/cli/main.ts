@@ -17,7 +17,7 @@ Commands:
   audit verify|list     check the audit log's hash chain, or print its latest records
   local-ca reissue      replace a damaged local CA (never done on its own)
   reload                make running servers re-read their certificate sources (as SIGHUP)
-  user add|passwd|remove|list
+  user add|passwd|role|remove|list
                         manage the users who may log in (never the last admin)
 
 Run "certkeeper <command> --help" for a command's options.`;

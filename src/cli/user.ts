@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { changePassword } from '../service/change-password.js';
+import { changeRole } from '../service/change-role.js';
 import { createUser } from '../service/create-user.js';
 import { type Keystore, openKeystore } from '../service/keystore.js';
 import { listUsers } from '../service/list-users.js';
@@ -10,7 +11,7 @@ import { oneTimePassword } from '../service/secret-token.js';
 import { parseCommandArgs, passwordFrom } from './args.js';
 import { type Io, UsageError } from './io.js';
 
-const HELP = `Usage: certkeeper user <add|passwd|remove|list> [options]
+const HELP = `Usage: certkeeper user <add|passwd|role|remove|list> [options]
 
 Manages the users of a data directory's store (who may log in to the API and web UI).
 
@@ -22,6 +23,9 @@ Manages the users of a data directory's store (who may log in to the API and web
                        set a user's password and end their sessions; without
                        --password-file a one-time password is printed once (and must
                        be changed at the next login)
+  user role NAME ROLE  change a user's role to admin, operator or auditor, keeping their
+                       password and history; their API tokens above the new role are
+                       revoked and their sessions end (never demotes the last admin)
   user remove NAME     remove a user with their API tokens and sessions (never the last admin)
   user list [--json]   list the users (never their passwords)
 
@@ -44,11 +48,13 @@ export async function runUser(
     'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  const [action, name, ...extra] = positionals;
+  const [action, name, ...rest] = positionals;
   if (values.help || action === undefined) {
     io.stdout.write(`${HELP}\n`);
     return action === undefined && !values.help ? 2 : 0;
   }
+  // `user role NAME ROLE` takes the role as its third word; no other command takes one.
+  const [newRole, ...extra] = action === 'role' ? rest : [undefined, ...rest];
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const needName = () => {
     if (!name) throw new UsageError(`user ${action} needs a NAME`);
@@ -96,6 +102,26 @@ export async function runUser(
         return 0;
       });
     }
+    case 'role': {
+      const username = needName();
+      if (newRole === undefined) throw new UsageError('user role needs NAME ROLE');
+      return withKeystore(open, async (keystore) => {
+        const r = await changeRole(keystore, {
+          username,
+          role: newRole as UserRole,
+          principal: CLI_PRINCIPAL,
+        });
+        if (!r.changed) {
+          io.stdout.write(`"${username}" is ${r.role} already; nothing changed\n`);
+          return 0;
+        }
+        const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+        io.stdout.write(
+          `Changed the role of "${username}" from ${r.previousRole} to ${r.role} at revision ${r.revision}; ${plural(r.tokensRevoked, 'API token')} revoked, ${plural(r.sessionsEnded, 'session')} ended\n`,
+        );
+        return 0;
+      });
+    }
     case 'remove': {
       const username = needName();
       return withKeystore(open, async (keystore) => {
@@ -136,7 +162,7 @@ export async function runUser(
       });
     }
     default:
-      throw new UsageError(`unknown user command "${action}" (add, passwd, remove, list)`);
+      throw new UsageError(`unknown user command "${action}" (add, passwd, role, remove, list)`);
   }
 }
 

@@ -94,7 +94,8 @@ export async function changePassword(
       action: 'change-password',
       target: `user:${username}`,
       details: { username, by: self ? 'self' : 'admin', mustChangePassword },
-      ...guards(input.expectedRevision, [{ type: 'userExists', username }]),
+      // putUser writes the role read above: a role changed meanwhile must not be undone.
+      ...guards(input.expectedRevision, [{ type: 'userHasRole', username, role: user.role }]),
       mutations: [
         {
           type: 'putUser',

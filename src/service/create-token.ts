@@ -78,7 +78,8 @@ export async function createToken(
       action: 'create-token',
       target: `token:${token.id}`,
       details: { id: token.id, name, role, username, expiresAt },
-      ...guards(input.expectedRevision, [{ type: 'userExists', username }]),
+      // The owner's role as checked above: a demotion meanwhile must not leave a token above it.
+      ...guards(input.expectedRevision, [{ type: 'userHasRole', username, role: owner.role }]),
       mutations: [
         {
           type: 'putToken',

@@ -42,7 +42,7 @@ export const SERVICE_ERROR_CODES = {
   InvalidExpiry: 'The expiry of a token is not a future time or a whole number of days.',
   Forbidden: "The principal's role does not permit this operation.",
   RoleTooHigh: 'A token cannot have a role above the role of the user who creates or owns it.',
-  LastAdmin: 'The last admin cannot be removed.',
+  LastAdmin: 'The last admin cannot be removed or demoted.',
   AuthenticationFailure:
     'The user name and password, the session or the API token were not accepted.',
   CurrentPasswordWrong: 'The current password given to change a password is not right.',

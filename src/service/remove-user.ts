@@ -1,6 +1,6 @@
-import { StoreError } from '../store/store.js';
+import { type Precondition, StoreError } from '../store/store.js';
 import { guards, type ServiceContext } from './context.js';
-import { ServiceError } from './errors.js';
+import { anotherAdminRemains, lostRace, RACE_ATTEMPTS } from './last-admin.js';
 import { changeBy, type Principal } from './principal.js';
 import { requireAdmin } from './roles.js';
 
@@ -22,43 +22,42 @@ export interface RemoveUserResult {
  * `Forbidden`). A missing user is `UserNotFound`; the last admin is never removed
  * (`LastAdmin`).
  *
- * Two admins removing each other at once must not leave none: the change carries a
- * `userExists` precondition on another admin it counted, so of two such races one is
- * refused (`UserNotFound`, naming the admin the other removed). No operation changes a
- * user's role yet; one that does must guard this the same way.
+ * Two admins removing (or demoting) each other at once must not leave none: the change
+ * carries a `userHasRole` precondition on another admin it counted, and one on the
+ * removed user's role as read (a user promoted meanwhile is decided again), so of two
+ * such races one commits; the other reads again and is refused with `LastAdmin`
+ * (see `last-admin.ts`).
  */
 export async function removeUser(
   ctx: ServiceContext,
   input: RemoveUserInput,
 ): Promise<RemoveUserResult> {
   requireAdmin(input.principal, 'remove users');
-  const { username } = input;
-  const user = await ctx.store.getUser(username);
-  if (!user) throw new StoreError('UserNotFound', `No user is named "${username}".`);
-  const preconditions = [{ type: 'userExists' as const, username }];
-  if (user.role === 'admin') {
-    const otherAdmin = (await ctx.store.listUsers()).find(
-      (u) => u.role === 'admin' && u.username !== username,
-    );
-    if (!otherAdmin) {
-      throw new ServiceError(
-        'LastAdmin',
-        `"${username}" is the last admin and cannot be removed; create another admin first.`,
-      );
+  const { username, expectedRevision } = input;
+  for (let attempt = 1; ; attempt++) {
+    const user = await ctx.store.getUser(username);
+    if (!user) throw new StoreError('UserNotFound', `No user is named "${username}".`);
+    const preconditions: Precondition[] = [{ type: 'userHasRole', username, role: user.role }];
+    if (user.role === 'admin') {
+      preconditions.push(await anotherAdminRemains(ctx, username, 'removed'));
     }
-    preconditions.push({ type: 'userExists', username: otherAdmin.username });
+    const tokensRevoked = (await ctx.store.listTokens()).filter(
+      (t) => t.username === username,
+    ).length;
+    try {
+      const revision = await ctx.store.applyChange(
+        changeBy(input.principal, {
+          action: 'remove-user',
+          target: `user:${username}`,
+          details: { username, role: user.role, tokensRevoked },
+          ...guards(expectedRevision, preconditions),
+          mutations: [{ type: 'deleteUser', username }],
+        }),
+      );
+      return { revision, tokensRevoked };
+    } catch (err) {
+      if (attempt < RACE_ATTEMPTS && lostRace(err, expectedRevision)) continue;
+      throw err;
+    }
   }
-  const tokensRevoked = (await ctx.store.listTokens()).filter(
-    (t) => t.username === username,
-  ).length;
-  const revision = await ctx.store.applyChange(
-    changeBy(input.principal, {
-      action: 'remove-user',
-      target: `user:${username}`,
-      details: { username, role: user.role, tokensRevoked },
-      ...guards(input.expectedRevision, preconditions),
-      mutations: [{ type: 'deleteUser', username }],
-    }),
-  );
-  return { revision, tokensRevoked };
 }

@@ -50,8 +50,9 @@ import {
   tokenNotFound,
   userExists,
   userNotFound,
+  userRoleChanged,
 } from './change.js';
-import type { AuditRecord, EntryKind, Precondition } from './store.js';
+import type { AuditRecord, EntryKind, Precondition, Role } from './store.js';
 
 /** A planned user, as `putUser` writes it. */
 export type PlannedUser = Extract<PlannedMutation, { type: 'putUser' }>['user'];
@@ -97,8 +98,12 @@ export interface ChangeTransaction {
   putSecret(name: string, sealedValue: Buffer, revision: number): Awaitable<void>;
 
   userExists(username: string): Awaitable<boolean>;
+  /** The user's role; undefined when there is no such user. */
+  userRole(username: string): Awaitable<Role | undefined>;
   /** Inserts, or replaces all but `createdRevision` and `createdAt`. */
   putUser(user: PlannedUser, revision: number, at: string): Awaitable<void>;
+  /** Sets only the role (and the user's updated revision and time); false when no such user. */
+  setUserRole(username: string, role: Role, revision: number, at: string): Awaitable<boolean>;
   /** False when there was no such user. */
   deleteUser(username: string): Awaitable<boolean>;
   /** Ends every session of the user (sessions live outside the revision). */
@@ -236,6 +241,11 @@ export function* applyPlan(tx: ChangeTransaction, plan: ChangePlan, at: string):
       case 'putUser':
         yield* answer(tx.putUser(m.user, revision, at));
         break;
+      case 'setUserRole':
+        if (!(yield* answer(tx.setUserRole(m.username, m.role, revision, at)))) {
+          throw userNotFound(m.username);
+        }
+        break;
       case 'deleteUser': {
         if (!(yield* answer(tx.deleteUser(m.username)))) throw userNotFound(m.username);
         // A removed user's sessions and tokens end with them.
@@ -340,6 +350,12 @@ function* checkPrecondition(tx: ChangeTransaction, p: Precondition): Steps<void>
     case 'userAbsent':
       if (yield* answer(tx.userExists(p.username))) throw userExists(p.username);
       return;
+    case 'userHasRole': {
+      const role = yield* answer(tx.userRole(p.username));
+      if (role === undefined) throw userNotFound(p.username);
+      if (role !== p.role) throw userRoleChanged(p.username, role, p.role);
+      return;
+    }
     default:
       throw new TypeError(`unknown precondition ${(p as { type: unknown }).type}`);
   }

@@ -52,6 +52,7 @@ export type PlannedMutation =
       user: { username: string; role: Role; passwordHash: string; mustChangePassword: boolean };
     }
   | { type: 'deleteUser'; username: string }
+  | { type: 'setUserRole'; username: string; role: Role }
   | {
       type: 'putToken';
       token: {
@@ -160,6 +161,12 @@ function preparePrecondition(p: unknown, index: number): Precondition {
     case 'userExists':
     case 'userAbsent':
       return { type: c.type, username: requireName(c.username, where, 'username') };
+    case 'userHasRole':
+      return {
+        type: 'userHasRole',
+        username: requireName(c.username, where, 'username'),
+        role: requireRole(c.role, where),
+      };
     default:
       throw invalid(`${where} has an unknown type ${JSON.stringify(c.type)}.`);
   }
@@ -209,6 +216,12 @@ function prepareMutation(m: unknown, index: number, sealer: Sealer): PlannedMuta
     }
     case 'deleteUser':
       return { type: 'deleteUser', username: requireName(mutation.username, where, 'username') };
+    case 'setUserRole':
+      return {
+        type: 'setUserRole',
+        username: requireName(mutation.username, where, 'username'),
+        role: requireRole(mutation.role, where),
+      };
     case 'putToken': {
       const token = requireObject(mutation.token, where, 'token');
       const expiresAt = token.expiresAt ?? null;
@@ -508,6 +521,14 @@ export function bindingChanged(
 
 export function userNotFound(username: string): StoreError {
   return new StoreError('UserNotFound', `There is no user named "${username}".`);
+}
+
+export function userRoleChanged(username: string, current: Role, expected: Role): StoreError {
+  return new StoreError(
+    'RevisionConflict',
+    `The user "${username}" is now ${current}, not ${expected} as the change expected. Reload and try again.`,
+    { details: { username, role: current, expected } },
+  );
 }
 
 export function userExists(username: string): StoreError {

@@ -357,6 +357,10 @@ class SqliteStore implements Store {
       allAudit: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq`),
       getUser: db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`),
       userExists: db.prepare('SELECT 1 FROM users WHERE username = ?').pluck(),
+      userRole: db.prepare('SELECT role FROM users WHERE username = ?').pluck(),
+      setUserRole: db.prepare(
+        'UPDATE users SET role = ?, updated_revision = ?, updated_at = ? WHERE username = ?',
+      ),
       listUsers: db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`),
       putUser: db.prepare(`
         INSERT INTO users (${USER_COLUMNS})
@@ -458,6 +462,9 @@ class SqliteStore implements Store {
           at,
         });
       },
+      userRole: (username) => sql.userRole.get(username) as Role | undefined,
+      setUserRole: (username, role, revision, at) =>
+        sql.setUserRole.run(role, revision, at, username).changes > 0,
       deleteUser: (username) => sql.deleteUser.run(username).changes > 0,
       deleteSessionsOf: (username) => {
         sql.deleteUserSessions.run(username);

@@ -139,6 +139,11 @@ export type Mutation =
     }
   /** Removes the user and ends their sessions. */
   | { type: 'deleteUser'; username: string }
+  /**
+   * Changes only the user's role (never the password hash, nor `mustChangePassword`, so a
+   * password set meanwhile is kept); `UserNotFound` when there is no such user.
+   */
+  | { type: 'setUserRole'; username: string; role: Role }
   | {
       type: 'putToken';
       token: Pick<TokenRecord, 'id' | 'name' | 'role' | 'username' | 'secretHash' | 'expiresAt'>;
@@ -164,7 +169,12 @@ export type Precondition =
   /** Else `UserNotFound`. */
   | { type: 'userExists'; username: string }
   /** Else `UserExists`. */
-  | { type: 'userAbsent'; username: string };
+  | { type: 'userAbsent'; username: string }
+  /**
+   * The user exists with this role: else `UserNotFound`, or `RevisionConflict` when the
+   * role changed (what "another admin remains" rests on).
+   */
+  | { type: 'userHasRole'; username: string; role: Role };
 
 /** One atomic batch of mutations (DESIGN.md "change"). */
 export interface ChangeInput {

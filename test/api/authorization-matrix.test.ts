@@ -18,6 +18,7 @@ const NEEDS: Record<string, Privilege | 'public'> = {
   listUsers: 'users:manage',
   createUser: 'users:manage',
   setUserPassword: 'users:manage',
+  changeUserRole: 'users:manage',
   removeUser: 'users:manage',
   getServerTls: 'entries:read',
   activateServerIdentity: 'server:manage',

@@ -3,8 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/cli/main.js';
+import { createToken } from '../../src/service/create-token.js';
 import { openKeystore } from '../../src/service/keystore.js';
 import { login } from '../../src/service/login.js';
+import { CLI_PRINCIPAL } from '../../src/service/principal.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/tools.js';
 
@@ -75,6 +77,51 @@ describe('certkeeper user', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Set the password of "alice" at revision \d+; 2 sessions ended\n$/);
     assert.equal((await logsIn('alice', 'alice newer passphrase')).mustChangePassword, false);
+  });
+
+  it("changes a user's role, revoking the tokens above it and ending the sessions, never the last admin's", async () => {
+    const promoted = await cli('role', 'bob', 'admin');
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.match(
+      promoted.stdout,
+      /^Changed the role of "bob" from operator to admin at revision \d+; 0 API tokens revoked, 1 session ended\n$/,
+    );
+    await logsIn('alice', 'alice newer passphrase'); // her second session, with the one above
+    const ks = await openKeystore(dataDir, {});
+    try {
+      for (const role of ['admin', 'auditor'] as const) {
+        await createToken(ks, { name: role, role, username: 'alice', principal: CLI_PRINCIPAL });
+      }
+    } finally {
+      await ks.close();
+    }
+    const demoted = await cli('role', 'alice', 'auditor');
+    assert.equal(demoted.code, 0, demoted.stderr);
+    assert.match(
+      demoted.stdout,
+      /^Changed the role of "alice" from admin to auditor at revision \d+; 1 API token revoked, 2 sessions ended\n$/,
+    );
+    const again = await cli('role', 'alice', 'auditor');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, '"alice" is auditor already; nothing changed\n');
+    assert.equal((await logsIn('alice', 'alice newer passphrase')).role, 'auditor');
+
+    const last = await cli('role', 'bob', 'operator');
+    assert.equal(last.code, 1);
+    assert.match(last.stderr, /^LastAdmin: .*"bob".*\n$/);
+    assert.match((await cli('role', 'bob', 'root')).stderr, /^InvalidRole: /);
+    assert.match((await cli('role', 'nobody', 'admin')).stderr, /^UserNotFound: /);
+    const usage = await cli('role', 'bob');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /NAME ROLE/);
+    assert.equal((await cli('role', 'bob', 'admin', 'extra')).code, 2);
+    assert.equal((await cli('remove', 'bob', 'admin')).code, 2, 'only role takes a third word');
+    const help = await cli('--help');
+    assert.match(help.stdout, /user role NAME ROLE/);
+
+    // As before, for the tests below: alice the only admin, bob an operator.
+    assert.equal((await cli('role', 'alice', 'admin')).code, 0);
+    assert.equal((await cli('role', 'bob', 'operator')).code, 0);
   });
 
   it('says what is wrong in one line, with the code', async () => {

@@ -1080,6 +1080,86 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
     });
 
+    describe('user roles', () => {
+      const hash = 'scrypt$16384$8$1$c2FsdA$aGFzaA';
+      const admin = (username: string): Mutation => ({
+        type: 'putUser',
+        user: { username, role: 'admin', passwordHash: hash, mustChangePassword: true },
+      });
+
+      it('changes only the role, keeping the password hash, and refuses a missing user', async () => {
+        const r1 = await store.applyChange(change([admin('ann')]));
+        const r2 = await store.applyChange(
+          change([{ type: 'setUserRole', username: 'ann', role: 'auditor' }]),
+        );
+        assert.equal(r2, r1 + 1);
+        const ann = await store.getUser('ann');
+        assert.equal(ann?.role, 'auditor');
+        assert.equal(ann?.passwordHash, hash);
+        assert.equal(ann?.mustChangePassword, true);
+        assert.equal(ann?.createdRevision, r1);
+        assert.equal(ann?.updatedRevision, r2);
+        await rejectsWith(
+          store.applyChange(change([{ type: 'setUserRole', username: 'ghost', role: 'admin' }])),
+          'UserNotFound',
+        );
+        await rejectsWith(
+          store.applyChange(
+            change([{ type: 'setUserRole', username: 'ann', role: 'root' as 'admin' }]),
+          ),
+          'InvalidMutation',
+        );
+        assert.equal(await store.revision(), r2);
+      });
+
+      it('checks userHasRole inside the transaction: UserNotFound, or RevisionConflict for another role', async () => {
+        const r1 = await store.applyChange(change([admin('ann')]));
+        const guarded = (preconditions: ChangeInput['preconditions']) =>
+          store.applyChange(change([], { preconditions }));
+        await rejectsWith(
+          guarded([{ type: 'userHasRole', username: 'ghost', role: 'admin' }]),
+          'UserNotFound',
+        );
+        const moved = await rejectsWith(
+          guarded([{ type: 'userHasRole', username: 'ann', role: 'operator' }]),
+          'RevisionConflict',
+        );
+        assert.match(moved.message, /"ann" is now admin, not operator/);
+        await rejectsWith(
+          guarded([{ type: 'userHasRole', username: 'ann', role: 'owner' as 'admin' }]),
+          'InvalidMutation',
+        );
+        assert.equal(await store.revision(), r1);
+        assert.equal(
+          await guarded([{ type: 'userHasRole', username: 'ann', role: 'admin' }]),
+          r1 + 1,
+        );
+      });
+
+      it('lets only one of two writers demoting each other, each guarded by the other still an admin, win', async () => {
+        await store.applyChange(change([admin('ann'), admin('bob')]));
+        const other = await second();
+        const demote = (s: Store, username: string, keeper: string) =>
+          s.applyChange(
+            change([{ type: 'setUserRole', username, role: 'operator' }], {
+              preconditions: [
+                { type: 'userHasRole', username, role: 'admin' },
+                { type: 'userHasRole', username: keeper, role: 'admin' },
+              ],
+            }),
+          );
+        const results = await Promise.allSettled([
+          demote(store, 'ann', 'bob'),
+          demote(other, 'bob', 'ann'),
+        ]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isStoreError(lost.reason, 'RevisionConflict'), String(lost.reason));
+        const admins = (await store.listUsers()).filter((u) => u.role === 'admin');
+        assert.equal(admins.length, 1);
+      });
+    });
+
     describe('records outside the revision', () => {
       it('keeps sessions, login failures, node status and runtime secrets without a revision, an audit record or a wake-up', async () => {
         const woken: number[] = [];

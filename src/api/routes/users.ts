@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuthPolicy } from '../../service/auth-policy.js';
 import { changePassword } from '../../service/change-password.js';
+import { changeRole } from '../../service/change-role.js';
 import type { ServiceContext } from '../../service/context.js';
 import { createUser } from '../../service/create-user.js';
 import { listUsers } from '../../service/list-users.js';
@@ -23,7 +24,10 @@ const UserSummary = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
 });
 
-/** Users, for admins: list, create (a one-time password when none is given), set a password, remove. */
+/**
+ * Users, for admins: list, create (a one-time password when none is given), set a
+ * password, change a role, remove.
+ */
 export async function userRoutes(
   app: FastifyInstance,
   options: { keystore: ServiceContext; authPolicy?: Partial<AuthPolicy> },
@@ -146,6 +150,58 @@ export async function userRoutes(
         },
         options.authPolicy,
       ),
+  );
+
+  app.put<{ Params: { username: string }; Body: { role: string } }>(
+    '/api/v1/users/:username/role',
+    {
+      config: { privilege: 'users:manage' },
+      schema: routeSchema({
+        operationId: 'changeUserRole',
+        summary:
+          "Change a user's role (never the last admin's); their tokens above it are revoked and their sessions end",
+        description:
+          'The password, the history and the tokens the new role still covers are kept. The same role again changes nothing (`changed: false`, no revision).',
+        tags: ['users'],
+        write: true,
+        errors: ['UserNotFound', 'InvalidRole', 'LastAdmin', 'RevisionConflict'],
+        params: Type.Object({ username: Username }),
+        body: Type.Object(
+          {
+            // Any string: the service answers a role it does not know with InvalidRole.
+            role: Type.String({
+              minLength: 1,
+              maxLength: 64,
+              description: '`admin`, `operator` or `auditor`.',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        responses: {
+          200: Type.Object(
+            {
+              revision: Type.Integer({
+                description: "The change's revision; the current one when nothing changed.",
+              }),
+              role: Role,
+              previousRole: Role,
+              changed: Type.Boolean(),
+              tokensRevoked: Type.Integer({
+                description: "The user's API tokens revoked for reaching above the new role.",
+              }),
+              sessionsEnded: Type.Integer(),
+            },
+            { description: 'Changed, or already so.' },
+          ),
+        },
+      }),
+    },
+    async (request) =>
+      changeRole(keystore, {
+        username: request.params.username,
+        role: request.body.role as UserRole,
+        principal: authOf(request).principal,
+      }),
   );
 
   app.delete<{ Params: { username: string } }>(
