@@ -893,6 +893,14 @@ describe('PKCS#12: writePkcs12', { skip: NO_OPENSSL }, () => {
     assert.deepEqual(fingerprints, [leaf.sha256, ca.sha256]);
   });
 
+  it("reads back 1,500 certificates in one bag list, past the decoder's default 10,000 elements", async () => {
+    const many = [leaf, ...Array.from({ length: 1499 }, () => ca)];
+    const der = await writePkcs12({ key: leafKey, certificates: many, password, iterations: 1 });
+    const p12 = await readPkcs12(der, password);
+    assert.equal(p12.certificates.length, 1500);
+    assert.equal(p12.certificates[1499]!.certificate.sha256, ca.sha256);
+  });
+
   it('reads back its own file: key, chain, names, pairing, protection', async () => {
     const p12 = await readPkcs12(await write({ iterations: 1000 }), password);
     assert.deepEqual(spki(p12.keys[0]!.key), spki(leafKey));
