@@ -7,17 +7,20 @@ import {
   verify,
 } from 'node:crypto';
 import { type Certificate, certificatePublicKey, sha256Fingerprint } from './certificate.js';
-import { decodeOid, readChildren, readTlv, TAG, type Tlv, tlvContent } from './der.js';
+import { TAG } from './der.js';
 import { CoreError, isCoreError } from './errors.js';
-import {
-  expectTag,
-  type PbeScheme,
-  parsePbeAlgorithm,
-  pbePassword,
-  readOctets,
-  WorkBudget,
-} from './pbe.js';
+import { type PbeScheme, parsePbeAlgorithm, pbePassword, WorkBudget } from './pbe.js';
 import { type PemBlock, toPem } from './pem.js';
+import {
+  BerEncryptedPrivateKeyInfo,
+  decode,
+  EcParameters,
+  EcPrivateKey,
+  OneAsymmetricKey,
+  Outline,
+  outlineOf,
+  tryDecode,
+} from './pkcs-schemas.js';
 
 /**
  * How a private key was stored:
@@ -215,6 +218,8 @@ export async function parsePrivateKeyDer(
   }
 }
 
+const PKCS8_DAMAGED = 'The encrypted PKCS#8 private key is damaged.';
+
 /**
  * The PrivateKeyInfo inside an EncryptedPrivateKeyInfo, decrypted by the code that opens
  * PKCS#12 shrouded key bags (`pbe.ts`): PBES2 with PBKDF2 or scrypt, PBES1, PKCS#12 PBE.
@@ -230,14 +235,12 @@ async function decryptPrivateKeyInfo(
   let scheme: PbeScheme;
   let ciphertext: Buffer;
   try {
-    const [algorithm, data] = readChildren(der, readTlv(der));
-    scheme = parsePbeAlgorithm(der, expectTag(algorithm, TAG.SEQUENCE, what), what);
-    ciphertext = readOctets(der, data, what);
+    const info = decode(der, BerEncryptedPrivateKeyInfo, what, PKCS8_DAMAGED);
+    scheme = parsePbeAlgorithm(info.encryptionAlgorithm, what);
+    ciphertext = Buffer.from(info.encryptedData.buffer);
   } catch (cause) {
     if (isCoreError(cause)) throw cause;
-    throw new CoreError('MalformedInput', 'The encrypted PKCS#8 private key is damaged.', {
-      cause,
-    });
+    throw new CoreError('MalformedInput', PKCS8_DAMAGED, { cause });
   }
   if (password === undefined) throw passwordRequired();
   const plain = await scheme.decrypt(pbePassword(password), ciphertext, budget);
@@ -255,21 +258,16 @@ function loadPkcs8(der: Buffer): KeyObject {
 
 /** Cheap sniff of the DER private-key structures above, with the one it is. Never throws. */
 export function sniffPrivateKeyDer(der: Uint8Array): KeyFormat | undefined {
-  let kids: Tlv[];
-  try {
-    const outer = readTlv(der);
-    if (outer.tag !== TAG.SEQUENCE || outer.end !== der.length) return undefined;
-    kids = readChildren(der, outer);
-  } catch {
-    return undefined;
-  }
+  const outer = outlineOf(der);
+  if (outer?.tag !== TAG.SEQUENCE) return undefined;
+  const kids = outer.children;
   const [k0, k1, k2] = kids;
   if (!k0 || !k1) return undefined;
   if (kids.length === 2 && k0.tag === TAG.SEQUENCE && k1.tag === TAG.OCTET_STRING) {
     return 'encrypted-pkcs8';
   }
   if (k0.tag !== TAG.INTEGER) return undefined;
-  const version = smallInteger(der, k0);
+  const version = smallInteger(k0);
   if (k1.tag === TAG.SEQUENCE && k2?.tag === TAG.OCTET_STRING && (version === 0 || version === 1)) {
     return 'pkcs8';
   }
@@ -352,23 +350,19 @@ interface KeyAlgorithm {
 
 /** The privateKeyAlgorithm of an unencrypted PKCS#8 structure (curve too, for EC). */
 function pkcs8Algorithm(der: Buffer): KeyAlgorithm {
-  try {
-    const kids = readChildren(der, readTlv(der));
-    const algId = kids[1]!;
-    const [oidTlv, params] = readChildren(der, algId);
-    if (oidTlv?.tag !== TAG.OID) throw new Error('no algorithm OID');
-    const oid = decodeOid(tlvContent(der, oidTlv));
-    if (oid !== EC_PUBLIC_KEY) return { oid, explicitCurve: false };
-    if (params?.tag === TAG.OID) {
-      return { oid, curveOid: decodeOid(tlvContent(der, params)), explicitCurve: false };
+  const damaged = 'The PKCS#8 private key is damaged.';
+  const key = decode(der, OneAsymmetricKey, 'PKCS#8 private key', damaged);
+  const { algorithm: oid, parameters } = key.privateKeyAlgorithm;
+  if (oid !== EC_PUBLIC_KEY) return { oid, explicitCurve: false };
+  if (parameters) {
+    const curve = ecCurve(decode(parameters, EcParameters, 'PKCS#8 private key', damaged));
+    if (curve.oid !== undefined || curve.explicit) {
+      return { oid, curveOid: curve.oid, explicitCurve: curve.explicit };
     }
-    if (params?.tag === TAG.SEQUENCE) return { oid, explicitCurve: true };
-    // No named curve in the AlgorithmIdentifier: the inner ECPrivateKey may carry one.
-    const curve = sec1Curve(tlvContent(der, kids[2]!));
-    return { oid, curveOid: curve.oid, explicitCurve: curve.explicit };
-  } catch (cause) {
-    throw new CoreError('MalformedInput', 'The PKCS#8 private key is damaged.', { cause });
   }
+  // No named curve in the AlgorithmIdentifier: the inner ECPrivateKey may carry one.
+  const curve = sec1Curve(Buffer.from(key.privateKey.buffer), damaged);
+  return { oid, curveOid: curve.oid, explicitCurve: curve.explicit };
 }
 
 function checkKeyAlgorithm(algorithm: KeyAlgorithm): void {
@@ -389,13 +383,18 @@ function checkKeyAlgorithm(algorithm: KeyAlgorithm): void {
 }
 
 /** The curve of an RFC 5915 ECPrivateKey: its [0] parameters, a named OID or explicit. */
-function sec1Curve(der: Uint8Array): { oid: string | undefined; explicit: boolean } {
-  const kids = readChildren(der, readTlv(der));
-  const params = kids.find((k) => k.tag === TAG.CONTEXT_0);
-  if (!params) return { oid: undefined, explicit: false };
-  const [inner] = readChildren(der, params);
-  if (inner?.tag === TAG.OID) return { oid: decodeOid(tlvContent(der, inner)), explicit: false };
-  return { oid: undefined, explicit: inner?.tag === TAG.SEQUENCE };
+function sec1Curve(
+  der: Uint8Array,
+  damaged = 'The EC private key is damaged.',
+): { oid: string | undefined; explicit: boolean } {
+  const { parameters } = decode(der, EcPrivateKey, 'EC private key', damaged);
+  return parameters ? ecCurve(parameters) : { oid: undefined, explicit: false };
+}
+
+/** A named curve's OID, or whether the parameters spell the curve out. */
+function ecCurve(parameters: EcParameters): { oid: string | undefined; explicit: boolean } {
+  if (parameters.namedCurve !== undefined) return { oid: parameters.namedCurve, explicit: false };
+  return { oid: undefined, explicit: parameters.specifiedCurve !== undefined };
 }
 
 /** Loads with Node, translating OpenSSL's failures into our codes. */
@@ -483,10 +482,9 @@ function invalidRsa(cause?: unknown): CoreError {
   );
 }
 
-function smallInteger(der: Uint8Array, tlv: Tlv): number | undefined {
-  const length = tlv.end - tlv.contentStart;
-  if (length !== 1) return undefined;
-  return der[tlv.contentStart];
+/** A one-byte INTEGER's value (a structure's version), else undefined. */
+function smallInteger(element: Outline): number | undefined {
+  return element.der.length === 3 && element.der[1] === 1 ? element.der[2] : undefined;
 }
 
 function explicitCurve(): CoreError {
@@ -527,26 +525,22 @@ function notPrivateKeyLabel(label: string): CoreError {
 
 /** Says what the DER is when it isn't a private key: a public key, parameters, or unknown. */
 function notAPrivateKey(der: Uint8Array): CoreError {
-  try {
-    const outer = readTlv(der);
-    if (outer.tag === TAG.SEQUENCE) {
-      const kids = readChildren(der, outer);
-      const tags = kids.map((k) => k.tag);
-      if (tags.length === 2 && tags[0] === TAG.SEQUENCE && tags[1] === TAG.BIT_STRING) {
-        return publicKeyError();
-      }
-      if (tags.length === 2 && tags.every((t) => t === TAG.INTEGER)) return publicKeyError();
-      if (tags.length === 3 && tags.every((t) => t === TAG.INTEGER)) return parametersError();
-      if (tags.length === 3 && tags[0] === TAG.SEQUENCE && tags[2] === TAG.BIT_STRING) {
-        return new CoreError(
-          'UnsupportedFormat',
-          'This is a certificate or certificate request, not a private key.',
-        );
-      }
+  const outer = tryDecode(der, Outline);
+  if (outer?.tag === TAG.SEQUENCE) {
+    const tags = outer.children.map((k) => k.tag);
+    if (tags.length === 2 && tags[0] === TAG.SEQUENCE && tags[1] === TAG.BIT_STRING) {
+      return publicKeyError();
     }
-  } catch {
-    // Not even ASN.1: fall through to the general sentence.
+    if (tags.length === 2 && tags.every((t) => t === TAG.INTEGER)) return publicKeyError();
+    if (tags.length === 3 && tags.every((t) => t === TAG.INTEGER)) return parametersError();
+    if (tags.length === 3 && tags[0] === TAG.SEQUENCE && tags[2] === TAG.BIT_STRING) {
+      return new CoreError(
+        'UnsupportedFormat',
+        'This is a certificate or certificate request, not a private key.',
+      );
+    }
   }
+  // Not even ASN.1, or no structure we know: the general sentence.
   return new CoreError('UnsupportedFormat', 'The data is not a private key certkeeper can read.');
 }
 

@@ -7,9 +7,19 @@ import {
   randomBytes,
   scrypt,
 } from 'node:crypto';
-import { decodeOid, readChildren, TAG, type Tlv, tlvContent } from './der.js';
+import type { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { CoreError } from './errors.js';
 import { legacyDecrypt } from './legacy-ciphers.js';
+import {
+  BerOctetString,
+  decode,
+  PbeParameter,
+  Pbes2Params,
+  Pbkdf2Params,
+  Rc2CbcParameter,
+  ScryptParams,
+  safeInteger,
+} from './pkcs-schemas.js';
 
 /**
  * Password-based encryption as PKCS#12 and PKCS#8 use it:
@@ -96,71 +106,17 @@ export interface PbeScheme {
 }
 
 // ---------------------------------------------------------------------------------------
-// Small ASN.1 readers shared with pkcs12.ts
+// Reading parameters
 
-/** Throws `MalformedInput` unless the element has the tag. */
-export function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!tlv || tlv.tag !== tag) {
-    throw new CoreError(
-      'MalformedInput',
-      `The ${what} is damaged: an element is missing or of the wrong type.`,
-    );
-  }
-  return tlv;
-}
-
-/** The dotted OID of an OBJECT IDENTIFIER element. */
-export function readOid(buf: Uint8Array, tlv: Tlv | undefined, what: string): string {
-  return decodeOid(tlvContent(buf, expectTag(tlv, TAG.OID, what)));
-}
-
-/**
- * The value of an OCTET STRING, primitive or BER-constructed (chunks, possibly nested),
- * or of an IMPLICIT-tagged one when `tags` names the primitive and constructed tags.
- */
-export function readOctets(
-  buf: Uint8Array,
-  tlv: Tlv | undefined,
-  what: string,
-  tags: readonly [number, number] = [TAG.OCTET_STRING, 0x24],
-  depth = 0,
-): Buffer {
-  if (tlv && tlv.tag === tags[0]) return tlvContent(buf, tlv);
-  if (tlv && tlv.tag === tags[1] && depth < 8) {
-    return Buffer.concat(
-      readChildren(buf, tlv).map((c) =>
-        readOctets(buf, c, what, [TAG.OCTET_STRING, 0x24], depth + 1),
-      ),
-    );
-  }
-  throw new CoreError('MalformedInput', `The ${what} is damaged: an octet string is missing.`);
-}
-
-/** A non-negative INTEGER that fits a JavaScript number safely. */
-export function readSmallInteger(buf: Uint8Array, tlv: Tlv | undefined, what: string): number {
-  const content = tlvContent(buf, expectTag(tlv, TAG.INTEGER, what));
-  if (content.length === 0 || (content[0]! & 0x80) !== 0) {
-    throw new CoreError('MalformedInput', `The ${what} has an empty or negative number.`);
-  }
-  let value = 0;
-  for (const byte of content) {
-    value = value * 256 + byte;
-    if (value > Number.MAX_SAFE_INTEGER) {
-      throw new CoreError('MalformedInput', `The ${what} has a number that is too large.`);
-    }
-  }
-  return value;
-}
-
-/** The OID and the parameters element (if any) of an AlgorithmIdentifier. */
-export function readAlgorithm(
-  buf: Uint8Array,
-  tlv: Tlv | undefined,
-  what: string,
-): { oid: string; params: Tlv | undefined } {
-  const children = readChildren(buf, expectTag(tlv, TAG.SEQUENCE, what));
-  const params = children[1]?.tag === TAG.NULL ? undefined : children[1];
-  return { oid: readOid(buf, children[0], what), params };
+/** The value of an OCTET STRING element (an IV, a salt), or `MalformedInput` naming `what`. */
+function octets(der: ArrayBuffer | null | undefined, what: string): Buffer {
+  const value = decode(
+    der,
+    BerOctetString,
+    what,
+    `The ${what} is damaged: an octet string is missing.`,
+  );
+  return Buffer.from(value.buffer);
 }
 
 /** Refuses a zero count, and a count over the cap before any work; `kdf` names the function. */
@@ -457,16 +413,11 @@ function unsupported(what: string, oid: string): CoreError {
 }
 
 /** PBEParameter / pkcs-12PbeParams: SEQUENCE { salt OCTET STRING, iterations INTEGER }. */
-function readSaltAndIterations(
-  buf: Uint8Array,
-  params: Tlv | undefined,
-  what: string,
-  kdf: string,
-) {
-  const [salt, iter] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
+function readSaltAndIterations(params: ArrayBuffer | null | undefined, what: string, kdf: string) {
+  const { salt, iterationCount } = decode(params, PbeParameter, what);
   return {
-    salt: readOctets(buf, salt, what),
-    iterations: checkIterations(readSmallInteger(buf, iter, what), what, kdf),
+    salt: Buffer.from(salt.buffer),
+    iterations: checkIterations(safeInteger(iterationCount, what), what, kdf),
   };
 }
 
@@ -475,11 +426,11 @@ function readSaltAndIterations(
  * EncryptedPrivateKeyInfo, or the `contentEncryptionAlgorithm` of PKCS#7 EncryptedData).
  * `what` names the part for error messages, e.g. "encrypted private key".
  */
-export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string): PbeScheme {
-  const { oid, params } = readAlgorithm(buf, algorithm, what);
+export function parsePbeAlgorithm(algorithm: AlgorithmIdentifier, what: string): PbeScheme {
+  const { algorithm: oid, parameters: params } = algorithm;
   const p12 = PKCS12_PBE[oid];
   if (p12) {
-    const { salt, iterations } = readSaltAndIterations(buf, params, what, 'PKCS#12 SHA-1');
+    const { salt, iterations } = readSaltAndIterations(params, what, 'PKCS#12 SHA-1');
     const ivLength = p12.cipher === 'rc4' ? 0 : 8;
     return {
       description: p12.name,
@@ -507,7 +458,7 @@ export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string)
   }
   const pbes1 = PBES1[oid];
   if (pbes1) {
-    const { salt, iterations } = readSaltAndIterations(buf, params, what, 'PBKDF1');
+    const { salt, iterations } = readSaltAndIterations(params, what, 'PBKDF1');
     return {
       description: pbes1.name,
       iterations,
@@ -520,50 +471,34 @@ export function parsePbeAlgorithm(buf: Uint8Array, algorithm: Tlv, what: string)
       },
     };
   }
-  if (oid === OID.pbes2) return parsePbes2(buf, params, what);
+  if (oid === OID.pbes2) return parsePbes2(params, what);
   throw unsupported(what, oid);
 }
 
 /**
- * ```asn1
- * PBES2-params ::= SEQUENCE {
- *   keyDerivationFunc AlgorithmIdentifier {{PBES2-KDFs}},     -- PBKDF2
- *   encryptionScheme  AlgorithmIdentifier {{PBES2-Encs}} }    -- e.g. aes256-CBC, IV as parameters
- * PBKDF2-params ::= SEQUENCE {
- *   salt CHOICE { specified OCTET STRING, otherSource AlgorithmIdentifier },
- *   iterationCount INTEGER (1..MAX),
- *   keyLength INTEGER (1..MAX) OPTIONAL,
- *   prf AlgorithmIdentifier {{PBKDF2-PRFs}} DEFAULT algid-hmacWithSHA1 }
- * RC2-CBC-Parameter ::= SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }
- * ```
+ * PBES2 (RFC 8018 §6.2): the schemas are in `pkcs-schemas.ts`. The encryption scheme's
+ * parameters are the IV, an OCTET STRING, except for RC2-CBC, whose RC2-CBC-Parameter
+ * also encodes the effective key bits (a bare IV is accepted too).
  */
-function parsePbes2(buf: Uint8Array, params: Tlv | undefined, what: string): PbeScheme {
-  const [kdfTlv, encTlv] = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
-  const kdf = readPbes2Kdf(buf, kdfTlv, what);
-  const enc = readAlgorithm(buf, encTlv, what);
-  const spec = PBES2_CIPHERS[enc.oid];
-  if (!spec) throw unsupported(what, enc.oid);
+function parsePbes2(params: ArrayBuffer | null | undefined, what: string): PbeScheme {
+  const { keyDerivationFunc, encryptionScheme: enc } = decode(params, Pbes2Params, what);
+  const kdf = readPbes2Kdf(keyDerivationFunc, what);
+  const spec = PBES2_CIPHERS[enc.algorithm];
+  if (!spec) throw unsupported(what, enc.algorithm);
   let iv: Buffer;
   let rc2Bits = 32;
-  if (spec.cipher === 'rc2-cbc') {
-    // RC2-CBC-Parameter: the version encodes the effective key bits (RFC 8018 App. B.2.3).
-    if (enc.params?.tag === TAG.SEQUENCE) {
-      const parts = readChildren(buf, enc.params);
-      if (parts[0]?.tag === TAG.INTEGER) {
-        const version = readSmallInteger(buf, parts[0], what);
-        rc2Bits = ({ 160: 40, 120: 64, 58: 128 } as Record<number, number>)[version] ?? version;
-        iv = readOctets(buf, parts[1], what);
-      } else {
-        iv = readOctets(buf, parts[0], what);
-      }
-    } else {
-      iv = readOctets(buf, enc.params, what);
+  if (spec.cipher === 'rc2-cbc' && enc.parameters && new Uint8Array(enc.parameters)[0] === 0x30) {
+    const rc2 = decode(enc.parameters, Rc2CbcParameter, what);
+    if (rc2.rc2ParameterVersion !== undefined) {
+      const version = safeInteger(rc2.rc2ParameterVersion, what);
+      rc2Bits = ({ 160: 40, 120: 64, 58: 128 } as Record<number, number>)[version] ?? version;
     }
-    if (rc2Bits < 1 || rc2Bits > 1024) {
-      throw new CoreError('MalformedInput', `The ${what} has an invalid RC2 key size.`);
-    }
+    iv = Buffer.from(rc2.iv.buffer);
   } else {
-    iv = readOctets(buf, enc.params, what);
+    iv = octets(enc.parameters, what);
+  }
+  if (spec.cipher === 'rc2-cbc' && (rc2Bits < 1 || rc2Bits > 1024)) {
+    throw new CoreError('MalformedInput', `The ${what} has an invalid RC2 key size.`);
   }
   const block = BLOCK[spec.cipher];
   if (iv.length !== block) {
@@ -604,9 +539,9 @@ interface Pbes2Kdf {
   derive(password: Buffer, length: number): Promise<Buffer>;
 }
 
-function readPbes2Kdf(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2Kdf {
-  if (readAlgorithm(buf, tlv, what).oid === OID.scrypt) return readScrypt(buf, tlv, what);
-  const kdf = readPbkdf2(buf, tlv, what);
+function readPbes2Kdf(algorithm: AlgorithmIdentifier, what: string): Pbes2Kdf {
+  if (algorithm.algorithm === OID.scrypt) return readScrypt(algorithm.parameters, what);
+  const kdf = readPbkdf2(algorithm, what);
   const hLen = HASHES[kdf.prf.hash]?.u ?? 32;
   return {
     name: `PBKDF2 ${kdf.prf.name}`,
@@ -620,28 +555,20 @@ function readPbes2Kdf(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes
 }
 
 /**
- * scrypt (RFC 7914 §7.1):
- *
- * ```asn1
- * scrypt-params ::= SEQUENCE {
- *   salt OCTET STRING, costParameter INTEGER (1..MAX), blockSize INTEGER (1..MAX),
- *   parallelizationParameter INTEGER (1..MAX), keyLength INTEGER (1..MAX) OPTIONAL }
- * ```
+ * scrypt (RFC 7914 §7.1), its parameters `scrypt-params` (`pkcs-schemas.ts`).
  *
  * Its work is counted as 4·N·r·p Salsa20/8 cores (ROMix runs BlockMix 2N times, each of
  * 2r cores, for each of p blocks), a unit as cheap as one hash of an iterated KDF, so the
  * same cap and budget hold; that also bounds its memory, 128·N·r bytes.
  */
-function readScrypt(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2Kdf {
-  const { params } = readAlgorithm(buf, tlv, what);
-  const parts = readChildren(buf, expectTag(params, TAG.SEQUENCE, what));
-  const salt = readOctets(buf, parts[0], what);
-  const [n, r, p] = [1, 2, 3].map((i) => readSmallInteger(buf, parts[i], what)) as [
-    number,
-    number,
-    number,
-  ];
-  const keyLength = parts[4] ? readSmallInteger(buf, parts[4], what) : undefined;
+function readScrypt(params: ArrayBuffer | null | undefined, what: string): Pbes2Kdf {
+  const parsed = decode(params, ScryptParams, what);
+  const salt = Buffer.from(parsed.salt.buffer);
+  const n = safeInteger(parsed.costParameter, what);
+  const r = safeInteger(parsed.blockSize, what);
+  const p = safeInteger(parsed.parallelizationParameter, what);
+  const keyLength =
+    parsed.keyLength === undefined ? undefined : safeInteger(parsed.keyLength, what);
   if (n < 2 || (n & (n - 1)) !== 0 || n > 2 ** 30 || r < 1 || p < 1) {
     throw new CoreError(
       'MalformedInput',
@@ -678,8 +605,7 @@ function readScrypt(buf: Uint8Array, tlv: Tlv | undefined, what: string): Pbes2K
 
 /** The parameters of a PBKDF2 AlgorithmIdentifier (also the KDF of PBMAC1). */
 export function readPbkdf2(
-  buf: Uint8Array,
-  tlv: Tlv | undefined,
+  kdf: AlgorithmIdentifier,
   what: string,
 ): {
   salt: Buffer;
@@ -687,23 +613,23 @@ export function readPbkdf2(
   keyLength: number | undefined;
   prf: { name: string; hash: string };
 } {
-  const kdf = readAlgorithm(buf, tlv, what);
-  if (kdf.oid !== OID.pbkdf2) throw unsupported(what, kdf.oid);
-  const parts = readChildren(buf, expectTag(kdf.params, TAG.SEQUENCE, what));
-  if (parts[0]?.tag !== TAG.OCTET_STRING) {
+  if (kdf.algorithm !== OID.pbkdf2) throw unsupported(what, kdf.algorithm);
+  const params = decode(kdf.parameters, Pbkdf2Params, what);
+  // The salt is a CHOICE: an OCTET STRING (primitive or BER-constructed) is `specified`.
+  const saltTag = new Uint8Array(params.salt)[0]! & ~0x20;
+  if (saltTag !== 0x04) {
     throw new CoreError(
       'UnsupportedAlgorithm',
       `The ${what} takes its PBKDF2 salt from another source, which certkeeper does not support.`,
     );
   }
-  const salt = tlvContent(buf, parts[0]);
-  const iterations = checkIterations(readSmallInteger(buf, parts[1], what), what, 'PBKDF2');
-  let i = 2;
-  let keyLength: number | undefined;
-  if (parts[i]?.tag === TAG.INTEGER) keyLength = readSmallInteger(buf, parts[i++], what);
+  const salt = octets(params.salt, what);
+  const iterations = checkIterations(safeInteger(params.iterationCount, what), what, 'PBKDF2');
+  const keyLength =
+    params.keyLength === undefined ? undefined : safeInteger(params.keyLength, what);
   let prf = PRF_OIDS['1.2.840.113549.2.7']!;
-  if (parts[i]) {
-    const prfOid = readAlgorithm(buf, parts[i], what).oid;
+  if (params.prf) {
+    const prfOid = params.prf.algorithm;
     const known = PRF_OIDS[prfOid];
     if (!known) {
       throw new CoreError(

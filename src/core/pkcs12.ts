@@ -20,15 +20,14 @@ import {
 } from '@peculiar/asn1-pfx';
 import { EncryptedData as EncryptedPrivateKeyData } from '@peculiar/asn1-pkcs8';
 import { DigestInfo } from '@peculiar/asn1-rsa';
-import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnProp, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, DirectoryString } from '@peculiar/asn1-x509';
 import { type Certificate, parseCertificate } from './certificate.js';
-import { readChildren, readTlv, TAG, type Tlv, tlvBytes, tlvContent } from './der.js';
+import { TAG } from './der.js';
 import { CoreError } from './errors.js';
 import {
   DIGEST_OIDS,
   encryptPbes2Aes256,
-  expectTag,
   KDF_ID,
   MAX_ITERATIONS,
   OID as PBE_OID,
@@ -40,13 +39,24 @@ import {
   pbkdf2Async,
   pkcs12Kdf,
   pkcs12KdfBlocks,
-  readAlgorithm,
-  readOctets,
-  readOid,
   readPbkdf2,
-  readSmallInteger,
   WorkBudget,
 } from './pbe.js';
+import {
+  BerEncryptedPrivateKeyInfo,
+  BerMacData,
+  BerOctetString,
+  decode,
+  EncryptedData,
+  OneAsymmetricKey,
+  type Outline,
+  outlineOf,
+  Pbes2Params,
+  Pbkdf2Params,
+  Pbmac1Params,
+  safeInteger,
+  tryDecode,
+} from './pkcs-schemas.js';
 
 /** A private key found in a PKCS#12 file. */
 export interface Pkcs12Key {
@@ -256,19 +266,16 @@ interface Mac {
   deriveKey(candidate: Candidate, budget: WorkBudget): Promise<Buffer>;
 }
 
-function readMacData(buf: Buffer, tlv: Tlv): Mac {
+function readMacData(macData: BerMacData): Mac {
   const what = 'PKCS#12 MAC';
-  const [digestInfo, saltTlv, iterTlv] = readChildren(buf, expectTag(tlv, TAG.SEQUENCE, what));
-  const [algTlv, valueTlv] = readChildren(buf, expectTag(digestInfo, TAG.SEQUENCE, what));
-  const alg = readAlgorithm(buf, algTlv, what);
-  const expected = readOctets(buf, valueTlv, what);
-  const salt = readOctets(buf, saltTlv, what);
-  const iterations = iterTlv ? readSmallInteger(buf, iterTlv, what) : 1;
-  if (alg.oid === PBE_OID.pbmac1) {
-    // PBMAC1-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, messageAuthScheme AlgorithmIdentifier }
-    const [kdfTlv, schemeTlv] = readChildren(buf, expectTag(alg.params, TAG.SEQUENCE, what));
-    const kdf = readPbkdf2(buf, kdfTlv, what);
-    const schemeOid = readAlgorithm(buf, schemeTlv, what).oid;
+  const alg = macData.mac.digestAlgorithm;
+  const expected = Buffer.from(macData.mac.digest.buffer);
+  const salt = Buffer.from(macData.macSalt.buffer);
+  const iterations = safeInteger(macData.iterations, what);
+  if (alg.algorithm === PBE_OID.pbmac1) {
+    const params = decode(alg.parameters, Pbmac1Params, what);
+    const kdf = readPbkdf2(params.keyDerivationFunc, what);
+    const schemeOid = params.messageAuthScheme.algorithm;
     const scheme = PRF_OIDS[schemeOid];
     if (!scheme) {
       throw new CoreError(
@@ -297,11 +304,11 @@ function readMacData(buf: Buffer, tlv: Tlv): Mac {
       },
     };
   }
-  const hash = DIGEST_OIDS[alg.oid];
+  const hash = DIGEST_OIDS[alg.algorithm];
   if (!hash) {
     throw new CoreError(
       'UnsupportedAlgorithm',
-      `The PKCS#12 MAC uses a digest certkeeper does not know (OID ${alg.oid}).`,
+      `The PKCS#12 MAC uses a digest certkeeper does not know (OID ${alg.algorithm}).`,
     );
   }
   if (iterations < 1 || iterations > MAX_ITERATIONS) {
@@ -349,9 +356,8 @@ class PfxReader {
     if (!isPkcs12(buf)) {
       throw new CoreError('UnsupportedFormat', 'The data is not a PKCS#12 (PFX) file.');
     }
-    const [, authSafeTlv, macTlv] = readChildren(buf, readTlv(buf));
-    const [typeTlv, contentTlv] = readChildren(buf, authSafeTlv!);
-    const authSafeType = readOid(buf, typeTlv, 'PKCS#12 file');
+    const pfx = decode(buf, Pfx, 'PKCS#12 file', 'The PKCS#12 file is damaged and cannot be read.');
+    const authSafeType = pfx.authSafe.contentType;
     if (authSafeType === OID.signedData) {
       throw new CoreError(
         'UnsupportedAlgorithm',
@@ -364,11 +370,11 @@ class PfxReader {
         `The PKCS#12 file's content has an unknown type (OID ${authSafeType}).`,
       );
     }
-    const authSafe = explicitOctets(buf, contentTlv, 'PKCS#12 file');
+    const authSafe = octets(pfx.authSafe.content, 'PKCS#12 file');
 
     let integrity: Pkcs12Contents['integrity'] = { kind: 'none' };
-    if (macTlv) {
-      const mac = readMacData(buf, macTlv);
+    if (pfx.macData instanceof BerMacData) {
+      const mac = readMacData(pfx.macData);
       integrity = { kind: 'mac', digest: mac.name, iterations: mac.iterations };
       const match = await this.#findMacPassword(mac, authSafe);
       if (!match) throw passwordError(this.#password);
@@ -437,17 +443,13 @@ class PfxReader {
 
   async #readAuthenticatedSafe(authSafe: Buffer): Promise<void> {
     const what = 'PKCS#12 content';
-    const top = readTlv(authSafe);
-    expectTag(top, TAG.SEQUENCE, what);
-    for (const info of readChildren(authSafe, top)) {
-      const [typeTlv, contentTlv] = readChildren(authSafe, expectTag(info, TAG.SEQUENCE, what));
-      const type = readOid(authSafe, typeTlv, what);
+    for (const info of decode(authSafe, AuthenticatedSafe, what)) {
+      const type = info.contentType;
       if (type === OID.data) {
-        const safeContents = explicitOctets(authSafe, contentTlv, what);
-        const clear = await this.#readSafeContents(safeContents, 0);
+        const clear = await this.#readSafeContents(octets(info.content, what), 0);
         if (clear > 0) this.#encryption.push('none');
       } else if (type === OID.encryptedData) {
-        await this.#readEncryptedData(authSafe, contentTlv);
+        await this.#readEncryptedData(info.content);
       } else if (type === OID.envelopedData) {
         throw new CoreError(
           'UnsupportedAlgorithm',
@@ -462,15 +464,17 @@ class PfxReader {
     }
   }
 
-  async #readEncryptedData(buf: Buffer, contentTlv: Tlv | undefined): Promise<void> {
+  async #readEncryptedData(content: ArrayBuffer): Promise<void> {
     const what = 'PKCS#12 encrypted content';
-    const [encryptedData] = readChildren(buf, expectTag(contentTlv, TAG.CONTEXT_0, what));
-    const [, eciTlv] = readChildren(buf, expectTag(encryptedData, TAG.SEQUENCE, what));
-    const [, algTlv, contentField] = readChildren(buf, expectTag(eciTlv, TAG.SEQUENCE, what));
-    const scheme = parsePbeAlgorithm(buf, expectTag(algTlv, TAG.SEQUENCE, what), what);
+    const info = decode(content, EncryptedData, what).encryptedContentInfo;
+    const scheme = parsePbeAlgorithm(info.contentEncryptionAlgorithm, what);
     this.#encryption.push(scheme.description);
-    if (!contentField) return;
-    const ciphertext = readOctets(buf, contentField, what, [0x80, 0xa0]);
+    const encrypted = info.encryptedContent;
+    if (!encrypted) return;
+    // [0] IMPLICIT OCTET STRING: primitive, or BER's constructed form in chunks.
+    const ciphertext = encrypted.value
+      ? Buffer.from(encrypted.value.buffer)
+      : Buffer.concat((encrypted.constructedValue ?? []).map((c) => Buffer.from(c.buffer)));
     const plain = await this.#decrypt(scheme, ciphertext, looksLikeSafeContents);
     await this.#readSafeContents(plain, 0);
   }
@@ -478,39 +482,33 @@ class PfxReader {
   /** Reads the bags; returns how many were stored in the clear. */
   async #readSafeContents(buf: Buffer, depth: number): Promise<number> {
     const what = 'PKCS#12 bag list';
-    const top = readTlv(buf);
-    expectTag(top, TAG.SEQUENCE, what);
     let clear = 0;
-    for (const bag of readChildren(buf, top)) {
-      const [idTlv, valueTlv, attrsTlv] = readChildren(buf, expectTag(bag, TAG.SEQUENCE, what));
-      const bagId = readOid(buf, idTlv, what);
-      const [value] = readChildren(buf, expectTag(valueTlv, TAG.CONTEXT_0, what));
-      const attributes = readAttributes(buf, attrsTlv);
-      switch (bagId) {
+    for (const bag of decode(buf, SafeContents, what)) {
+      const value = bag.bagValue;
+      if (!value) throw damaged(what);
+      const attributes = readAttributes(bag.bagAttributes);
+      switch (bag.bagId) {
         case OID.keyBag:
+          // A PrivateKeyInfo, handed to Node as it is (OpenSSL reads BER too).
           clear++;
-          this.#keys.push({
-            der: tlvBytes(buf, expectTag(value, TAG.SEQUENCE, what)),
-            ...attributes,
-          });
+          this.#keys.push({ der: Buffer.from(value), ...attributes });
           break;
         case OID.pkcs8ShroudedKeyBag: {
-          // EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }
           const keyWhat = 'encrypted private key';
-          const [algTlv, dataTlv] = readChildren(buf, expectTag(value, TAG.SEQUENCE, keyWhat));
-          const scheme = parsePbeAlgorithm(buf, expectTag(algTlv, TAG.SEQUENCE, keyWhat), keyWhat);
+          const shrouded = decode(value, BerEncryptedPrivateKeyInfo, keyWhat);
+          const scheme = parsePbeAlgorithm(shrouded.encryptionAlgorithm, keyWhat);
           this.#encryption.push(scheme.description);
-          const ciphertext = readOctets(buf, dataTlv, keyWhat);
+          const ciphertext = Buffer.from(shrouded.encryptedData.buffer);
           const der = await this.#decrypt(scheme, ciphertext, looksLikePrivateKeyInfo);
           this.#keys.push({ der, ...attributes });
           break;
         }
         case OID.certBag: {
           clear++;
-          const [certIdTlv, certValueTlv] = readChildren(buf, expectTag(value, TAG.SEQUENCE, what));
+          const certBag = decode(value, CertBag, what);
           // Only X.509 certificates; SDSI certificates are skipped.
-          if (readOid(buf, certIdTlv, what) !== OID.x509Certificate) break;
-          const der = explicitOctets(buf, certValueTlv, 'PKCS#12 certificate bag');
+          if (certBag.certId !== OID.x509Certificate) break;
+          const der = octets(certBag.certValue, 'PKCS#12 certificate bag');
           this.#certs.push({ der, ...attributes });
           break;
         }
@@ -518,10 +516,7 @@ class PfxReader {
           if (depth >= MAX_BAG_DEPTH) {
             throw new CoreError('MalformedInput', 'The PKCS#12 file nests its bags too deeply.');
           }
-          clear += await this.#readSafeContents(
-            tlvBytes(buf, expectTag(value, TAG.SEQUENCE, what)),
-            depth + 1,
-          );
+          clear += await this.#readSafeContents(Buffer.from(value), depth + 1);
           break;
         default:
           // crlBag, secretBag (Java's secret keys) and unknown bags are not ours to use.
@@ -532,44 +527,41 @@ class PfxReader {
   }
 }
 
-/** `[0] EXPLICIT OCTET STRING` (primitive or BER-constructed). */
-function explicitOctets(buf: Buffer, tlv: Tlv | undefined, what: string): Buffer {
-  const [inner] = readChildren(buf, expectTag(tlv, TAG.CONTEXT_0, what));
-  return readOctets(buf, inner, what);
+/**
+ * PFX, its MacData's OCTET STRINGs read in BER's constructed form too. asn1-pfx's class
+ * starts with an empty MacData, so a MacData read from the file is the one that is a
+ * BerMacData.
+ */
+class Pfx extends PFX {}
+AsnProp({ type: BerMacData, optional: true })(Pfx.prototype, 'macData');
+
+/** The value of an OCTET STRING element (an `ANY` as asn1-schema gives it), BER too. */
+function octets(der: ArrayBuffer | null | undefined, what: string): Buffer {
+  return Buffer.from(decode(der, BerOctetString, what).buffer);
+}
+
+function damaged(what: string): CoreError {
+  return new CoreError(
+    'MalformedInput',
+    `The ${what} is damaged: an element is missing or of the wrong type.`,
+  );
 }
 
 /** friendlyName (BMPString) and localKeyId (OCTET STRING) from a bag's attributes. */
-function readAttributes(buf: Buffer, tlv: Tlv | undefined): Attributes {
+function readAttributes(bagAttributes: PKCS12Attribute[] | undefined): Attributes {
   const attributes: Attributes = {};
-  if (!tlv) return attributes;
-  const what = 'PKCS#12 bag attribute';
-  for (const attr of readChildren(buf, expectTag(tlv, TAG.SET, what))) {
-    const [oidTlv, valuesTlv] = readChildren(buf, expectTag(attr, TAG.SEQUENCE, what));
-    const oid = readOid(buf, oidTlv, what);
-    const [value] = readChildren(buf, expectTag(valuesTlv, TAG.SET, what));
+  for (const { attrId, attrValues } of bagAttributes ?? []) {
+    const [value] = attrValues;
     if (!value) continue;
-    if (oid === OID.friendlyName) {
-      attributes.friendlyName = decodeString(buf, value);
-    } else if (oid === OID.localKeyId) {
-      attributes.localKeyId = readOctets(buf, value, what).toString('hex');
+    if (attrId === OID.friendlyName) {
+      // A BMPString; UTF8String and the other directory strings are read too.
+      const name = tryDecode(value, DirectoryString)?.toString();
+      if (name !== undefined) attributes.friendlyName = name.replace(/\0+$/, '');
+    } else if (attrId === OID.localKeyId) {
+      attributes.localKeyId = octets(value, 'PKCS#12 bag attribute').toString('hex');
     }
   }
   return attributes;
-}
-
-/** A BMPString (or, leniently, a UTF8String or other string), trailing NULs removed. */
-function decodeString(buf: Buffer, tlv: Tlv): string {
-  const content = tlvContent(buf, tlv);
-  let text: string;
-  if (tlv.tag === 0x1e) {
-    const even = Buffer.from(content.subarray(0, content.length & ~1));
-    text = even.swap16().toString('utf16le');
-  } else if (tlv.tag === 0x0c) {
-    text = content.toString('utf8');
-  } else {
-    text = content.toString('latin1');
-  }
-  return text.replace(/\0+$/, '');
 }
 
 function withAttributes<T extends object>(base: T, attributes: Attributes): T & Attributes {
@@ -579,35 +571,30 @@ function withAttributes<T extends object>(base: T, attributes: Attributes): T & 
   return out;
 }
 
-/** Decrypted bytes that parse as SafeContents (a SEQUENCE OF SafeBag). */
+const tagsOf = (outline: Outline | undefined) => outline?.children.map((c) => c.tag) ?? [];
+
+/** Decrypted bytes that fill one SafeContents (a SEQUENCE OF SafeBag, each an OID and a [0]). */
 function looksLikeSafeContents(plain: Buffer): boolean {
-  try {
-    const top = readTlv(plain);
-    if (top.tag !== TAG.SEQUENCE || top.end !== plain.length) return false;
-    return readChildren(plain, top).every((bag) => {
-      if (bag.tag !== TAG.SEQUENCE) return false;
-      const [id, value] = readChildren(plain, bag);
-      return id?.tag === TAG.OID && value?.tag === TAG.CONTEXT_0;
-    });
-  } catch {
-    return false;
-  }
+  const top = outlineOf(plain);
+  return (
+    top?.tag === TAG.SEQUENCE &&
+    top.children.every((bag) => {
+      const [id, value] = tagsOf(bag);
+      return bag.tag === TAG.SEQUENCE && id === TAG.OID && value === TAG.CONTEXT_0;
+    })
+  );
 }
 
-/** Decrypted bytes that parse as a PrivateKeyInfo (version, algorithm, key). */
+/** Decrypted bytes that fill one PrivateKeyInfo (version, algorithm, key). */
 function looksLikePrivateKeyInfo(plain: Buffer): boolean {
-  try {
-    const top = readTlv(plain);
-    if (top.tag !== TAG.SEQUENCE || top.end !== plain.length) return false;
-    const [version, algorithm, key] = readChildren(plain, top);
-    return (
-      version?.tag === TAG.INTEGER &&
-      algorithm?.tag === TAG.SEQUENCE &&
-      key?.tag === TAG.OCTET_STRING
-    );
-  } catch {
-    return false;
-  }
+  const top = outlineOf(plain);
+  const [version, algorithm, key] = tagsOf(top);
+  return (
+    top?.tag === TAG.SEQUENCE &&
+    version === TAG.INTEGER &&
+    algorithm === TAG.SEQUENCE &&
+    key === TAG.OCTET_STRING
+  );
 }
 
 /** A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. */
@@ -615,22 +602,14 @@ function loadPrivateKey(der: Buffer): KeyObject {
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   } catch (cause) {
-    let oid: string | undefined;
-    let hasParams = false;
-    try {
-      const [, algTlv] = readChildren(der, readTlv(der));
-      const alg = readAlgorithm(der, algTlv, 'private key');
-      oid = alg.oid;
-      hasParams = alg.params !== undefined;
-    } catch {
-      // Not even the structure: the key is damaged.
-    }
+    const algorithm = tryDecode(der, OneAsymmetricKey)?.privateKeyAlgorithm;
+    const oid = algorithm?.algorithm;
     if (oid === undefined) {
       throw new CoreError('MalformedInput', 'A private key in the PKCS#12 file is damaged.', {
         cause,
       });
     }
-    if (oid === OID.dsa && !hasParams) {
+    if (oid === OID.dsa && algorithm?.parameters == null) {
       throw new CoreError(
         'UnsupportedAlgorithm',
         "The PKCS#12 file's DSA key inherits its domain parameters from its issuer, which certkeeper does not support.",
@@ -854,7 +833,7 @@ function pbes2Algorithm(enc: {
     algorithm: PBE_OID.pbkdf2,
     parameters: AsnConvert.serialize(
       new Pbkdf2Params({
-        salt: new OctetString(enc.salt),
+        salt: AsnConvert.serialize(new OctetString(enc.salt)),
         iterationCount: enc.iterations,
         prf: hmacWithSHA256,
       }),
@@ -871,63 +850,3 @@ function pbes2Algorithm(enc: {
     ),
   });
 }
-
-// The schemas that the installed @peculiar packages lack (asn1-pkcs5 is not a
-// dependency), declared with the same decorators those packages use, applied by hand
-// since this project does not compile legacy decorators.
-
-/**
- * ```asn1
- * PBKDF2-params ::= SEQUENCE {
- *   salt           OCTET STRING,          -- the "specified" choice
- *   iterationCount INTEGER (1..MAX),
- *   keyLength      INTEGER OPTIONAL,      -- not written: AES-256 fixes it
- *   prf            AlgorithmIdentifier DEFAULT algid-hmacWithSHA1 }
- * ```
- */
-class Pbkdf2Params {
-  salt = new OctetString();
-  iterationCount = 0;
-  prf = new AlgorithmIdentifier();
-  constructor(params: Partial<Pbkdf2Params> = {}) {
-    Object.assign(this, params);
-  }
-}
-AsnProp({ type: OctetString })(Pbkdf2Params.prototype, 'salt');
-AsnProp({ type: AsnPropTypes.Integer })(Pbkdf2Params.prototype, 'iterationCount');
-AsnProp({ type: AlgorithmIdentifier })(Pbkdf2Params.prototype, 'prf');
-
-/**
- * ```asn1
- * PBES2-params ::= SEQUENCE {
- *   keyDerivationFunc AlgorithmIdentifier {{PBES2-KDFs}},
- *   encryptionScheme  AlgorithmIdentifier {{PBES2-Encs}} }
- * ```
- */
-class Pbes2Params {
-  keyDerivationFunc = new AlgorithmIdentifier();
-  encryptionScheme = new AlgorithmIdentifier();
-  constructor(params: Partial<Pbes2Params> = {}) {
-    Object.assign(this, params);
-  }
-}
-AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, 'keyDerivationFunc');
-AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, 'encryptionScheme');
-
-/**
- * ```asn1
- * EncryptedData ::= SEQUENCE {            -- PKCS#7 / RFC 5652 §8
- *   version              CMSVersion,      -- 0 without unprotectedAttrs
- *   encryptedContentInfo EncryptedContentInfo,
- *   unprotectedAttrs     [1] IMPLICIT UnprotectedAttributes OPTIONAL }
- * ```
- */
-class EncryptedData {
-  version = 0;
-  encryptedContentInfo = new EncryptedContentInfo();
-  constructor(params: Partial<EncryptedData> = {}) {
-    Object.assign(this, params);
-  }
-}
-AsnProp({ type: AsnPropTypes.Integer })(EncryptedData.prototype, 'version');
-AsnProp({ type: EncryptedContentInfo })(EncryptedData.prototype, 'encryptedContentInfo');
