@@ -174,7 +174,8 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
     assert.equal(tried.status, '401');
     assert.match(tried.body, /"code": "Unauthenticated"/);
     assert.deepEqual(await reported(), [
-      failedLoad('401 (Unauthorized)', `${api.origin}/api/v1/entries`),
+      // The page sends the documented default page size.
+      failedLoad('401 (Unauthorized)', `${api.origin}/api/v1/entries?limit=100`),
     ]);
   });
 
@@ -257,7 +258,7 @@ describe('the API docs page in Chromium', { skip: needsChromium() }, () => {
       assert.equal(tried.status, '401');
       assert.match(tried.body, /"code": "Unauthenticated"/);
       assert.deepEqual(await reported(), [
-        failedLoad('401 (Unauthorized)', `${prefixed.origin}/certkeeper/api/v1/entries`),
+        failedLoad('401 (Unauthorized)', `${prefixed.origin}/certkeeper/api/v1/entries?limit=100`),
       ]);
     } finally {
       await context.close();
