@@ -99,15 +99,16 @@ export function decodeOid(content: Uint8Array): string {
 
 /** What asn1js (under @peculiar/asn1-schema) says when an input passes one of its bounds. */
 const ASN1JS_LIMITS: [RegExp, string][] = [
-  [/node count/, 'it has more than 10,000 ASN.1 elements (thousands of names, for instance)'],
+  [/node count/, 'it has too many ASN.1 elements (thousands of names, for instance)'],
   [/nesting depth/, 'it nests ASN.1 elements more than 100 deep'],
-  [/content length/, 'an ASN.1 element is longer than 16 MiB'],
 ];
 
 /**
  * The error for a failed @peculiar/asn1-schema parse of `what` (e.g. 'The certificate'):
  * over one of the decoder's bounds is `InputTooLarge`, too large or complex to read,
  * which is not damage; any other failure is `MalformedInput` with the sentence `damaged`.
+ * An element that claims over 16 MiB (the decoder's bound on one length) is damage too:
+ * no input certkeeper reads is that large, so its length field is wrong.
  */
 export function asn1ParseError(cause: unknown, what: string, damaged: string): CoreError {
   const text = cause instanceof Error ? cause.message : String(cause);

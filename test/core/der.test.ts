@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeOid, readChildren, readTlv } from '../../src/core/der.js';
 import { isCoreError } from '../../src/core/errors.js';
+import { decode, OneAsymmetricKey } from '../../src/core/pkcs-schemas.js';
 
 describe('DER reader', () => {
   it('reads definite and BER indefinite lengths', () => {
@@ -52,6 +53,19 @@ describe('DER reader', () => {
       } catch (e) {
         assert.ok(isCoreError(e, 'MalformedInput'), String(e));
       }
+    }
+  });
+
+  it('calls an element that claims more than 16 MiB damaged, not too large (no input is that large)', () => {
+    for (const hex of ['30847fffffff020100', '300902847fffffff000000']) {
+      assert.throws(
+        () => decode(Buffer.from(hex, 'hex'), OneAsymmetricKey, 'private key'),
+        (e: unknown) => {
+          assert.ok(isCoreError(e, 'MalformedInput'), String(e));
+          assert.match(e.message, /^The private key is damaged/);
+          return true;
+        },
+      );
     }
   });
 });
