@@ -33,7 +33,7 @@ export const SERVICE_ERROR_CODES = {
   AuditChainBroken:
     'A record of the audit log was altered, removed or reordered after it was written.',
   FileUnreadable:
-    'A named file cannot be read: it is missing, not permitted, or not a regular file.',
+    'A named file cannot be read: it is missing, not permitted, not a regular file or a pipe, or a pipe that nothing writes to or that was not closed in time.',
   PasswordTooLong: 'The password is longer than the maximum (1024 characters).',
   PasswordMatchesUsername: 'The password is the user name.',
   InvalidUsername: 'A user name must be 1–64 letters, digits, dots, dashes, underscores or @.',
