@@ -22,23 +22,22 @@ import type { ErrorCode } from '../problem.js';
 import { routeSchema } from '../route-schema.js';
 import { Alias } from '../schemas.js';
 
+/** What one running server made of a change. */
+const NODE_OUTCOME = {
+  node: Type.String(),
+  url: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
+  fingerprint: Type.String({
+    description: 'What the node serves as its server identity now.',
+  }),
+};
+
 const Applied = Type.Object(
   {
     revision: Type.Integer(),
-    nodes: Type.Array(
-      Type.Object({
-        node: Type.String(),
-        url: Type.Union([Type.String(), Type.Null()]),
-        outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
-        fingerprint: Type.String({
-          description: 'What the node serves as its server identity now.',
-        }),
-      }),
-      {
-        description:
-          'Each running server, once it served the change (`pending`: no report in 30 s).',
-      },
-    ),
+    nodes: Type.Array(Type.Object(NODE_OUTCOME), {
+      description: 'Each running server, once it served the change (`pending`: no report in 30 s).',
+    }),
     confirmBefore: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { description: 'Applied: every running server serves it (or has not reported yet).' },
@@ -55,10 +54,7 @@ const Reloaded = Type.Object(
     revision: Type.Integer(),
     nodes: Type.Array(
       Type.Object({
-        node: Type.String(),
-        url: Type.Union([Type.String(), Type.Null()]),
-        outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
-        fingerprint: Type.String({ description: 'What the node serves now.' }),
+        ...NODE_OUTCOME,
         what: Type.Union([Type.String(), Type.Null()], {
           description: 'The source it serves after the reload (null: no report of this reload).',
         }),
@@ -90,10 +86,7 @@ function reloaded(revision: number, at: string, outcomes: RevisionOutcome[]) {
     nodes: outcomes.map((o) => {
       const reload = reloadOf(o.node, at);
       return {
-        node: o.node.node,
-        url: o.node.url,
-        outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
-        fingerprint: o.node.fingerprint,
+        ...nodeOutcome(o),
         what: reload?.what ?? null,
         keptLastGood: reload?.keptLastGood ? broken(reload.keptLastGood) : null,
         passedOver: o.outcome === 'served' ? o.node.refusedSources.map(broken) : [],
@@ -102,16 +95,21 @@ function reloaded(revision: number, at: string, outcomes: RevisionOutcome[]) {
   };
 }
 
+/** One node's outcome as the API answers it. */
+function nodeOutcome(o: RevisionOutcome) {
+  return {
+    node: o.node.node,
+    url: o.node.url,
+    outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
+    fingerprint: o.node.fingerprint,
+  };
+}
+
 /** The answer of a write once the servers took it. */
 function applied(revision: number, outcomes: RevisionOutcome[], confirmBefore?: string) {
   return {
     revision,
-    nodes: outcomes.map((o) => ({
-      node: o.node.node,
-      url: o.node.url,
-      outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
-      fingerprint: o.node.fingerprint,
-    })),
+    nodes: outcomes.map(nodeOutcome),
     ...(confirmBefore ? { confirmBefore } : {}),
   };
 }
