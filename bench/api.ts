@@ -202,10 +202,12 @@ async function client(): Promise<void> {
     const count = Math.floor(job.ms / SAMPLE_MS);
     for (let i = 0; i < count; i++) {
       const due = start + i * SAMPLE_MS;
-      const wait = due - performance.now();
-      // Never before it is due (a timer may not fire early, but skipping a short wait sent
-      // requests up to 1 ms early, and a fast answer then had a negative latency).
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // Never before it is due: skipping short waits sent requests up to 1 ms early, and a
+      // fast answer then had a negative latency (a timer, counted in whole ms, may also wake
+      // a little early).
+      for (let wait = due - performance.now(); wait > 0; wait = due - performance.now()) {
+        await new Promise((r) => setTimeout(r, wait));
+      }
       samples.push(
         (async () => {
           const res = await pool.request({ method: 'GET', path: job.path, headers: auth });
