@@ -7,7 +7,7 @@ import {
   verify,
 } from 'node:crypto';
 import { type Certificate, certificatePublicKey, sha256Fingerprint } from './certificate.js';
-import { TAG } from './der.js';
+import { readChildren, readTlv, TAG, type Tlv } from './der.js';
 import { CoreError, isCoreError } from './errors.js';
 import { type PbeScheme, parsePbeAlgorithm, pbePassword, WorkBudget } from './pbe.js';
 import { type PemBlock, toPem } from './pem.js';
@@ -18,7 +18,6 @@ import {
   EcPrivateKey,
   OneAsymmetricKey,
   Outline,
-  outlineOf,
   tryDecode,
 } from './pkcs-schemas.js';
 
@@ -256,18 +255,28 @@ function loadPkcs8(der: Buffer): KeyObject {
   return checkLoadedKey(load({ key: der, format: 'der', type: 'pkcs8' }, false, algorithm));
 }
 
-/** Cheap sniff of the DER private-key structures above, with the one it is. Never throws. */
+/**
+ * Cheap sniff of the DER private-key structures above, with the one it is. Never throws.
+ * It reads the outer SEQUENCE's children only (der.ts), so damage deeper inside (a bad
+ * salt, a truncated key) still reaches the parser, which says the key is damaged or the
+ * password wrong, instead of "not a private key".
+ */
 export function sniffPrivateKeyDer(der: Uint8Array): KeyFormat | undefined {
-  const outer = outlineOf(der);
-  if (outer?.tag !== TAG.SEQUENCE) return undefined;
-  const kids = outer.children;
+  let kids: Tlv[];
+  try {
+    const outer = readTlv(der);
+    if (outer.tag !== TAG.SEQUENCE || outer.end !== der.length) return undefined;
+    kids = readChildren(der, outer);
+  } catch {
+    return undefined;
+  }
   const [k0, k1, k2] = kids;
   if (!k0 || !k1) return undefined;
   if (kids.length === 2 && k0.tag === TAG.SEQUENCE && k1.tag === TAG.OCTET_STRING) {
     return 'encrypted-pkcs8';
   }
   if (k0.tag !== TAG.INTEGER) return undefined;
-  const version = smallInteger(k0);
+  const version = k0.end - k0.contentStart === 1 ? der[k0.contentStart] : undefined;
   if (k1.tag === TAG.SEQUENCE && k2?.tag === TAG.OCTET_STRING && (version === 0 || version === 1)) {
     return 'pkcs8';
   }
@@ -483,10 +492,6 @@ function invalidRsa(cause?: unknown): CoreError {
 }
 
 /** A one-byte INTEGER's value (a structure's version), else undefined. */
-function smallInteger(element: Outline): number | undefined {
-  return element.der.length === 3 && element.der[1] === 1 ? element.der[2] : undefined;
-}
-
 function explicitCurve(): CoreError {
   return new CoreError(
     'UnsupportedAlgorithm',
