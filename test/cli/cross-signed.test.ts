@@ -9,51 +9,26 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.js';
 import { parseCertificate } from '../../src/core/certificate.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { importEntry } from '../../src/service/import-entry.js';
-import { opensslPki } from '../support/openssl-pki.js';
+import { runCli } from '../support/cli.js';
+import { CA_SECTION, leafSection, opensslPki, ROOT_SECTION } from '../support/openssl-pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import { startTestServer } from '../support/serve.js';
 import { file, testKeystore } from '../support/service.js';
 import { needs, tool } from '../support/tools.js';
 
 /** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]) => runCli(argv, process.env);
 
 describe('an expired cross-signed intermediate before the valid one', {
   skip: needs('openssl'),
 }, () => {
   const pki = opensslPki({
-    root: [
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid:always',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-    ],
-    ca: [
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-    ],
-    leaf: [
-      'basicConstraints = critical,CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = serverAuth',
-      'subjectAltName = DNS:localhost,IP:127.0.0.1',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-    ],
+    root: ROOT_SECTION,
+    ca: CA_SECTION,
+    leaf: leafSection('DNS:localhost,IP:127.0.0.1'),
   });
   const f = pki.at;
   const pemOf = (name: string) => readFileSync(f(`${name}.pem`), 'utf8');

@@ -5,20 +5,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 import { opensslPki } from '../support/openssl-pki.js';
 import { needs, needsCorpus, PYCA, REPO_ROOT, tool } from '../support/tools.js';
 
 /** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]) => runCli(argv, process.env);
 
 const skip = needs('openssl');
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { importEntry } from '../../src/service/import-entry.js';
 import { preflightImport } from '../../src/service/preflight-import.js';
-import { opensslPki } from '../support/openssl-pki.js';
+import { CA_SECTION, leafSection, opensslPki, ROOT_SECTION } from '../support/openssl-pki.js';
 import { TEST_PRINCIPAL } from '../support/principal.js';
 import {
   file,
@@ -21,26 +21,9 @@ import { needs } from '../support/tools.js';
 
 describe('imports and the roots that come with them', { skip: needs('openssl') }, () => {
   const pki = opensslPki({
-    root: [
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid:always',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-    ],
-    ca: [
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-    ],
-    leaf: [
-      'basicConstraints = critical,CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = serverAuth',
-      'subjectAltName = DNS:intranet.corp.test',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-    ],
+    root: ROOT_SECTION,
+    ca: CA_SECTION,
+    leaf: leafSection('DNS:intranet.corp.test'),
   });
   const read = (name: string) => readFileSync(pki.at(name), 'utf8');
   let ks: TestKeystore;

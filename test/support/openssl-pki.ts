@@ -48,6 +48,32 @@ export interface OpensslPki {
   cleanup(): void;
 }
 
+/** The extensions of a root CA, as openssl's v3_ca with keyUsage spelled out. */
+export const ROOT_SECTION = [
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid:always',
+  'basicConstraints = critical,CA:TRUE',
+  'keyUsage = critical,keyCertSign,cRLSign',
+] as const;
+
+/** The extensions of an intermediate CA. */
+export const CA_SECTION = [
+  'basicConstraints = critical,CA:TRUE',
+  'keyUsage = critical,keyCertSign,cRLSign',
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid',
+] as const;
+
+/** The extensions of a TLS server certificate for `subjectAltName` (e.g. `DNS:a.test`). */
+export const leafSection = (subjectAltName: string): readonly string[] => [
+  'basicConstraints = critical,CA:FALSE',
+  'keyUsage = critical,digitalSignature',
+  'extendedKeyUsage = serverAuth',
+  `subjectAltName = ${subjectAltName}`,
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid',
+];
+
 const keyArgs = (key: KeyType = 'P-256') => [
   '-newkey',
   ...(key.startsWith('rsa:') ? [key] : ['ec', '-pkeyopt', `ec_paramgen_curve:${key}`]),
