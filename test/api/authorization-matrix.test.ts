@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Privilege } from '../../src/service/privileges.js';
 import { type OpenApiDocument, startApi, type TestApi } from '../support/api.js';
+import { ROLE_PRIVILEGES } from '../support/roles.js';
 
 /** What each operation needs: the roles matrix of docs/api.md, written out. */
 const NEEDS: Record<string, Privilege | 'public'> = {
@@ -43,19 +44,7 @@ const NEEDS: Record<string, Privilege | 'public'> = {
   applyChanges: 'entries:write',
 };
 
-const ROLES = {
-  auditor: ['entries:read', 'audit:read', 'self'],
-  operator: ['entries:read', 'audit:read', 'self', 'entries:write', 'server:manage'],
-  admin: [
-    'entries:read',
-    'audit:read',
-    'self',
-    'entries:write',
-    'server:manage',
-    'keys:export',
-    'users:manage',
-  ],
-} as const;
+const ROLES = ROLE_PRIVILEGES;
 
 describe('the authorization matrix: every role, and none, against every route', () => {
   let api: TestApi;

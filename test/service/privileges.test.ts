@@ -3,21 +3,9 @@ import { describe, it } from 'node:test';
 import { CodedError } from '../../src/core/errors.js';
 import type { Role } from '../../src/service/principal.js';
 import { type Privilege, requirePrivilege, roleHas } from '../../src/service/privileges.js';
+import { ROLE_PRIVILEGES } from '../support/roles.js';
 
-/** The roles matrix of issue 14, written out: what each role may do. */
-const EXPECTED: Record<Exclude<Role, 'system'>, Privilege[]> = {
-  auditor: ['entries:read', 'audit:read', 'self'],
-  operator: ['entries:read', 'audit:read', 'self', 'entries:write', 'server:manage'],
-  admin: [
-    'entries:read',
-    'audit:read',
-    'self',
-    'entries:write',
-    'server:manage',
-    'keys:export',
-    'users:manage',
-  ],
-};
+const EXPECTED = ROLE_PRIVILEGES;
 const ALL = EXPECTED.admin;
 
 describe('privileges', () => {
