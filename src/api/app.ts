@@ -2,9 +2,14 @@ import type { RequestListener } from 'node:http';
 import type { Server } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { clientErrorHandler } from './client-errors.js';
-import { BODY_LIMIT, type CertkeeperApiOptions, certkeeperApi, notFoundProblem } from './plugin.js';
-
-export { BODY_LIMIT } from './plugin.js';
+import {
+  BODY_LIMIT,
+  type CertkeeperApiOptions,
+  certkeeperApi,
+  MAX_PARAM_LENGTH,
+  notFoundProblem,
+  routerProblem,
+} from './plugin.js';
 
 export interface AppOptions extends CertkeeperApiOptions {
   /** Creates the HTTPS server Fastify will use (the runtime's, so identity can swap live). */
@@ -34,6 +39,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     serverFactory: serverFactory as never,
     bodyLimit: BODY_LIMIT,
     clientErrorHandler: clientErrorHandler(logger),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: routerProblem,
   });
   app.setNotFoundHandler(notFoundProblem);
   await app.register(atRoot, api);

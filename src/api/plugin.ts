@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import AjvCompiler from '@fastify/ajv-compiler';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { RuntimeCounters, ServedStatus } from '../runtime/supervisor.js';
-import type { AuthPolicy } from '../service/auth-policy.js';
+import { type AuthPolicy, authPolicy } from '../service/auth-policy.js';
 import type { ServiceContext } from '../service/context.js';
 import { ApiError } from './api-error.js';
 import { registerAuthentication } from './authenticate.js';
@@ -23,11 +24,67 @@ import { importRoutes } from './routes/imports.js';
 import { serverIdentityRoutes } from './routes/server-identity.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
-import { registerSecurityHeaders } from './security-headers.js';
+import { registerSecurityHeaders, setSecurityHeaders } from './security-headers.js';
 import { registerUploads } from './upload.js';
 
 /** The largest request body the API reads (an upload: certificate, chain and key). */
 export const BODY_LIMIT = 1 << 20;
+
+/**
+ * The longest path parameter the router takes (Fastify's default is 100): a host name
+ * has up to 253 characters, an alias 128. An application that embeds the plugin sets it
+ * on its own instance (`routerOptions: { maxParamLength }`), and `frameworkErrors:
+ * routerProblem` for problem+json answers from the router.
+ */
+export const MAX_PARAM_LENGTH = 256;
+
+const validators = AjvCompiler();
+/** Bodies as sent: a wrong type or an unknown field is refused, never converted or dropped. */
+const bodyValidator = validators(
+  {},
+  { customOptions: { coerceTypes: false, removeAdditional: false } },
+);
+/** Query, path and headers arrive as text: numbers are converted, unknown names refused. */
+const textValidator = validators({}, { customOptions: { removeAdditional: false } });
+
+/**
+ * The API's schema validation, stricter than Fastify's defaults (which convert a JSON
+ * `123` into `"123"` and silently drop a misspelt field such as `cn`), for the API's
+ * routes only.
+ */
+function strictBodies(app: FastifyInstance): void {
+  app.setValidatorCompiler((route) =>
+    route.httpPart === 'body' ? bodyValidator(route) : textValidator(route),
+  );
+  app.setSchemaErrorFormatter((errors, dataVar) => {
+    const first = errors[0];
+    const where = `${dataVar}${first?.instancePath ?? ''}`;
+    const unknown = (first?.params as { additionalProperty?: string } | undefined)
+      ?.additionalProperty;
+    return new Error(
+      unknown !== undefined
+        ? `${where} has a field "${unknown}" this route does not take`
+        : `${where} ${first?.message ?? 'is not valid'}`,
+    );
+  });
+}
+
+/** Errors the router raises before any route runs (a bad URL, a parameter too long). */
+export function routerProblem(err: Error, _request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+  // No route and no hook of the API runs for these; the headers are set here instead.
+  reply.type('application/problem+json');
+  setSecurityHeaders(reply);
+  sendProblem(
+    reply,
+    new ApiError(
+      'BadRequest',
+      tooLong
+        ? `A path segment is longer than ${MAX_PARAM_LENGTH} characters; no alias or host name is that long.`
+        : 'The request path is not a valid URL path.',
+    ),
+  );
+}
 
 /** What the API needs from its host: `openCertkeeper(…).apiOptions` gives all of it. */
 export interface CertkeeperApiOptions {
@@ -56,8 +113,15 @@ const VERSION = (
  */
 export const certkeeperApi: FastifyPluginAsync<CertkeeperApiOptions> = async (app, given) => {
   // Only the API's own options: Fastify's (`prefix`…) would apply again to each route plugin.
-  const { keystore, tlsStatus, counters, authPolicy } = given;
-  const options: CertkeeperApiOptions = { keystore, tlsStatus, counters, authPolicy };
+  const { keystore, tlsStatus, counters } = given;
+  // Resolved once: a bad policy fails here, at start, not on the first login.
+  const options: CertkeeperApiOptions = {
+    keystore,
+    tlsStatus,
+    counters,
+    authPolicy: authPolicy(given.authPolicy),
+  };
+  strictBodies(app);
   // The API's own paths (without the prefix); the docs page's are Swagger UI's to answer.
   const addMissingMethods = recordRoutes(
     app,

@@ -209,9 +209,11 @@ export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
   }
   const requestId = String(reply.request.id);
   const detail =
-    status < 500
-      ? (err as Error).message
-      : `An internal error occurred; see the server log for request ${requestId}.`;
+    status >= 500
+      ? `An internal error occurred; see the server log for request ${requestId}.`
+      : code === 'UnsupportedMediaType' && !(err instanceof CodedError)
+        ? `The body's content type (${reply.request.headers['content-type'] ?? 'none'}) is not accepted here: send application/json, or multipart/form-data for uploads.`
+        : (err as Error).message;
   const problem = problemDocument(code, detail, requestId, status);
   if (status >= 500) reply.log.error({ err, code, requestId }, 'request failed');
   const retryAfter = err instanceof CodedError ? err.details?.retryAfterSeconds : undefined;

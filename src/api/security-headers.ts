@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { STRICT_TRANSPORT_SECURITY } from '../runtime/tls-runtime.js';
 
 /** Headers every answer carries, whatever produced it (a route, a problem, the parser). */
@@ -28,12 +28,20 @@ export const PAGE_POLICY =
 /** Adds the security headers to every reply: one policy for pages, a stricter one for data. */
 export function registerSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.headers(COMMON_SECURITY_HEADERS);
-    const type = String(reply.getHeader('content-type') ?? '');
-    const page = /^(text\/html|text\/css|application\/javascript|text\/javascript)/.test(type);
-    reply.header('Content-Security-Policy', page ? PAGE_POLICY : DATA_POLICY);
-    // Answers that carry state (entries, sessions, tokens) must not be kept by a cache.
-    if (!page && !reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+    setSecurityHeaders(reply);
     return payload;
   });
+}
+
+/**
+ * Sets the security headers on `reply`, by its content type; the hook above does it for
+ * routes, and what answers before any route (the router's errors) calls it itself.
+ */
+export function setSecurityHeaders(reply: FastifyReply): void {
+  reply.headers(COMMON_SECURITY_HEADERS);
+  const type = String(reply.getHeader('content-type') ?? '');
+  const page = /^(text\/html|text\/css|application\/javascript|text\/javascript)/.test(type);
+  reply.header('Content-Security-Policy', page ? PAGE_POLICY : DATA_POLICY);
+  // Answers that carry state (entries, sessions, tokens) must not be kept by a cache.
+  if (!page && !reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
 }

@@ -98,6 +98,7 @@ describe('HTTP errors are problem+json with the security headers', () => {
       headers: { 'content-type': 'text/plain' },
     });
     assertProblem(res, 415, 'UnsupportedMediaType');
+    assert.match(res.json().detail, /\(text\/plain\) is not accepted here: send application\/json/);
   });
 
   it('answers a body over 1 MiB with 413', async () => {
@@ -117,6 +118,59 @@ describe('HTTP errors are problem+json with the security headers', () => {
     const missing = await api.call('POST', '/api/v1/auth/session', { json: { username: 'a' } });
     assertProblem(missing, 400, 'BadRequest');
     assert.match(missing.json().detail, /password/);
+  });
+
+  it('refuses a body of the wrong JSON type or with a field the route does not take, converting and dropping nothing', async () => {
+    const typed = await api.call('POST', '/api/v1/auth/session', {
+      json: { username: 123, password: 'a password' },
+    });
+    assertProblem(typed, 400, 'BadRequest');
+    assert.equal(typed.json().detail, 'body/username must be string');
+    const listed = await api.call('POST', '/api/v1/auth/session', {
+      json: { username: ['admin'], password: 'a password' },
+    });
+    assertProblem(listed, 400, 'BadRequest');
+    const extra = await api.call('POST', '/api/v1/auth/session', {
+      json: { username: 'admin', password: 'a password', remember: true },
+    });
+    assertProblem(extra, 400, 'BadRequest');
+    assert.equal(extra.json().detail, 'body has a field "remember" this route does not take');
+    const token = await api.loginAs('operator');
+    // A misspelt subject field is named, not dropped (a CSR without its CN).
+    const typo = await api.call('POST', '/api/v1/csrs', {
+      token,
+      json: {
+        alias: 'typo',
+        subject: { cn: 'typo.example' },
+        sans: ['DNS:typo.example'],
+        keyType: 'ec-p256',
+      },
+    });
+    assertProblem(typo, 400, 'BadRequest');
+    assert.match(typo.json().detail, /^body\/subject has a field "cn"/);
+    assert.equal((await api.call('GET', '/api/v1/csrs/typo', { token })).status, 404);
+    const query = await api.call('GET', '/api/v1/entries?color=blue', { token });
+    assertProblem(query, 400, 'InvalidQuery');
+    assert.match(query.json().detail, /"color"/);
+  });
+
+  it('takes path parameters as long as a host name, and answers a longer one with 400', async () => {
+    const token = await api.loginAs('operator');
+    const alias = 'a'.repeat(128);
+    assertProblem(
+      await api.call('GET', `/api/v1/entries/${alias}`, { token }),
+      404,
+      'AliasNotFound',
+    );
+    const host = `${'h'.repeat(60)}.${'o'.repeat(60)}.${'s'.repeat(60)}.example.com`;
+    assertProblem(
+      await api.call('DELETE', `/api/v1/bindings/${host}`, { token }),
+      404,
+      'BindingNotFound',
+    );
+    const tooLong = await api.call('GET', `/api/v1/entries/${'a'.repeat(300)}`, { token });
+    assertProblem(tooLong, 400, 'BadRequest');
+    assert.match(tooLong.json().detail, /longer than 256 characters/);
   });
 
   it('answers what the HTTP parser rejects as problem+json with HSTS', async () => {

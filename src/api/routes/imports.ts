@@ -18,7 +18,6 @@ import {
 } from '../schemas.js';
 import { readRequestUpload, UPLOAD_ERRORS, UploadBody } from '../upload.js';
 
-/** What reading and validating an upload can answer. */
 /** What an import (or its preflight) can answer: reading and validating, and its own rules. */
 export const IMPORT_ERRORS: ErrorCode[] = [
   ...UPLOAD_ERRORS,
@@ -80,8 +79,9 @@ export async function importRoutes(
     async (request, reply) => {
       const auth = authOf(request);
       const { alias } = request.params;
-      const upload = await readRequestUpload(request, bodyLimit);
+      // A bad If-Match is refused before the upload (up to 1 MiB) is read.
       const entryRevision = ifMatchRevision(request.headers['if-match']);
+      const upload = await readRequestUpload(request, bodyLimit);
       const createOnly = request.headers['if-none-match']?.trim() === '*';
       const exists = await entryExists(keystore, alias);
       // If-Match (a tag or `*`) asks for a replacement; If-None-Match: * for a creation;
