@@ -447,7 +447,7 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
 }
 
 /** Checks that hold whatever the container: a supported type, a named curve, a sound RSA key. */
-function checkLoadedKey(key: KeyObject): KeyObject {
+export function checkLoadedKey(key: KeyObject): KeyObject {
   const type = key.asymmetricKeyType ?? 'unknown';
   if (!KEY_TYPES.has(type)) {
     throw new CoreError(

@@ -25,6 +25,7 @@ import { AlgorithmIdentifier, DirectoryString } from '@peculiar/asn1-x509';
 import { type Certificate, parseCertificate } from './certificate.js';
 import { TAG } from './der.js';
 import { CoreError } from './errors.js';
+import { checkLoadedKey } from './keys.js';
 import {
   DIGEST_OIDS,
   encryptPbes2Aes256,
@@ -597,8 +598,15 @@ function looksLikePrivateKeyInfo(plain: Buffer): boolean {
   );
 }
 
-/** A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. */
+/**
+ * A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. A key that
+ * loads then passes the checks every private key passes (type, named curve, RSA self-test).
+ */
 function loadPrivateKey(der: Buffer): KeyObject {
+  return checkLoadedKey(loadPkcs8(der));
+}
+
+function loadPkcs8(der: Buffer): KeyObject {
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   } catch (cause) {
