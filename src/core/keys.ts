@@ -420,13 +420,9 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
           { cause },
         );
       }
-      // No passphrase: Node's own check (DER), or OpenSSL's cancelled prompt (PEM).
-      if (
-        code === 'ERR_MISSING_PASSPHRASE' ||
-        code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED'
-      ) {
-        throw passwordRequired(cause);
-      }
+      // Only encrypted traditional PEM gets here, and only with a password (the caller asks
+      // for one first); OpenSSL's cancelled prompt would mean none reached it.
+      if (code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED') throw passwordRequired(cause);
       // "bad decrypt", or a decryption that "worked" but produced garbage.
       throw wrongPassword(cause);
     }
@@ -491,7 +487,6 @@ function invalidRsa(cause?: unknown): CoreError {
   );
 }
 
-/** A one-byte INTEGER's value (a structure's version), else undefined. */
 function explicitCurve(): CoreError {
   return new CoreError(
     'UnsupportedAlgorithm',

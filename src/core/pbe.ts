@@ -60,9 +60,10 @@ export function pbePassword(password: string | null): PbePassword {
 }
 
 /**
- * The key-derivation work one input may ask for, in hash or PRF iterations summed over
- * every derivation (each try of each password counts). Spending past it is an
- * `UnsupportedAlgorithm` error, so any input is answered in bounded time.
+ * The key-derivation work one input may ask for, in units of work (one hash or PRF
+ * iteration, or one of scrypt's Salsa20/8 cores) summed over every derivation (each try
+ * of each password counts). Spending past it is an `UnsupportedAlgorithm` error, so any
+ * input is answered in bounded time.
  */
 export class WorkBudget {
   #remaining: number;
