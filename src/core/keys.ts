@@ -17,8 +17,6 @@ import {
   EcParameters,
   EcPrivateKey,
   OneAsymmetricKey,
-  Outline,
-  tryDecode,
 } from './pkcs-schemas.js';
 
 /**
@@ -523,11 +521,14 @@ function notPrivateKeyLabel(label: string): CoreError {
   return new CoreError('UnsupportedFormat', `The PEM block "${label}" is not a private key.`);
 }
 
-/** Says what the DER is when it isn't a private key: a public key, parameters, or unknown. */
+/**
+ * Says what the DER is when it isn't a private key: a public key, parameters, or unknown.
+ * Like the sniff, it reads the outer SEQUENCE's children only, so deep damage does not
+ * change the answer.
+ */
 function notAPrivateKey(der: Uint8Array): CoreError {
-  const outer = tryDecode(der, Outline);
-  if (outer?.tag === TAG.SEQUENCE) {
-    const tags = outer.children.map((k) => k.tag);
+  const tags = outerTags(der);
+  if (tags !== undefined) {
     if (tags.length === 2 && tags[0] === TAG.SEQUENCE && tags[1] === TAG.BIT_STRING) {
       return publicKeyError();
     }
@@ -542,6 +543,17 @@ function notAPrivateKey(der: Uint8Array): CoreError {
   }
   // Not even ASN.1, or no structure we know: the general sentence.
   return new CoreError('UnsupportedFormat', 'The data is not a private key certkeeper can read.');
+}
+
+/** The tags of the outer SEQUENCE's children, or undefined when the DER is not one. */
+function outerTags(der: Uint8Array): number[] | undefined {
+  try {
+    const outer = readTlv(der);
+    if (outer.tag !== TAG.SEQUENCE) return undefined;
+    return readChildren(der, outer).map((k) => k.tag);
+  } catch {
+    return undefined;
+  }
 }
 
 function publicKeyError(): CoreError {
