@@ -46,11 +46,12 @@ import {
 import {
   BerEncryptedPrivateKeyInfo,
   BerMacData,
-  BerOctetString,
+  damaged,
   decode,
   EncryptedData,
   OneAsymmetricKey,
   type Outline,
+  octets,
   outlineOf,
   Pbes2Params,
   Pbkdf2Params,
@@ -535,18 +536,6 @@ class PfxReader {
  */
 class Pfx extends PFX {}
 AsnProp({ type: BerMacData, optional: true })(Pfx.prototype, 'macData');
-
-/** The value of an OCTET STRING element (an `ANY` as asn1-schema gives it), BER too. */
-function octets(der: ArrayBuffer | null | undefined, what: string): Buffer {
-  return Buffer.from(decode(der, BerOctetString, what).buffer);
-}
-
-function damaged(what: string): CoreError {
-  return new CoreError(
-    'MalformedInput',
-    `The ${what} is damaged: an element is missing or of the wrong type.`,
-  );
-}
 
 /** friendlyName (BMPString) and localKeyId (OCTET STRING) from a bag's attributes. */
 function readAttributes(bagAttributes: PKCS12Attribute[] | undefined): Attributes {
