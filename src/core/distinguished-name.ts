@@ -42,7 +42,7 @@ const NAME_TYPES: Record<string, string> = {
 };
 
 /** The short name of an attribute type, or its dotted OID. */
-export function attributeTypeName(oid: string): string {
+function attributeTypeName(oid: string): string {
   return NAME_TYPES[oid] ?? oid;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Certificate, RawExtension } from './certificate.js';
 import { decodeOid, readChildren, readTlv, type Tlv, tlvBytes, tlvContent } from './der.js';
-import { rfc4514Text } from './distinguished-name.js';
+import { describeName } from './distinguished-name.js';
 import { CoreError } from './errors.js';
 import { ipBytesToText } from './ip-address.js';
 
@@ -424,7 +424,7 @@ export function decodeNameRdns(der: Uint8Array): DnAttribute[][] {
 
 function dnToString(der: Buffer): string {
   try {
-    return rfc4514Text(decodeNameRdns(der));
+    return describeName(der).rfc4514;
   } catch {
     return '(damaged name)';
   }

@@ -17,8 +17,6 @@ import {
   EcParameters,
   EcPrivateKey,
   OneAsymmetricKey,
-  Outline,
-  tryDecode,
 } from './pkcs-schemas.js';
 
 /**
@@ -420,13 +418,9 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
           { cause },
         );
       }
-      // No passphrase: Node's own check (DER), or OpenSSL's cancelled prompt (PEM).
-      if (
-        code === 'ERR_MISSING_PASSPHRASE' ||
-        code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED'
-      ) {
-        throw passwordRequired(cause);
-      }
+      // Only encrypted traditional PEM gets here, and only with a password (the caller asks
+      // for one first); OpenSSL's cancelled prompt would mean none reached it.
+      if (code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED') throw passwordRequired(cause);
       // "bad decrypt", or a decryption that "worked" but produced garbage.
       throw wrongPassword(cause);
     }
@@ -447,7 +441,7 @@ function load(input: PrivateKeyInput, encrypted: boolean, algorithm?: KeyAlgorit
 }
 
 /** Checks that hold whatever the container: a supported type, a named curve, a sound RSA key. */
-function checkLoadedKey(key: KeyObject): KeyObject {
+export function checkLoadedKey(key: KeyObject): KeyObject {
   const type = key.asymmetricKeyType ?? 'unknown';
   if (!KEY_TYPES.has(type)) {
     throw new CoreError(
@@ -491,7 +485,6 @@ function invalidRsa(cause?: unknown): CoreError {
   );
 }
 
-/** A one-byte INTEGER's value (a structure's version), else undefined. */
 function explicitCurve(): CoreError {
   return new CoreError(
     'UnsupportedAlgorithm',
@@ -528,11 +521,14 @@ function notPrivateKeyLabel(label: string): CoreError {
   return new CoreError('UnsupportedFormat', `The PEM block "${label}" is not a private key.`);
 }
 
-/** Says what the DER is when it isn't a private key: a public key, parameters, or unknown. */
+/**
+ * Says what the DER is when it isn't a private key: a public key, parameters, or unknown.
+ * Like the sniff, it reads the outer SEQUENCE's children only, so deep damage does not
+ * change the answer.
+ */
 function notAPrivateKey(der: Uint8Array): CoreError {
-  const outer = tryDecode(der, Outline);
-  if (outer?.tag === TAG.SEQUENCE) {
-    const tags = outer.children.map((k) => k.tag);
+  const tags = outerTags(der);
+  if (tags !== undefined) {
     if (tags.length === 2 && tags[0] === TAG.SEQUENCE && tags[1] === TAG.BIT_STRING) {
       return publicKeyError();
     }
@@ -547,6 +543,17 @@ function notAPrivateKey(der: Uint8Array): CoreError {
   }
   // Not even ASN.1, or no structure we know: the general sentence.
   return new CoreError('UnsupportedFormat', 'The data is not a private key certkeeper can read.');
+}
+
+/** The tags of the outer SEQUENCE's children, or undefined when the DER is not one. */
+function outerTags(der: Uint8Array): number[] | undefined {
+  try {
+    const outer = readTlv(der);
+    if (outer.tag !== TAG.SEQUENCE) return undefined;
+    return readChildren(der, outer).map((k) => k.tag);
+  } catch {
+    return undefined;
+  }
 }
 
 function publicKeyError(): CoreError {

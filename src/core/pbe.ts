@@ -11,8 +11,8 @@ import type { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { CoreError } from './errors.js';
 import { legacyDecrypt } from './legacy-ciphers.js';
 import {
-  BerOctetString,
   decode,
+  octets,
   PbeParameter,
   Pbes2Params,
   Pbkdf2Params,
@@ -60,9 +60,10 @@ export function pbePassword(password: string | null): PbePassword {
 }
 
 /**
- * The key-derivation work one input may ask for, in hash or PRF iterations summed over
- * every derivation (each try of each password counts). Spending past it is an
- * `UnsupportedAlgorithm` error, so any input is answered in bounded time.
+ * The key-derivation work one input may ask for, in units of work (one hash or PRF
+ * iteration, or one of scrypt's Salsa20/8 cores) summed over every derivation (each try
+ * of each password counts). Spending past it is an `UnsupportedAlgorithm` error, so any
+ * input is answered in bounded time.
  */
 export class WorkBudget {
   #remaining: number;
@@ -108,15 +109,9 @@ export interface PbeScheme {
 // ---------------------------------------------------------------------------------------
 // Reading parameters
 
-/** The value of an OCTET STRING element (an IV, a salt), or `MalformedInput` naming `what`. */
-function octets(der: ArrayBuffer | null | undefined, what: string): Buffer {
-  const value = decode(
-    der,
-    BerOctetString,
-    what,
-    `The ${what} is damaged: an octet string is missing.`,
-  );
-  return Buffer.from(value.buffer);
+/** The sentence for parameters whose IV or salt is not an OCTET STRING. */
+function noOctets(what: string): string {
+  return `The ${what} is damaged: an octet string is missing.`;
 }
 
 /** Refuses a zero count, and a count over the cap before any work; `kdf` names the function. */
@@ -495,7 +490,7 @@ function parsePbes2(params: ArrayBuffer | null | undefined, what: string): PbeSc
     }
     iv = Buffer.from(rc2.iv.buffer);
   } else {
-    iv = octets(enc.parameters, what);
+    iv = octets(enc.parameters, what, noOctets(what));
   }
   if (spec.cipher === 'rc2-cbc' && (rc2Bits < 1 || rc2Bits > 1024)) {
     throw new CoreError('MalformedInput', `The ${what} has an invalid RC2 key size.`);
@@ -623,7 +618,7 @@ export function readPbkdf2(
       `The ${what} takes its PBKDF2 salt from another source, which certkeeper does not support.`,
     );
   }
-  const salt = octets(params.salt, what);
+  const salt = octets(params.salt, what, noOctets(what));
   const iterations = checkIterations(safeInteger(params.iterationCount, what), what, 'PBKDF2');
   const keyLength =
     params.keyLength === undefined ? undefined : safeInteger(params.keyLength, what);

@@ -39,13 +39,13 @@ const BER_OPTIONS = { parseEmbedded: false, maxNodes: 200_000 };
 /**
  * `bytes` decoded as `type`. Any failure is a `CoreError`: `InputTooLarge` past one of
  * the decoder's bounds, else `MalformedInput` with `damaged`, by default
- * "The <what> is damaged: an element is missing or of the wrong type."
+ * "The <what> is damaged: an element is missing or of the wrong type." (`damagedSentence`).
  */
 export function decode<T>(
   bytes: ArrayBuffer | ArrayBufferView | null | undefined,
   type: new () => T,
   what: string,
-  damaged = `The ${what} is damaged: an element is missing or of the wrong type.`,
+  damaged = damagedSentence(what),
 ): T {
   try {
     if (!bytes) throw new Error('the element is absent');
@@ -53,6 +53,24 @@ export function decode<T>(
   } catch (cause) {
     throw asn1ParseError(cause, `The ${what}`, damaged);
   }
+}
+
+/** The value of an OCTET STRING element (an `ANY` as asn1-schema gives it), BER too. */
+export function octets(
+  der: ArrayBuffer | null | undefined,
+  what: string,
+  damaged = damagedSentence(what),
+): Buffer {
+  return Buffer.from(decode(der, BerOctetString, what, damaged).buffer);
+}
+
+/** `MalformedInput` for a `what` that {@link decode} could read but lacks an element. */
+export function damaged(what: string): CoreError {
+  return new CoreError('MalformedInput', damagedSentence(what));
+}
+
+function damagedSentence(what: string): string {
+  return `The ${what} is damaged: an element is missing or of the wrong type.`;
 }
 
 /** `bytes` decoded as `type`, or undefined: for a sniff or a plausibility check. */

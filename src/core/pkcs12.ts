@@ -25,6 +25,7 @@ import { AlgorithmIdentifier, DirectoryString } from '@peculiar/asn1-x509';
 import { type Certificate, parseCertificate } from './certificate.js';
 import { TAG } from './der.js';
 import { CoreError } from './errors.js';
+import { checkLoadedKey } from './keys.js';
 import {
   DIGEST_OIDS,
   encryptPbes2Aes256,
@@ -45,11 +46,12 @@ import {
 import {
   BerEncryptedPrivateKeyInfo,
   BerMacData,
-  BerOctetString,
+  damaged,
   decode,
   EncryptedData,
   OneAsymmetricKey,
   type Outline,
+  octets,
   outlineOf,
   Pbes2Params,
   Pbkdf2Params,
@@ -535,18 +537,6 @@ class PfxReader {
 class Pfx extends PFX {}
 AsnProp({ type: BerMacData, optional: true })(Pfx.prototype, 'macData');
 
-/** The value of an OCTET STRING element (an `ANY` as asn1-schema gives it), BER too. */
-function octets(der: ArrayBuffer | null | undefined, what: string): Buffer {
-  return Buffer.from(decode(der, BerOctetString, what).buffer);
-}
-
-function damaged(what: string): CoreError {
-  return new CoreError(
-    'MalformedInput',
-    `The ${what} is damaged: an element is missing or of the wrong type.`,
-  );
-}
-
 /** friendlyName (BMPString) and localKeyId (OCTET STRING) from a bag's attributes. */
 function readAttributes(bagAttributes: PKCS12Attribute[] | undefined): Attributes {
   const attributes: Attributes = {};
@@ -597,8 +587,15 @@ function looksLikePrivateKeyInfo(plain: Buffer): boolean {
   );
 }
 
-/** A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. */
+/**
+ * A PKCS#8 PrivateKeyInfo as a Node key, or a typed error naming the algorithm. A key that
+ * loads then passes the checks every private key passes (type, named curve, RSA self-test).
+ */
 function loadPrivateKey(der: Buffer): KeyObject {
+  return checkLoadedKey(loadPkcs8(der));
+}
+
+function loadPkcs8(der: Buffer): KeyObject {
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   } catch (cause) {

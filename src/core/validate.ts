@@ -168,7 +168,7 @@ export type Finding = Omit<ValidationProblem, 'index' | 'certificate'>;
  * twice.
  */
 export class PathBudget {
-  /** Signature verifications made (the one that found the budget spent is not counted). */
+  /** Signature verifications made (never more than {@link SIGNATURE_BUDGET}). */
   signatureChecks = 0;
   /** Certificates tried as issuers. */
   searchSteps = 0;
@@ -179,7 +179,7 @@ export class PathBudget {
   /** The work done so far, counted as the budgets count it. */
   work(): ValidationWork {
     return {
-      signatureChecks: Math.min(this.signatureChecks, SIGNATURE_BUDGET),
+      signatureChecks: this.signatureChecks,
       searchSteps: Math.min(this.searchSteps, SEARCH_BUDGET),
       nameComparisons: NAME_CONSTRAINT_BUDGET - Math.max(0, this.nameConstraints.remaining),
     };

@@ -641,6 +641,23 @@ describe('openssl-made keys', { skip: needs('openssl') }, () => {
     await rejectsWith(parsePrivateKeyDer(block!.der), 'UnsupportedFormat');
   });
 
+  it('still names a public key whose damage is deep inside (the outer children are read only)', async () => {
+    const [block] = parsePemBlocks(readFileSync(at('rsa-pub.pem')));
+    const bytes = Buffer.from(block!.der);
+    // SEQUENCE { SEQUENCE { OID rsaEncryption, NULL }, BIT STRING }: the OID's length
+    // now runs past its AlgorithmIdentifier.
+    assert.deepEqual([...bytes.subarray(4, 8)], [0x30, 0x0d, 0x06, 0x09]);
+    bytes[7] = 0x0c;
+    await assert.rejects(parsePrivateKeyDer(bytes), (err: unknown) => {
+      assert.ok(isCoreError(err), `expected a CoreError, got ${String(err)}`);
+      assert.deepEqual(
+        [err.code, err.message],
+        ['UnsupportedFormat', 'This is a public key, not a private key.'],
+      );
+      return true;
+    });
+  });
+
   it('refuses a traditional encrypted block without DEK-Info as MalformedInput', async () => {
     const text = readFileSync(at('rsa-trad-aes128.pem'), 'latin1').replace(/^DEK-Info:.*\n/m, '');
     const [block] = parsePemBlocks(text);

@@ -15,6 +15,7 @@ import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls
 import { type Certificate, parseCertificate } from '../../src/core/certificate.js';
 import { readChildren, readTlv, type Tlv } from '../../src/core/der.js';
 import { type CoreErrorCode, isCoreError } from '../../src/core/errors.js';
+import { parsePrivateKeyPem } from '../../src/core/keys.js';
 import { KDF_ID, pbePassword, pkcs12Kdf, WorkBudget } from '../../src/core/pbe.js';
 import { parsePemBlocks } from '../../src/core/pem.js';
 import { isPkcs12, type Pkcs12Contents, readPkcs12, writePkcs12 } from '../../src/core/pkcs12.js';
@@ -565,6 +566,26 @@ describe('PKCS#12: files made by OpenSSL 3', { skip: NO_OPENSSL }, () => {
     const ec = await readPkcs12(file('ec.p12'), 'secret');
     assert.equal(ec.keys[0]!.key.asymmetricKeyType, 'ec');
     assert.equal(ec.certificates[0]!.certificate.sha256, ca.sha256);
+  });
+
+  it('refuses an EC key with explicit curve parameters, with the code the same key gets in PEM', async () => {
+    await openssl('ecparam -name prime256v1 -genkey -param_enc explicit -noout -out @explicit.key');
+    await openssl(
+      'req -x509 -new -key @explicit.key -out @explicit.pem -subj /CN=explicit.test -days 30',
+    );
+    await openssl(
+      'pkcs12 -export -inkey @explicit.key -in @explicit.pem -passout pass:secret -out @explicit.p12',
+    );
+    const [block] = parsePemBlocks(file('explicit.key'));
+    let pemCode: CoreErrorCode | 'ok' = 'ok';
+    try {
+      await parsePrivateKeyPem(block!);
+    } catch (err) {
+      assert.ok(isCoreError(err), `untyped error: ${(err as Error)?.stack ?? err}`);
+      pemCode = err.code;
+    }
+    assert.equal(pemCode, 'UnsupportedAlgorithm');
+    assert.equal(await outcome(file('explicit.p12'), 'secret'), pemCode);
   });
 
   it('opens key-only and certificate-only files', async () => {
