@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { USER_ROLES } from '../service/roles.js';
 
 /** The response schemas of `/api/v1`, one per thing the API describes (never key material). */
 
@@ -154,4 +155,25 @@ export const UploadForm = Type.Object({
   keyAlias: Type.Optional(
     Type.String({ description: 'The key entry to take from a keystore with several.' }),
   ),
+});
+
+/** Values as Markdown prose: "`a`, `b` or `c`". */
+export function oneOf(values: readonly string[]): string {
+  const quoted = values.map((v) => `\`${v}\``);
+  return quoted.length < 2
+    ? quoted.join('')
+    : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+}
+
+/** A user's or a token's role in a response. */
+export const UserRoleSchema = Type.Union(USER_ROLES.map((role) => Type.Literal(role)));
+
+/**
+ * A role in a request body: any string, so that the service answers an unknown one with
+ * `InvalidRole` on every route (a schema enum would answer `BadRequest`).
+ */
+export const RoleInput = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: `${oneOf(USER_ROLES)}.`,
 });
