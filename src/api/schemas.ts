@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { USER_ROLES } from '../service/roles.js';
+import type { RevisionOutcome } from '../service/served-status.js';
 
 /** The response schemas of `/api/v1`, one per thing the API describes (never key material). */
 
@@ -177,3 +178,23 @@ export const RoleInput = Type.String({
   maxLength: 64,
   description: `${oneOf(USER_ROLES)}.`,
 });
+
+/** What one running server made of a change: the properties of its schema. */
+export const NODE_OUTCOME = {
+  node: Type.String(),
+  url: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
+  fingerprint: Type.String({
+    description: 'What the node serves as its server identity now.',
+  }),
+};
+
+/** One node's outcome as the API answers it (`NODE_OUTCOME`). */
+export function nodeOutcome(o: RevisionOutcome) {
+  return {
+    node: o.node.node,
+    url: o.node.url,
+    outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
+    fingerprint: o.node.fingerprint,
+  };
+}
