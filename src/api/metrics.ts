@@ -5,15 +5,14 @@ import type { ServiceContext } from '../service/context.js';
 import { type EntryDescription, listEntries } from '../service/read-entries.js';
 import { routeSchema } from './route-schema.js';
 
-export interface MetricsOptions {
+interface MetricsOptions {
   keystore: ServiceContext;
   tlsStatus: () => ServedStatus | undefined;
   /** This node's counts since start; absent when the API runs without a runtime. */
   counters?: () => RuntimeCounters | undefined;
 }
 
-/** A counter that mirrors a running count read at scrape time (it only adds the difference). */
-/** A counter that mirrors a count the runtime keeps (read when scraped). */
+/** A counter that mirrors a count the runtime keeps, read when scraped (it adds the difference). */
 function mirroredCounter(
   registry: Registry,
   name: string,

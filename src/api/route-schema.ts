@@ -73,7 +73,7 @@ export function checkQuery(request: FastifyRequest): void {
 export const MULTIPART_DOC = 'x-multipart-body';
 
 /** Every code the route documents: its own and the common ones. */
-export function routeCodes(docs: RouteDocs): ErrorCode[] {
+function routeCodes(docs: RouteDocs): ErrorCode[] {
   return [
     ...new Set([
       ...ANY_ROUTE,
