@@ -2,51 +2,34 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { type ApiErrorCode, problemDocument } from './problem.js';
-import { COMMON_SECURITY_HEADERS } from './security-headers.js';
+import { API_ERROR_CODES, type ApiErrorCode, problemDocument, STATUS } from './problem.js';
+import { COMMON_SECURITY_HEADERS, DATA_POLICY } from './security-headers.js';
 
-/** What Node's HTTP parser reports, as the API's code and sentence. */
-function classify(err: NodeJS.ErrnoException): {
-  code: ApiErrorCode;
-  status: number;
-  detail: string;
-} {
+/** What Node's HTTP parser reports, as the API's code and sentence (its status is `STATUS`'s). */
+function classify(err: NodeJS.ErrnoException): { code: ApiErrorCode; detail: string } {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return {
-        code: 'RequestTimeout',
-        status: 408,
-        detail: 'The request headers did not arrive in time.',
-      };
+      return { code: 'RequestTimeout', detail: API_ERROR_CODES.RequestTimeout };
     case 'HPE_HEADER_OVERFLOW':
-      return {
-        code: 'HeadersTooLarge',
-        status: 431,
-        detail: 'The request header section is larger than the server accepts.',
-      };
+      return { code: 'HeadersTooLarge', detail: API_ERROR_CODES.HeadersTooLarge };
     case 'HPE_INVALID_METHOD':
       return {
         code: 'MethodNotImplemented',
-        status: 501,
         detail: 'The request method is not an HTTP method certkeeper knows.',
       };
     case 'HPE_INVALID_CONTENT_LENGTH':
     case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-      return { code: 'BadRequest', status: 400, detail: 'The Content-Length header is not valid.' };
+      return { code: 'BadRequest', detail: 'The Content-Length header is not valid.' };
     case 'HPE_INVALID_TRANSFER_ENCODING':
     case 'HPE_INVALID_CHUNK_SIZE':
-      return { code: 'BadRequest', status: 400, detail: 'The request body framing is not valid.' };
+      return { code: 'BadRequest', detail: 'The request body framing is not valid.' };
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'HPE_INVALID_CONSTANT':
     case 'HPE_LF_EXPECTED':
     case 'HPE_CR_EXPECTED':
-      return {
-        code: 'BadRequest',
-        status: 400,
-        detail: 'A request header line is not valid HTTP.',
-      };
+      return { code: 'BadRequest', detail: 'A request header line is not valid HTTP.' };
     default:
-      return { code: 'BadRequest', status: 400, detail: 'The request is not valid HTTP.' };
+      return { code: 'BadRequest', detail: 'The request is not valid HTTP.' };
   }
 }
 
@@ -60,16 +43,17 @@ export function clientErrorHandler(logger: FastifyBaseLogger | undefined) {
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
     // A reset peer, or one already gone: there is no one to answer.
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    const { code, status, detail } = classify(err);
+    const { code, detail } = classify(err);
+    const status = STATUS[code];
     const requestId = `parser-${randomUUID()}`;
     logger?.info({ requestId, code, parserError: err.code }, 'request rejected by the HTTP parser');
     if (socket.writable) {
-      const body = JSON.stringify(problemDocument(code, detail, requestId, status));
+      const body = JSON.stringify(problemDocument(code, detail, requestId));
       const headers = {
         'Content-Type': 'application/problem+json; charset=utf-8',
         'Content-Length': String(Buffer.byteLength(body)),
         ...COMMON_SECURITY_HEADERS,
-        'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+        'Content-Security-Policy': DATA_POLICY,
         'Cache-Control': 'no-store',
         Connection: 'close',
       };

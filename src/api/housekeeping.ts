@@ -4,7 +4,7 @@ import type { ServiceContext } from '../service/context.js';
 import { expireSessions, forgetOldLoginFailures } from '../service/expire-sessions.js';
 
 /** How often the API deletes expired sessions and failed logins out of their window. */
-export const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Keeps the session and login-failure tables small while the API runs: at start and

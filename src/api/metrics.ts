@@ -2,18 +2,17 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { RuntimeCounters, ServedStatus } from '../runtime/supervisor.js';
 import type { ServiceContext } from '../service/context.js';
-import { listEntries } from '../service/read-entries.js';
+import { type EntryDescription, listEntries } from '../service/read-entries.js';
 import { routeSchema } from './route-schema.js';
 
-export interface MetricsOptions {
+interface MetricsOptions {
   keystore: ServiceContext;
   tlsStatus: () => ServedStatus | undefined;
   /** This node's counts since start; absent when the API runs without a runtime. */
   counters?: () => RuntimeCounters | undefined;
 }
 
-/** A counter that mirrors a running count read at scrape time (it only adds the difference). */
-/** A counter that mirrors a count the runtime keeps (read when scraped). */
+/** A counter that mirrors a count the runtime keeps, read when scraped (it adds the difference). */
 function mirroredCounter(
   registry: Registry,
   name: string,
@@ -65,6 +64,13 @@ export async function registerMetrics(
   const registry = new Registry();
   const { keystore } = options;
   const now = () => keystore.now().getTime();
+  // Both expiry gauges read the entries: a scrape starts every collect() at once, so they
+  // share one listing while it runs (and a scrape that overlaps it shares it too).
+  let listing: Promise<EntryDescription[]> | undefined;
+  const entries = () =>
+    (listing ??= listEntries(keystore).finally(() => {
+      listing = undefined;
+    }));
 
   new Gauge({
     name: 'certkeeper_certificate_expiry_seconds',
@@ -73,7 +79,7 @@ export async function registerMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const entry of await listEntries(keystore)) {
+      for (const entry of await entries()) {
         if (!entry.certificate) continue;
         this.set(
           { alias: entry.alias, kind: entry.kind },
@@ -89,7 +95,7 @@ export async function registerMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const entry of await listEntries(keystore)) {
+      for (const entry of await entries()) {
         if (!entry.certificate) continue;
         for (const binding of entry.bindings) {
           this.set(

@@ -5,8 +5,8 @@ import { CSRF_HEADER, SESSION_COOKIE } from './authenticate.js';
 import { MULTIPART_DOC, SENTENCES, sentenceMarkdown } from './route-schema.js';
 
 /** Where the OpenAPI document and the interactive page are served. */
-export const OPENAPI_PATH = '/api/openapi.json';
-export const DOCS_PATH = '/api/docs';
+const OPENAPI_PATH = '/api/openapi.json';
+const DOCS_PATH = '/api/docs';
 
 /**
  * Registers the OpenAPI 3.1 document, generated from the routes' schemas, and Swagger UI.

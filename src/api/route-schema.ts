@@ -1,7 +1,7 @@
-import type { FastifySchema } from 'fastify';
+import type { FastifyRequest, FastifySchema } from 'fastify';
 import { CORE_ERROR_CODES } from '../core/errors.js';
 import { RUNTIME_ERROR_CODES } from '../runtime/identity.js';
-import { SERVICE_ERROR_CODES, STORE_ERROR_CODES } from '../service/errors.js';
+import { SERVICE_ERROR_CODES, ServiceError, STORE_ERROR_CODES } from '../service/errors.js';
 import { API_ERROR_CODES, type ErrorCode, STATUS } from './problem.js';
 
 /** What any route may answer: a body it can't parse, a fault of the server. */
@@ -57,11 +57,23 @@ export interface RouteDocs {
   responses: Record<number, unknown>;
 }
 
+/**
+ * For a route with `attachValidation: true`: a query its schema refused is `InvalidQuery`,
+ * naming what is wrong; any other refused part (params, body, headers) is `BadRequest` as
+ * without `attachValidation`.
+ */
+export function checkQuery(request: FastifyRequest): void {
+  const err = request.validationError;
+  if (!err) return;
+  if (err.validationContext !== 'querystring') throw err;
+  throw new ServiceError('InvalidQuery', `The query is not valid: ${err.message}.`);
+}
+
 /** Where a route keeps its multipart body's schema for the OpenAPI document. */
 export const MULTIPART_DOC = 'x-multipart-body';
 
 /** Every code the route documents: its own and the common ones. */
-export function routeCodes(docs: RouteDocs): ErrorCode[] {
+function routeCodes(docs: RouteDocs): ErrorCode[] {
   return [
     ...new Set([
       ...ANY_ROUTE,

@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import { USER_ROLES } from '../service/roles.js';
+import type { RevisionOutcome } from '../service/served-status.js';
 
 /** The response schemas of `/api/v1`, one per thing the API describes (never key material). */
 
@@ -155,3 +157,44 @@ export const UploadForm = Type.Object({
     Type.String({ description: 'The key entry to take from a keystore with several.' }),
   ),
 });
+
+/** Values as Markdown prose: "`a`, `b` or `c`". */
+export function oneOf(values: readonly string[]): string {
+  const quoted = values.map((v) => `\`${v}\``);
+  return quoted.length < 2
+    ? quoted.join('')
+    : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+}
+
+/** A user's or a token's role in a response. */
+export const UserRoleSchema = Type.Union(USER_ROLES.map((role) => Type.Literal(role)));
+
+/**
+ * A role in a request body: any string, so that the service answers an unknown one with
+ * `InvalidRole` on every route (a schema enum would answer `BadRequest`).
+ */
+export const RoleInput = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: `${oneOf(USER_ROLES)}.`,
+});
+
+/** What one running server made of a change: the properties of its schema. */
+export const NODE_OUTCOME = {
+  node: Type.String(),
+  url: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
+  fingerprint: Type.String({
+    description: 'What the node serves as its server identity now.',
+  }),
+};
+
+/** One node's outcome as the API answers it (`NODE_OUTCOME`). */
+export function nodeOutcome(o: RevisionOutcome) {
+  return {
+    node: o.node.node,
+    url: o.node.url,
+    outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
+    fingerprint: o.node.fingerprint,
+  };
+}

@@ -11,8 +11,8 @@ export const COMMON_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.
   'Cross-Origin-Resource-Policy': 'same-origin',
 });
 
-/** Data answers (JSON, PEM): nothing in them may run, load or be framed. */
-const DATA_POLICY =
+/** Data answers (JSON, PEM, the parser's problems): nothing in them may run, load or be framed. */
+export const DATA_POLICY =
   "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /**

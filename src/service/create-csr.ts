@@ -25,6 +25,9 @@ const KEY_SPECS: Record<CsrKeyType, KeySpec> = {
   ed25519: { type: 'ed25519' },
 };
 
+/** The key types `createCsr` accepts, for the API's documentation. */
+export const CSR_KEY_TYPES = Object.keys(KEY_SPECS) as readonly CsrKeyType[];
+
 export interface CreateCsrInput {
   alias: string;
   subject: SubjectFields;
@@ -64,7 +67,7 @@ export async function createCsr(
   if (!spec) {
     throw new ServiceError(
       'InvalidKeyType',
-      `The key type "${input.keyType}" is not one of ${Object.keys(KEY_SPECS).join(', ')}.`,
+      `The key type "${input.keyType}" is not one of ${CSR_KEY_TYPES.join(', ')}.`,
     );
   }
   const sans = parseSans(input.sans);

@@ -137,6 +137,8 @@ describe('API: CSRs, export and the truststore', () => {
       },
     });
     assert.equal(badKey.status, 400);
+    assert.equal(badKey.json().code, 'InvalidKeyType');
+    assert.match(badKey.json().detail, /rsa-2048, .*ed25519/);
     const badSan = await api.call('POST', '/api/v1/csrs', {
       token: operator,
       json: { alias: 'y', subject: { CN: 'y.example' }, sans: ['URL:nope'], keyType: 'ec-p256' },

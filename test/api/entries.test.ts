@@ -69,6 +69,11 @@ describe('API: keystore entries', () => {
     const bad = await api.call('GET', '/api/v1/entries?kind=secret', { token: auditor });
     assert.equal(bad.status, 400);
     assert.equal(bad.json().code, 'InvalidQuery');
+    for (const query of ['expiringWithinDays=abc', 'expiringWithinDays=0']) {
+      const one = await api.call('GET', `/api/v1/entries/web?${query}`, { token: auditor });
+      assert.equal(one.status, 400, query);
+      assert.equal(one.json().code, 'InvalidQuery', query);
+    }
   });
 
   it('answers an unknown alias with 404 AliasNotFound', async () => {
@@ -332,5 +337,11 @@ describe('API: the audit log', () => {
     const admin = await api.loginAs('admin');
     const res = await api.call('GET', '/api/v1/audit?limit=100000', { token: admin });
     assert.equal(res.status, 400);
+    assert.equal(res.json().code, 'InvalidQuery');
+    for (const query of ['limit=abc', 'before=0']) {
+      const bad = await api.call('GET', `/api/v1/audit?${query}`, { token: admin });
+      assert.equal(bad.status, 400, query);
+      assert.equal(bad.json().code, 'InvalidQuery', query);
+    }
   });
 });

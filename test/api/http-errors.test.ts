@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
+import { DATA_POLICY } from '../../src/api/security-headers.js';
 import { type ApiAnswer, startApi, type TestApi } from '../support/api.js';
 
 /** Sends raw bytes over TLS and reads the whole answer until the server closes. */
@@ -190,7 +191,9 @@ describe('HTTP errors are problem+json with the security headers', () => {
       );
       assert.match(String(answer.headers['content-type']), /^application\/problem\+json/);
       assert.equal(answer.body.code, code);
+      assert.equal(answer.body.status, status);
       assertSecurityHeaders(answer.headers);
+      assert.equal(answer.headers['content-security-policy'], DATA_POLICY, 'as a route answers');
     }
   });
 
@@ -198,6 +201,7 @@ describe('HTTP errors are problem+json with the security headers', () => {
     const answer = parse(await raw(api, 'GET /healthz HTTP/1.1\r\nHost: x\r\n'));
     assert.equal(answer.status, 408);
     assert.equal(answer.body.code, 'RequestTimeout');
+    assert.equal(answer.body.detail, 'The request headers did not arrive in time.');
     assertSecurityHeaders(answer.headers);
   });
 

@@ -163,8 +163,18 @@ describe('API: the served identity, on a running server', () => {
   });
 
   it('exposes Prometheus metrics: expiry, handshakes, swaps, rollbacks, served revision, requests', async () => {
-    const res = await call('GET', '/metrics', { token: auditor });
+    const { store } = server.keystore;
+    const listBindings = store.listBindings.bind(store);
+    let listings = 0;
+    store.listBindings = () => {
+      listings += 1;
+      return listBindings();
+    };
+    const res = await call('GET', '/metrics', { token: auditor }).finally(() => {
+      store.listBindings = listBindings;
+    });
     assert.equal(res.status, 200);
+    assert.equal(listings, 1, 'one scrape lists the entries once, for both expiry gauges');
     assert.match(String(res.headers['content-type']), /^text\/plain/);
     const value = (pattern: RegExp) => {
       const m = pattern.exec(res.text);

@@ -49,6 +49,19 @@ describe('API: users', () => {
     assert.equal(gone.status, 401, "the removed user's session ended");
   });
 
+  it('answers an unknown role with InvalidRole when creating a user or a token, as a role change does', async () => {
+    for (const [path, json] of [
+      ['/api/v1/users', { username: 'frank', role: 'root', password: 'long enough passphrase' }],
+      ['/api/v1/tokens', { name: 'rooted', role: 'root' }],
+    ] as const) {
+      const res = await api.call('POST', path, { token: admin, json });
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json().code, 'InvalidRole', path);
+      assert.match(res.json().detail, /admin, operator, auditor/);
+    }
+    assert.equal(await api.keystore.ctx.store.getUser('frank'), undefined);
+  });
+
   it("changes a user's role: privileges follow at once, a demoted admin's admin token and session no longer do an admin thing", async () => {
     const dana = await api.loginAs('admin', 'dana');
     const tokenOf = async (role: string) => {

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { ServiceContext } from '../../service/context.js';
 import { listAudit } from '../../service/read-entries.js';
 import { verifyAuditLog } from '../../service/verify-audit.js';
-import { routeSchema } from '../route-schema.js';
+import { checkQuery, routeSchema } from '../route-schema.js';
 import { AuditRecord } from '../schemas.js';
 
 const MAX_PAGE = 500;
@@ -18,12 +18,14 @@ export async function auditRoutes(
     '/api/v1/audit',
     {
       config: { privilege: 'audit:read' },
+      attachValidation: true,
       schema: routeSchema({
         operationId: 'listAudit',
         summary: 'Page through the audit log, newest first',
         description:
           'Each answer holds up to `limit` records older than `before` (a `seq`), and `next`: the `before` of the next page, or null at the first record.',
         tags: ['audit'],
+        errors: ['InvalidQuery'],
         querystring: Type.Object(
           {
             before: Type.Optional(
@@ -48,6 +50,7 @@ export async function auditRoutes(
       }),
     },
     async (request) => {
+      checkQuery(request);
       const limit = request.query.limit ?? 100;
       const records = await listAudit(keystore, {
         limit,

@@ -9,6 +9,7 @@ import { logout } from '../../service/logout.js';
 import { ApiError } from '../api-error.js';
 import { authOf, SESSION_COOKIE, sessionTokenOf } from '../authenticate.js';
 import { routeSchema } from '../route-schema.js';
+import { UserRoleSchema } from '../schemas.js';
 
 const Credentials = Type.Object(
   {
@@ -30,7 +31,7 @@ const SessionAnswer = Type.Object(
       description: 'The end unless it is used before.',
     }),
     user: Type.String(),
-    role: Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('auditor')]),
+    role: UserRoleSchema,
     mustChangePassword: Type.Boolean(),
   },
   { description: 'The session is open; the `session_id` cookie is set too.' },

@@ -7,7 +7,7 @@ import { ApiError } from '../api-error.js';
 import { authOf } from '../authenticate.js';
 import { ifMatchRevision } from '../etag.js';
 import { routeSchema } from '../route-schema.js';
-import { Alias } from '../schemas.js';
+import { Alias, NODE_OUTCOME, nodeOutcome } from '../schemas.js';
 import { type JsonUpload, readJsonUpload, UploadBody } from '../upload.js';
 import { IMPORT_ERRORS } from './imports.js';
 
@@ -124,18 +124,10 @@ export async function changeRoutes(
                   description: 'What each operation did, in order.',
                 },
               ),
-              nodes: Type.Array(
-                Type.Object({
-                  node: Type.String(),
-                  url: Type.Union([Type.String(), Type.Null()]),
-                  outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
-                  fingerprint: Type.String(),
-                }),
-                {
-                  description:
-                    'When the change touched what is served: each running server, once it served it (`pending`: no report in 30 s).',
-                },
-              ),
+              nodes: Type.Array(Type.Object(NODE_OUTCOME), {
+                description:
+                  'When the change touched what is served: each running server, once it served it (`pending`: no report in 30 s).',
+              }),
             },
             { description: 'Applied, as one change.' },
           ),
@@ -152,12 +144,7 @@ export async function changeRoutes(
       return {
         revision: result.revision,
         operations: result.operations,
-        nodes: outcomes.map((o) => ({
-          node: o.node.node,
-          url: o.node.url,
-          outcome: o.outcome === 'served' ? 'served' : 'pending',
-          fingerprint: o.node.fingerprint,
-        })),
+        nodes: outcomes.map(nodeOutcome),
       };
     },
   );

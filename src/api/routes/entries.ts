@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { ServiceContext } from '../../service/context.js';
 import { deleteEntry } from '../../service/delete-entry.js';
-import { ServiceError } from '../../service/errors.js';
 import {
   DEFAULT_PAGE_SIZE,
   describeEntry,
@@ -14,7 +13,7 @@ import {
 } from '../../service/read-entries.js';
 import { authOf } from '../authenticate.js';
 import { ifMatchRevision } from '../etag.js';
-import { routeSchema } from '../route-schema.js';
+import { checkQuery, routeSchema } from '../route-schema.js';
 import {
   Alias,
   EntryDescription,
@@ -63,12 +62,6 @@ function pageOf(description: string) {
       }),
     },
   };
-}
-
-/** A query the schema refused: `InvalidQuery`, naming what is wrong. */
-function checkQuery(request: FastifyRequest): void {
-  const err = request.validationError;
-  if (err) throw new ServiceError('InvalidQuery', `The query is not valid: ${err.message}.`);
 }
 
 /**
@@ -170,6 +163,7 @@ export async function entryRoutes(
     '/api/v1/entries/:alias',
     {
       config: { privilege: 'entries:read' },
+      attachValidation: true,
       schema: routeSchema({
         operationId: 'getEntry',
         summary: 'Describe one entry: certificate, chain, CSR, bindings, status; its ETag',
@@ -184,6 +178,7 @@ export async function entryRoutes(
       }),
     },
     async (request, reply) => {
+      checkQuery(request);
       const entry = await describeEntry(keystore, request.params.alias, request.query);
       setEntryTag(reply, entry.revision);
       return entry;

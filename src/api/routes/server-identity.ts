@@ -20,17 +20,7 @@ import {
 import { authOf } from '../authenticate.js';
 import type { ErrorCode } from '../problem.js';
 import { routeSchema } from '../route-schema.js';
-import { Alias } from '../schemas.js';
-
-/** What one running server made of a change. */
-const NODE_OUTCOME = {
-  node: Type.String(),
-  url: Type.Union([Type.String(), Type.Null()]),
-  outcome: Type.Union([Type.Literal('served'), Type.Literal('pending')]),
-  fingerprint: Type.String({
-    description: 'What the node serves as its server identity now.',
-  }),
-};
+import { Alias, NODE_OUTCOME, nodeOutcome } from '../schemas.js';
 
 const Applied = Type.Object(
   {
@@ -92,16 +82,6 @@ function reloaded(revision: number, at: string, outcomes: RevisionOutcome[]) {
         passedOver: o.outcome === 'served' ? o.node.refusedSources.map(broken) : [],
       };
     }),
-  };
-}
-
-/** One node's outcome as the API answers it. */
-function nodeOutcome(o: RevisionOutcome) {
-  return {
-    node: o.node.node,
-    url: o.node.url,
-    outcome: o.outcome === 'served' ? ('served' as const) : ('pending' as const),
-    fingerprint: o.node.fingerprint,
   };
 }
 

@@ -4,11 +4,10 @@ import type { ServiceContext } from '../../service/context.js';
 import { createToken } from '../../service/create-token.js';
 import { listTokens } from '../../service/list-tokens.js';
 import { revokeToken } from '../../service/revoke-token.js';
-import { isAdmin } from '../../service/roles.js';
+import { isAdmin, type UserRole } from '../../service/roles.js';
 import { authOf } from '../authenticate.js';
 import { routeSchema } from '../route-schema.js';
-
-const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('auditor')]);
+import { UserRoleSchema as Role, RoleInput } from '../schemas.js';
 
 const TokenSummary = Type.Object({
   id: Type.String(),
@@ -23,7 +22,8 @@ const TokenSummary = Type.Object({
 
 interface CreateBody {
   name: string;
-  role: 'admin' | 'operator' | 'auditor';
+  /** Any string: the service answers one it does not know with `InvalidRole`. */
+  role: string;
   username?: string;
   expiresInDays?: number;
   expiresAt?: string;
@@ -57,7 +57,7 @@ export async function tokenRoutes(
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 64 }),
-            role: Role,
+            role: RoleInput,
             username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
             expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
             expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -85,7 +85,7 @@ export async function tokenRoutes(
       const { name, role, username, expiresInDays, expiresAt } = request.body;
       const created = await createToken(keystore, {
         name,
-        role,
+        role: role as UserRole,
         username: username ?? auth.username,
         ...(expiresInDays !== undefined ? { expiresInDays } : {}),
         ...(expiresAt !== undefined ? { expiresAt } : {}),

@@ -10,8 +10,8 @@ import { removeUser } from '../../service/remove-user.js';
 import type { UserRole } from '../../service/roles.js';
 import { authOf } from '../authenticate.js';
 import { routeSchema } from '../route-schema.js';
+import { UserRoleSchema as Role, RoleInput } from '../schemas.js';
 
-const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('auditor')]);
 const Username = Type.String({ minLength: 1, maxLength: 64 });
 
 const UserSummary = Type.Object({
@@ -47,7 +47,7 @@ export async function userRoutes(
     async () => listUsers(keystore),
   );
 
-  app.post<{ Body: { username: string; role: UserRole; password?: string } }>(
+  app.post<{ Body: { username: string; role: string; password?: string } }>(
     '/api/v1/users',
     {
       config: { privilege: 'users:manage' },
@@ -68,7 +68,7 @@ export async function userRoutes(
         body: Type.Object(
           {
             username: Username,
-            role: Role,
+            role: RoleInput,
             password: Type.Optional(Type.String({ maxLength: 4096 })),
           },
           { additionalProperties: false },
@@ -94,7 +94,11 @@ export async function userRoutes(
     async (request, reply) => {
       const created = await createUser(
         keystore,
-        { ...request.body, principal: authOf(request).principal },
+        {
+          ...request.body,
+          role: request.body.role as UserRole,
+          principal: authOf(request).principal,
+        },
         options.authPolicy?.hasher,
       );
       return reply.code(201).send(created);
@@ -168,12 +172,7 @@ export async function userRoutes(
         params: Type.Object({ username: Username }),
         body: Type.Object(
           {
-            // Any string: the service answers a role it does not know with InvalidRole.
-            role: Type.String({
-              minLength: 1,
-              maxLength: 64,
-              description: '`admin`, `operator` or `auditor`.',
-            }),
+            role: RoleInput,
           },
           { additionalProperties: false },
         ),
