@@ -822,9 +822,8 @@ export class Supervisor {
       bindings.push({ name: wanted.binding, refused: wanted.alias, served });
     }
     const first = this.#refused.get(refused[0]!.key);
-    this.#rollbacks++;
     try {
-      await restoreRefusedBindings(this.#serviceContext(), {
+      const written = await restoreRefusedBindings(this.#serviceContext(), {
         refusedRevision: revision,
         bindings,
         principal: RUNTIME_PRINCIPAL,
@@ -835,6 +834,8 @@ export class Supervisor {
           ...details,
         },
       });
+      // Rollbacks this node wrote: none when nothing was to put back or the store moved on.
+      if (written !== undefined) this.#rollbacks++;
     } catch (err) {
       this.#logger.error(
         { code: codeOf(err), reason: String(err) },
