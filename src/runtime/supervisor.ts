@@ -28,6 +28,7 @@ import {
   resolveStartupSource,
   SOURCE_WORDS,
   type SourceAttempt,
+  SourceError,
   type SourceKind,
   type SourceOptions,
 } from './sources.js';
@@ -111,6 +112,8 @@ export interface ReloadReport {
   what: string;
   /** The pinning source that broke, whose last good identity keeps serving; or null. */
   keptLastGood: SourceAttempt | null;
+  /** Why the sources could not be read again (nothing changed), or null when they were. */
+  error: { code: string; message: string } | null;
 }
 
 /**
@@ -679,16 +682,30 @@ export class Supervisor {
       // A reload asked for through the keystore (any process, any node): as SIGHUP.
       const request = await reloadRequest(this.#serviceContext());
       if (request && request.at !== this.#reloadSeen) {
-        this.#reloadSeen = request.at;
         this.#logger.info({ by: request.by }, 'Reloading the certificate sources, as asked.');
-        const keptLastGood = await this.#reloadSources();
-        const served = this.#resolved!;
-        this.#lastReload = {
-          requestedAt: request.at,
-          source: served.source,
-          what: served.what,
-          keptLastGood: keptLastGood ?? null,
-        };
+        let keptLastGood: SourceAttempt | undefined;
+        let error: ReloadReport['error'] = null;
+        try {
+          keptLastGood = await this.#reloadSources();
+        } catch (err) {
+          // Answered as failed rather than left pending: whoever asked learns why, and a
+          // source that stays broken does not stop this node following the store.
+          error = {
+            code: err instanceof SourceError ? (err.attempt.code ?? 'Unexpected') : codeOf(err),
+            message: err instanceof Error ? err.message : String(err),
+          };
+          throw err;
+        } finally {
+          this.#reloadSeen = request.at;
+          const served = this.#resolved!;
+          this.#lastReload = {
+            requestedAt: request.at,
+            source: served.source,
+            what: served.what,
+            keptLastGood: keptLastGood ?? null,
+            error,
+          };
+        }
       }
       state = await this.#state(revision);
     } catch (err) {
