@@ -64,10 +64,18 @@ describe('a reload through the keystore that fails', () => {
     assert.equal(nodes.length, 1);
     let stdout = '';
     let stderr = '';
-    const io = {
-      stdout: { write: (s: string) => ((stdout += s), true) },
-      stderr: { write: (s: string) => ((stderr += s), true) },
-    } as unknown as Parameters<typeof reportReload>[3];
+    const io: Parameters<typeof reportReload>[3] = {
+      stdout: {
+        write: (t: string) => {
+          stdout += t;
+        },
+      },
+      stderr: {
+        write: (t: string) => {
+          stderr += t;
+        },
+      },
+    };
     const status = reportReload([{ node: nodes[0]!, outcome: 'served' }], request, 30, io);
     assert.equal(status, 1);
     assert.equal(stdout, '');
