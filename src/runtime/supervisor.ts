@@ -1003,10 +1003,13 @@ export class Supervisor {
   }
 }
 
-/** The host part of a URL for a listening address: this host's name for a wildcard. */
-function urlHost(address: string): string {
-  if (address === '0.0.0.0' || address === '::') return hostname();
-  return address.includes(':') ? `[${address}]` : address;
+/**
+ * The host part of a URL for a listening address: `name` (this host's name) for a
+ * wildcard address, an IPv6 address in brackets.
+ */
+export function urlHost(address: string, name: string = hostname()): string {
+  const shown = address === '0.0.0.0' || address === '::' ? name : address;
+  return shown.includes(':') ? `[${shown}]` : shown;
 }
 
 function sourceOf(server: Identity, resolved: ResolvedSource): SourceKind {
