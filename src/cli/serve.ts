@@ -3,7 +3,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import { buildApp } from '../api/app.js';
 import { RuntimeError } from '../runtime/identity.js';
 import { SourceError } from '../runtime/sources.js';
-import { Supervisor } from '../runtime/supervisor.js';
+import { Supervisor, urlHost } from '../runtime/supervisor.js';
 import { ensureInitialAdmin, type InitialAdminResult } from '../service/initial-admin.js';
 import { type Keystore, openKeystore } from '../service/keystore.js';
 import { localServerNames } from '../service/local-ca.js';
@@ -104,12 +104,11 @@ export async function startServer(
       log: logger.child({ layer: 'service' }),
     });
     const address = supervisor!.runtime.address()!;
-    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? host : config.host;
     return {
       supervisor: supervisor!,
       keystore,
       store,
-      url: `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/`,
+      url: `https://${urlHost(config.host, host)}:${address.port}/`,
       initialAdmin,
       stop: async () => {
         await supervisor!.stop();

@@ -55,6 +55,13 @@ export function reportReload(
   for (const { node } of served) {
     const server = node.url ?? node.node;
     const reload = reloadOf(node, request.at);
+    if (reload?.error) {
+      status = 1;
+      io.stderr.write(
+        `${server} could not reload its certificate sources (${reload.error.code}: ${reload.error.message}); it keeps serving what it served (sha256 ${node.fingerprint}).\n`,
+      );
+      continue;
+    }
     if (reload?.keptLastGood) {
       status = 1;
       io.stderr.write(

@@ -76,6 +76,21 @@ export function dnsPatternProblem(pattern: string): string | undefined {
   return `"${pattern}" is not a valid DNS name (use letters, digits and hyphens; IDNs as xn--).`;
 }
 
+/** A label as SNI bindings have always been stored: lower-case LDH, `_` tolerated. */
+const BOUND_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const BOUND_HOST = new RegExp(`^(?:\\*\\.)?${BOUND_LABEL}(?:\\.${BOUND_LABEL})*$`);
+
+/**
+ * True for an SNI host a binding may hold: syntax only (lower-case labels, `_` allowed,
+ * an optional `*.` over any name, 253 characters at most). The store and the runtime
+ * check this, not `isValidDnsPattern`, so that bindings written under an older or
+ * looser policy (`*.lan`, `_svc.example.com`) still serve and can be unbound; the policy
+ * applies where a binding is made.
+ */
+export function isSniHostSyntax(name: string): boolean {
+  return name.length <= 253 && BOUND_HOST.test(name);
+}
+
 const PSL_OPTIONS = {
   allowPrivateDomains: true,
   extractHostname: false,

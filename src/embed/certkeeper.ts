@@ -3,7 +3,7 @@ import type { Server } from 'node:https';
 import { hostname } from 'node:os';
 import type { CertkeeperApiOptions } from '../api/plugin.js';
 import { type RuntimeLogger, silentLogger } from '../runtime/identity.js';
-import { type ServedStatus, Supervisor } from '../runtime/supervisor.js';
+import { type ServedStatus, Supervisor, urlHost } from '../runtime/supervisor.js';
 import type { ApplyResult } from '../runtime/tls-runtime.js';
 import { ensureInitialAdmin, type InitialAdminResult } from '../service/initial-admin.js';
 import { type Keystore, openKeystore } from '../service/keystore.js';
@@ -100,7 +100,15 @@ export async function openCertkeeper(options: CertkeeperOptions): Promise<Certke
     if (closed) throw new Error('This certkeeper was closed.');
     supervisor = new Supervisor({
       store: keystore.store,
-      sources: { dataDir: options.dataDir, flags: {}, config: {}, env, strict: false },
+      sources: {
+        dataDir: options.dataDir,
+        flags: {},
+        config: {},
+        env,
+        strict: false,
+        // A file source is validated as an import is, against the same anchors.
+        trusted: keystore.trusted,
+      },
       localNames: localServerNames(host, options.names),
       commonName: host,
       ...(options.host ? { host: options.host } : {}),
@@ -117,9 +125,8 @@ export async function openCertkeeper(options: CertkeeperOptions): Promise<Certke
     // Only once the identity is served: a start refused for a damaged store writes nothing.
     const initialAdmin = await ensureInitialAdmin(keystore, { env, log: logger });
     const { address, port } = supervisor!.runtime.address()!;
-    const shown = address === '0.0.0.0' || address === '::' ? host : address;
     return {
-      url: `https://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
+      url: `https://${urlHost(address, host)}:${port}/`,
       port,
       initialAdmin,
     };

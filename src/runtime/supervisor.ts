@@ -28,6 +28,7 @@ import {
   resolveStartupSource,
   SOURCE_WORDS,
   type SourceAttempt,
+  SourceError,
   type SourceKind,
   type SourceOptions,
 } from './sources.js';
@@ -111,6 +112,8 @@ export interface ReloadReport {
   what: string;
   /** The pinning source that broke, whose last good identity keeps serving; or null. */
   keptLastGood: SourceAttempt | null;
+  /** Why the sources could not be read again (nothing changed), or null when they were. */
+  error: { code: string; message: string } | null;
 }
 
 /**
@@ -679,16 +682,30 @@ export class Supervisor {
       // A reload asked for through the keystore (any process, any node): as SIGHUP.
       const request = await reloadRequest(this.#serviceContext());
       if (request && request.at !== this.#reloadSeen) {
-        this.#reloadSeen = request.at;
         this.#logger.info({ by: request.by }, 'Reloading the certificate sources, as asked.');
-        const keptLastGood = await this.#reloadSources();
-        const served = this.#resolved!;
-        this.#lastReload = {
-          requestedAt: request.at,
-          source: served.source,
-          what: served.what,
-          keptLastGood: keptLastGood ?? null,
-        };
+        let keptLastGood: SourceAttempt | undefined;
+        let error: ReloadReport['error'] = null;
+        try {
+          keptLastGood = await this.#reloadSources();
+        } catch (err) {
+          // Answered as failed rather than left pending: whoever asked learns why, and a
+          // source that stays broken does not stop this node following the store.
+          error = {
+            code: err instanceof SourceError ? (err.attempt.code ?? 'Unexpected') : codeOf(err),
+            message: err instanceof Error ? err.message : String(err),
+          };
+          throw err;
+        } finally {
+          this.#reloadSeen = request.at;
+          const served = this.#resolved!;
+          this.#lastReload = {
+            requestedAt: request.at,
+            source: served.source,
+            what: served.what,
+            keptLastGood: keptLastGood ?? null,
+            error,
+          };
+        }
       }
       state = await this.#state(revision);
     } catch (err) {
@@ -822,9 +839,8 @@ export class Supervisor {
       bindings.push({ name: wanted.binding, refused: wanted.alias, served });
     }
     const first = this.#refused.get(refused[0]!.key);
-    this.#rollbacks++;
     try {
-      await restoreRefusedBindings(this.#serviceContext(), {
+      const written = await restoreRefusedBindings(this.#serviceContext(), {
         refusedRevision: revision,
         bindings,
         principal: RUNTIME_PRINCIPAL,
@@ -835,6 +851,8 @@ export class Supervisor {
           ...details,
         },
       });
+      // Rollbacks this node wrote: none when nothing was to put back or the store moved on.
+      if (written !== undefined) this.#rollbacks++;
     } catch (err) {
       this.#logger.error(
         { code: codeOf(err), reason: String(err) },
@@ -985,10 +1003,13 @@ export class Supervisor {
   }
 }
 
-/** The host part of a URL for a listening address: this host's name for a wildcard. */
-function urlHost(address: string): string {
-  if (address === '0.0.0.0' || address === '::') return hostname();
-  return address.includes(':') ? `[${address}]` : address;
+/**
+ * The host part of a URL for a listening address: `name` (this host's name) for a
+ * wildcard address, an IPv6 address in brackets.
+ */
+export function urlHost(address: string, name: string = hostname()): string {
+  const shown = address === '0.0.0.0' || address === '::' ? name : address;
+  return shown.includes(':') ? `[${shown}]` : shown;
 }
 
 function sourceOf(server: Identity, resolved: ResolvedSource): SourceKind {

@@ -28,7 +28,7 @@ import type { RequestListener } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { isValidDnsPattern } from '../core/hostname.js';
+import { isSniHostSyntax } from '../core/hostname.js';
 import { MAX_CLIENT_HELLO_BYTES, serverNameOf } from './client-hello.js';
 import { ContextCache, type ContextCacheStats } from './context-cache.js';
 import {
@@ -707,8 +707,12 @@ export function resolveIdentity(state: RuntimeState, servername: string): SniIde
   return state.server;
 }
 
-/** A lower-case host name or `*.` wildcard, as bindings keep them. */
-const isSniKey = (name: string) => name === name.toLowerCase() && isValidDnsPattern(name);
+/**
+ * A lower-case host name or `*.` wildcard, as bindings keep them: syntax only, so a
+ * binding the store holds always serves (the host name policy applies where bindings
+ * are made), and no public-suffix lookup runs here.
+ */
+const isSniKey = isSniHostSyntax;
 
 /**
  * SNI maps already checked: states are "replaced, never changed", and the supervisor

@@ -1,7 +1,7 @@
 import { readValidity } from '../core/certificate.js';
 import { CoreError } from '../core/errors.js';
 import { type ChangeInput, type Mutation, StoreError } from '../store/store.js';
-import { assertNotPinned, type UserBinding, userBinding } from './binding-name.js';
+import { assertNotPinned, existingBinding, type UserBinding, userBinding } from './binding-name.js';
 import { checkEntryRevision, guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 import { changeBy, type Principal } from './principal.js';
@@ -138,7 +138,7 @@ export async function planUnbind(
   ctx: ServiceContext,
   input: UnbindInput,
 ): Promise<BindPlan<UnbindResult>> {
-  const binding = userBinding(input.binding);
+  const binding = existingBinding(input.binding);
   const bound = (await ctx.store.listBindings()).find((b) => b.name === binding);
   if (!bound) {
     throw new ServiceError('BindingNotFound', `Nothing is bound as "${binding}".`, {

@@ -1,4 +1,4 @@
-import { isValidDnsName, isValidDnsPattern } from '../core/hostname.js';
+import { dnsPatternProblem, isSniHostSyntax } from '../core/hostname.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
 
@@ -18,16 +18,26 @@ export function userBinding(name: string): UserBinding {
 /** The binding name for an SNI host: `sni:` and the lower-case name (`*.` wildcard allowed). */
 export function sniBinding(host: string): `sni:${string}` {
   const name = host.trim().toLowerCase().replace(/\.$/, '');
-  if (!isValidDnsPattern(name)) {
-    const bare = name.slice(2);
-    throw new ServiceError(
-      'InvalidHostname',
-      name.startsWith('*.') && isValidDnsName(bare)
-        ? `"${host}" is a wildcard directly under the public suffix "${bare}", which no certificate may name.`
-        : `"${host}" is not a host name an SNI binding can use.`,
-    );
-  }
+  const problem = dnsPatternProblem(name);
+  if (problem) throw new ServiceError('InvalidHostname', problem, { details: { host } });
   return `sni:${name}`;
+}
+
+/**
+ * The binding name for one that may already exist (to unbind it): `server`, or an SNI
+ * host in binding syntax without the host name policy, so that a binding written under an
+ * older policy (`sni:*.lan`) can still be removed. Anything else is `InvalidBinding`.
+ */
+export function existingBinding(name: string): UserBinding {
+  if (name === 'server') return 'server';
+  if (typeof name === 'string' && name.startsWith('sni:')) {
+    const host = name.slice(4).trim().toLowerCase().replace(/\.$/, '');
+    if (isSniHostSyntax(host)) return `sni:${host}`;
+    throw new ServiceError('InvalidHostname', `"${name.slice(4)}" is not a host name.`, {
+      details: { host: name.slice(4) },
+    });
+  }
+  return userBinding(name);
 }
 
 /** Throws `PinnedBySource` when a higher-precedence startup source pins the server identity. */

@@ -1,3 +1,4 @@
+import { entryBound } from '../store/change.js';
 import { type ChangeInput, StoreError } from '../store/store.js';
 import { checkEntryRevision, guards, isReservedAlias, type ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
@@ -39,15 +40,9 @@ export async function planDelete(ctx: ServiceContext, input: DeleteInput): Promi
   const entry = await ctx.store.getEntry(input.alias);
   if (!entry) throw new StoreError('AliasNotFound', `No entry is named "${input.alias}".`);
   checkEntryRevision(entry, input.entryRevision);
+  // Before the store would (so a batch names the operation), with the store's own error.
   const bound = (await ctx.store.listBindings()).filter((b) => b.alias === input.alias);
-  if (bound.length > 0) {
-    const names = bound.map((b) => b.name).sort();
-    throw new StoreError(
-      'AliasInUse',
-      `The entry "${input.alias}" is bound to ${names.join(', ')}; unbind it or bind another entry first.`,
-      { details: { alias: input.alias, bindings: names } },
-    );
-  }
+  if (bound.length > 0) throw entryBound(input.alias, bound.map((b) => b.name).sort());
   return changeBy(input.principal, {
     action: 'delete',
     target: input.alias,

@@ -3,9 +3,6 @@ import { type CsrDescription, describeCsr, parseCsr } from '../core/csr.js';
 import { type CertificateDescription, describeCertificate } from '../core/describe.js';
 import { parsePemBlocks } from '../core/pem.js';
 import type { AuditRecord, EntryKind, EntryRecord } from '../store/store.js';
-
-export type { EntryKind };
-
 import { StoreError } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { ServiceError } from './errors.js';
@@ -74,8 +71,9 @@ export async function listEntries(
 
 /**
  * One page of the entries that match the filters, by alias after `input.after`: `limit`
- * of them unless it is the last page. The store is read in batches from `after`, so a
- * page costs its own entries (and, with a status filter, those skipped), not the keystore.
+ * of them unless it is the last page. The entries are read in batches from `after`, so a
+ * page reads and describes its own entries (and, with a status filter, those skipped), not
+ * every entry of the keystore; the bindings, to name each entry's, are all read.
  */
 export async function listEntryPage(
   ctx: ServiceContext,

@@ -81,7 +81,7 @@ export async function readInputFile(
 }
 
 /** How long a pipe may take to deliver all it holds (its writer may be slow: a vault). */
-export const PIPE_TIMEOUT_MS = 30_000;
+const PIPE_TIMEOUT_MS = 30_000;
 
 /**
  * What a pipe delivers until its writer closes it: at most `limit` bytes within

@@ -33,6 +33,8 @@ export interface NodeReload {
   what: string;
   /** The pinning source that broke, whose last good certificate keeps serving; or null. */
   keptLastGood: NodeSourceAttempt | null;
+  /** Why the sources could not be read again (nothing changed); absent or null when they were. */
+  error?: { code: string; message: string } | null;
 }
 
 /** A running server's report. */

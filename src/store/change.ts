@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { isValidDnsPattern } from '../core/hostname.js';
+import { isSniHostSyntax } from '../core/hostname.js';
 import type { Sealer } from './encryption.js';
 import type {
   AuditEventInput,
@@ -188,7 +188,8 @@ function prepareMutation(m: unknown, index: number, sealer: Sealer): PlannedMuta
         alias: requireName(mutation.alias, where, 'alias'),
       };
     case 'unbind':
-      return { type: 'unbind', name: requireBindingName(mutation.name, where) };
+      // Any name a row may hold can be removed, whatever wrote it (not there: BindingNotFound).
+      return { type: 'unbind', name: requireName(mutation.name, where, 'name') };
     case 'putSecret': {
       const name = requireName(mutation.name, where, 'name');
       if (!(mutation.value instanceof Uint8Array)) throw invalid(`${where}: value must be bytes.`);
@@ -376,14 +377,15 @@ function requireName(value: unknown, where: string, field: string): string {
   return value;
 }
 
-/** `server`, `ca` or `sni:<host>` (lower-case DNS name, optionally `*.`-prefixed). */
+/**
+ * `server`, `ca` or `sni:<host>` (lower-case host syntax, optionally `*.`-prefixed). Syntax
+ * only: the host name policy (public suffixes, `_`) is the service's, where bindings are
+ * made, so that bindings written under an older policy stay readable and removable.
+ */
 function requireBindingName(value: unknown, where: string): string {
   const name = requireName(value, where, 'name');
   if (name === 'server' || name === 'ca') return name;
-  if (name.startsWith('sni:')) {
-    const host = name.slice(4);
-    if (host === host.toLowerCase() && isValidDnsPattern(host)) return name;
-  }
+  if (name.startsWith('sni:') && isSniHostSyntax(name.slice(4))) return name;
   throw invalid(
     `${where}: the binding name ${JSON.stringify(name)} must be "server", "ca" or "sni:<host>" with a lower-case host name (optionally "*.").`,
   );

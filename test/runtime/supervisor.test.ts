@@ -147,6 +147,7 @@ describe('the supervisor following the store', () => {
     corruptStoredKey(dir, 'broken');
 
     const served = supervisor.runtime.current!;
+    const rollbacks = supervisor.counters().rollbacks;
     await bindEntry(ctx, {
       alias: 'broken',
       binding: 'sni:broken.example.test',
@@ -170,5 +171,49 @@ describe('the supervisor following the store', () => {
       'the binding the probe refused is gone from the store',
     );
     assert.equal(supervisor.runtime.current!.sni.size, served.sni.size);
+    assert.equal(supervisor.counters().rollbacks, rollbacks + 1, 'the rollback it wrote counts');
+  });
+
+  it('counts no rollback when a refused identity left nothing to put back', async () => {
+    const ctx = { store, now: () => new Date(), trusted: [] };
+    const rollbacks = supervisor.counters().rollbacks;
+    const audited = (await store.listAudit({ limit: 1 }))[0]!.seq;
+    // A renewal under the same alias whose stored key is damaged: the binding already names
+    // the entry that keeps serving (its old identity), so the store has nothing to undo.
+    const renewed = await makeHierarchy({ name: 'Renewed9', hosts: ['h9.example.test'] });
+    await importEntry(ctx, {
+      alias: 'site-9',
+      files: [
+        {
+          name: 'b',
+          bytes: Buffer.from(
+            renewed.leaf.certPem + renewed.intermediate.certPem + renewed.leaf.keyPem,
+          ),
+        },
+      ],
+      replace: true,
+      principal: TEST_PRINCIPAL,
+    });
+    corruptStoredKey(dir, 'site-9');
+    await supervisor.reload();
+    // SNI keys are read on the first handshake for the name: this one finds the damage.
+    await handshake(supervisor.runtime.address()!.port, { servername: 'h9.example.test' }).catch(
+      () => undefined,
+    );
+    let refused = false;
+    for (let waited = 0; waited < 3000 && !refused; waited += 20) {
+      await new Promise((r) => setTimeout(r, 20));
+      refused = (supervisor.status()?.refused ?? []).some(
+        (r) => r.binding === 'sni:h9.example.test',
+      );
+    }
+    assert.ok(refused, 'the damaged renewal is refused');
+    assert.equal(supervisor.counters().rollbacks, rollbacks, 'nothing was written, nothing counts');
+    assert.ok(
+      (await store.listAudit({ limit: 5 })).every(
+        (r) => r.seq <= audited || r.action !== 'rollback',
+      ),
+      'no rollback was recorded',
+    );
   });
 });

@@ -587,6 +587,19 @@ describe('runtime state', () => {
     );
   });
 
+  it('serves any SNI name a store may hold: syntax only, no host name policy', () => {
+    // Bindings an older version wrote: the policy refuses them only for new bindings.
+    for (const held of ['*.lan', '*.com', '_svc.example.test', 'x_y.lan']) {
+      const s = state(1, A, [[held, C]]);
+      assert.equal(normalizeState(s), s, held);
+    }
+    assert.throws(
+      () => normalizeState(state(1, A, [[`${'a'.repeat(63)}.`.repeat(4).slice(0, 254), C]])),
+      (e: unknown) => isRuntimeError(e, 'InvalidState'),
+      'longer than 253 characters',
+    );
+  });
+
   it('resolves exact before wildcard before the server identity', () => {
     const s = state(1, A, [
       ['*.example.test', W],

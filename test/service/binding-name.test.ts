@@ -1,7 +1,7 @@
 /** SNI binding names follow core's one host name rule (`core/hostname.ts`). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sniBinding, userBinding } from '../../src/service/binding-name.js';
+import { existingBinding, sniBinding, userBinding } from '../../src/service/binding-name.js';
 import { ServiceError } from '../../src/service/errors.js';
 
 function refusedAsInvalidHostname(host: string, pattern?: RegExp): void {
@@ -33,6 +33,20 @@ describe('sniBinding', () => {
   it('refuses underscores, inner wildcards and IP-like names, as certificates do', () => {
     for (const host of ['foo_bar.example.com', 'www.*.example.com', '192.0.2.1', '*', '']) {
       refusedAsInvalidHostname(host);
+    }
+  });
+});
+
+describe('existingBinding', () => {
+  it('names a binding an older policy let in, so it can be removed', () => {
+    assert.equal(existingBinding('sni:*.LAN.'), 'sni:*.lan');
+    assert.equal(existingBinding('sni:_svc.example.com'), 'sni:_svc.example.com');
+    assert.equal(existingBinding('server'), 'server');
+  });
+
+  it('still refuses what no binding can be', () => {
+    for (const name of ['sni:www.*.example.com', 'sni:a b', 'ca', 'other']) {
+      assert.throws(() => existingBinding(name), ServiceError, name);
     }
   });
 });

@@ -323,6 +323,20 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         ]);
       });
 
+      it("holds and removes SNI names by syntax alone: the host name policy is the service's", async () => {
+        // Names an older version wrote, which the service refuses for new bindings.
+        const names = ['sni:*.lan', 'sni:*.com', 'sni:_svc.example.com'];
+        await store.applyChange(
+          change([
+            { type: 'putEntry', entry: keyPairEntry('one', a) },
+            ...names.map((name) => ({ type: 'bind' as const, name, alias: 'one' })),
+          ]),
+        );
+        assert.deepEqual((await store.listBindings()).map((b) => b.name).sort(), [...names].sort());
+        await store.applyChange(change(names.map((name) => ({ type: 'unbind' as const, name }))));
+        assert.deepEqual(await store.listBindings(), []);
+      });
+
       it('lists each binding with the revision and fingerprint of its entry', async () => {
         const r1 = await store.applyChange(
           change([
@@ -648,6 +662,10 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           [
             'a binding name of no known form',
             [{ type: 'bind', name: 'sni:Upper.Example', alias: 'x' }],
+          ],
+          [
+            'a binding name with an inner wildcard',
+            [{ type: 'bind', name: 'sni:www.*.example.com', alias: 'x' }],
           ],
           ['an unknown mutation type', [{ type: 'explode' } as unknown as Mutation]],
           [
