@@ -18,8 +18,10 @@
  *   dropped it (Chrome 58, Firefox 48) and the BRs require every name in the SAN.
  *
  * `isValidDnsName` and `isValidDnsPattern` are the project's one definition of a host
- * name: issuance and CSRs (`generate.ts`), name constraints, SNI bindings (service, store,
- * runtime) all call them, so a name refused here is refused everywhere.
+ * name: issuance and CSRs (`generate.ts`), name constraints and new SNI bindings (the
+ * service) all call them, so a name refused there is refused everywhere. What is already
+ * stored is read with the syntax-only `isSniHostSyntax` (store, runtime), so a stricter
+ * policy never locks a server out of a binding an older version wrote.
  */
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';

@@ -138,6 +138,7 @@ describe('API: the served identity, on a running server', () => {
     assert.equal(typeof node.what, 'string', 'names the source it serves after the reload');
     assert.equal(node.keptLastGood, null);
     assert.deepEqual(node.passedOver, []);
+    assert.equal(node.error, null);
   });
 
   it('refuses an unknown entry, a bad window and an auditor, changing nothing', async () => {

@@ -55,12 +55,19 @@ const Reloaded = Type.Object(
         passedOver: Type.Array(BrokenSource, {
           description: 'Sources of higher precedence that the lookup found broken and skipped.',
         }),
+        error: Type.Union(
+          [Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()],
+          {
+            description:
+              'Why the node could not read its sources again (nothing changed there); null when it could.',
+          },
+        ),
       }),
     ),
   },
   {
     description:
-      'What each running server made of the reload. Check `keptLastGood` and `passedOver`: a broken file is not an error of this request.',
+      'What each running server made of the reload. Check `error`, `keptLastGood` and `passedOver`: a broken file is not an error of this request.',
   },
 );
 
@@ -80,6 +87,7 @@ function reloaded(revision: number, at: string, outcomes: RevisionOutcome[]) {
         what: reload?.what ?? null,
         keptLastGood: reload?.keptLastGood ? broken(reload.keptLastGood) : null,
         passedOver: o.outcome === 'served' ? o.node.refusedSources.map(broken) : [],
+        error: reload?.error ?? null,
       };
     }),
   };
