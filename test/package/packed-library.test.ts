@@ -188,7 +188,7 @@ describe('the packed library (npm pack, installed elsewhere)', { timeout: 120_00
       cwd: consumer,
     });
     assert.deepEqual(JSON.parse(stdout), {
-      exports: ['certkeeperApi', 'openCertkeeper'],
+      exports: ['MAX_PARAM_LENGTH', 'certkeeperApi', 'openCertkeeper', 'routerProblem'],
       openCertkeeper: 'function',
       health: 200,
       missing: [401, 'Unauthenticated'],
